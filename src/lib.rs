@@ -1,0 +1,14 @@
+//! neurorec: simulate spiking neuron populations, record them with monitors that start,
+//! pause and reset into chunks and periods, and rebuild recording times from what was
+//! recorded.
+//!
+//! Data flows through the modules in this order:
+//! - [`sim`]: the simulator ([`Network`], [`Population`], [`NeuronModel`]).
+//! - [`monitor`]: [`Monitors`] (CompNeuroMonitors) feeding a [`Sink`]; [`MemorySink`] keeps
+//!   recordings in memory as ndarray arrays.
+//! - [`times`]: [`RecordingTimes`], the period tables of every chunk and what is computed
+//!   from them.
+
+pub mod sim;
+
+pub use sim::{KernelKind, Network, NeuronModel, ParamValue, Population, PopulationSpec, SimError, TimeGrid};

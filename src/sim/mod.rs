@@ -1,0 +1,695 @@
+//! The spiking simulator (SPEC §2): a [`Network`] with one time step `dt` and an integer
+//! step counter, holding [`Population`]s of a [`NeuronModel`]. State is stored as one array
+//! per variable so the update loop vectorises, and stepping does not allocate.
+//!
+//! Monitors (crate::monitor) sit on top: they call [`Network::step`] and read the state
+//! after each step; this module knows nothing about recording.
+
+mod kernel;
+mod time;
+
+pub use kernel::KernelKind;
+pub use time::{decimals_of, py_float_repr, TimeGrid};
+
+use kernel::{collect_spikes, IzhParams, IzhScalars, IzhSlices, IzhState};
+
+/// Errors of the simulator: all caused by what a user asked for.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    #[error("dt must be a positive, finite number of ms, got {dt_ms}")]
+    InvalidDt { dt_ms: f64 },
+    #[error("simulate() needs a finite duration >= 0 ms, got {duration_ms}")]
+    InvalidDuration { duration_ms: f64 },
+    #[error("population name must not be empty")]
+    EmptyPopulationName,
+    #[error("a population named \"{name}\" already exists; give each population its own name")]
+    DuplicatePopulation { name: String },
+    #[error("population \"{name}\" must have at least one neuron")]
+    EmptyPopulation { name: String },
+    #[error("unknown population \"{name}\"; populations are: {known}")]
+    UnknownPopulation { name: String, known: String },
+    #[error("neuron model {model} has no parameter \"{name}\"; its parameters are: {known}")]
+    UnknownParameter {
+        model: &'static str,
+        name: String,
+        known: String,
+    },
+    #[error("neuron model {model} has no state variable \"{name}\" to initialise; its variables are: {known}")]
+    UnknownVariable {
+        model: &'static str,
+        name: String,
+        known: String,
+    },
+    #[error("{what} of population \"{population}\" has {got} values, but the population has {size} neurons; give one value for all or exactly {size}")]
+    WrongLength {
+        what: String,
+        population: String,
+        got: usize,
+        size: usize,
+    },
+    #[error("{what} of population \"{population}\" must be finite, got {value}")]
+    NonFinite {
+        what: String,
+        population: String,
+        value: f64,
+    },
+    #[error("unknown neuron model \"{name}\"; available models: {known}")]
+    UnknownModel { name: String, known: String },
+}
+
+/// A neuron model: its parameters with defaults and its state variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NeuronModel {
+    /// Izhikevich (2007), Dynamical Systems in Neuroscience, as CompNeuroPy's
+    /// `Izhikevich2007`: `C dv/dt = k (v - v_r)(v - v_t) - u + I_v`,
+    /// `du/dt = a (b (v - v_r) - u)`, spike at `v >= v_peak`, then `v = c`, `u += d`.
+    Izhikevich2007,
+}
+
+impl NeuronModel {
+    /// Every model, for error messages and parsing.
+    pub const ALL: [NeuronModel; 1] = [NeuronModel::Izhikevich2007];
+
+    /// The model's name as users write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NeuronModel::Izhikevich2007 => "Izhikevich2007",
+        }
+    }
+
+    /// Looks a model up by name.
+    pub fn from_name(name: &str) -> Result<Self, SimError> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| SimError::UnknownModel {
+                name: name.to_string(),
+                known: Self::ALL.map(|m| m.name()).join(", "),
+            })
+    }
+
+    /// Parameter names with their defaults, in declaration order.
+    pub fn parameters(self) -> &'static [(&'static str, f64)] {
+        match self {
+            NeuronModel::Izhikevich2007 => &[
+                ("C", 100.0),
+                ("k", 0.7),
+                ("v_r", -60.0),
+                ("v_t", -40.0),
+                ("a", 0.03),
+                ("b", -2.0),
+                ("c", -50.0),
+                ("d", 100.0),
+                ("v_peak", 35.0),
+                ("I_app", 0.0),
+            ],
+        }
+    }
+
+    /// State variables with their initial values (all recordable), in declaration order.
+    pub fn variables(self) -> &'static [(&'static str, f64)] {
+        match self {
+            NeuronModel::Izhikevich2007 => &[("v", 0.0), ("u", 0.0), ("I_v", 0.0)],
+        }
+    }
+
+    /// Whether the model emits spikes (recordable as `spike`).
+    pub fn spiking(self) -> bool {
+        true
+    }
+
+    fn parameter_index(self, name: &str) -> Result<usize, SimError> {
+        self.parameters()
+            .iter()
+            .position(|(n, _)| *n == name)
+            .ok_or_else(|| SimError::UnknownParameter {
+                model: self.name(),
+                name: name.to_string(),
+                known: self.parameters().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// Index of a state variable, if the model has it.
+    pub fn variable_index(self, name: &str) -> Option<usize> {
+        self.variables().iter().position(|(n, _)| *n == name)
+    }
+}
+
+/// A value given population-wide or per neuron.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    Scalar(f64),
+    PerNeuron(Vec<f64>),
+}
+
+impl From<f64> for ParamValue {
+    fn from(x: f64) -> Self {
+        ParamValue::Scalar(x)
+    }
+}
+
+impl From<Vec<f64>> for ParamValue {
+    fn from(x: Vec<f64>) -> Self {
+        ParamValue::PerNeuron(x)
+    }
+}
+
+/// What a population is made of, before it joins a network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PopulationSpec {
+    pub name: String,
+    pub size: usize,
+    pub model: NeuronModel,
+    /// Parameter overrides; the rest keep the model's defaults.
+    pub parameters: Vec<(String, ParamValue)>,
+    /// Initial values of state variables; the rest start at the model's initial values.
+    pub initial: Vec<(String, ParamValue)>,
+}
+
+impl PopulationSpec {
+    /// A population of `size` neurons of `model` with default parameters.
+    pub fn new(name: impl Into<String>, size: usize, model: NeuronModel) -> Self {
+        Self {
+            name: name.into(),
+            size,
+            model,
+            parameters: Vec::new(),
+            initial: Vec::new(),
+        }
+    }
+
+    /// Sets a parameter (builder style).
+    pub fn with_parameter(mut self, name: &str, value: impl Into<ParamValue>) -> Self {
+        self.parameters.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Sets an initial value (builder style).
+    pub fn with_initial(mut self, name: &str, value: impl Into<ParamValue>) -> Self {
+        self.initial.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// One population: parameters and state as one array per quantity.
+#[derive(Debug, Clone)]
+pub struct Population {
+    name: String,
+    size: usize,
+    model: NeuronModel,
+    /// Current parameter values, `[parameter][neuron]`.
+    params: Vec<Vec<f64>>,
+    /// Whether each parameter currently has one value for all neurons.
+    uniform: Vec<bool>,
+    /// Parameter values as declared, restored by `reset(parameters = true)`.
+    declared: Vec<Vec<f64>>,
+    /// Current state, `[variable][neuron]`.
+    vars: Vec<Vec<f64>>,
+    /// Initial state, restored by `reset(model = true)`.
+    initial: Vec<Vec<f64>>,
+    spiked: Vec<u8>,
+    /// Neurons that spiked in the last step, ascending.
+    spikes: Vec<u32>,
+}
+
+fn expand(
+    value: &ParamValue,
+    what: &str,
+    population: &str,
+    size: usize,
+) -> Result<Vec<f64>, SimError> {
+    let values = match value {
+        ParamValue::Scalar(x) => vec![*x; size],
+        ParamValue::PerNeuron(xs) if xs.len() == size => xs.clone(),
+        ParamValue::PerNeuron(xs) => {
+            return Err(SimError::WrongLength {
+                what: what.to_string(),
+                population: population.to_string(),
+                got: xs.len(),
+                size,
+            })
+        }
+    };
+    if let Some(bad) = values.iter().find(|x| !x.is_finite()) {
+        return Err(SimError::NonFinite {
+            what: what.to_string(),
+            population: population.to_string(),
+            value: *bad,
+        });
+    }
+    Ok(values)
+}
+
+fn all_equal(xs: &[f64]) -> bool {
+    xs.first().is_none_or(|x0| xs.iter().all(|x| x.to_bits() == x0.to_bits()))
+}
+
+impl Population {
+    fn from_spec(spec: &PopulationSpec) -> Result<Self, SimError> {
+        if spec.name.is_empty() {
+            return Err(SimError::EmptyPopulationName);
+        }
+        if spec.size == 0 || spec.size > u32::MAX as usize {
+            return Err(SimError::EmptyPopulation {
+                name: spec.name.clone(),
+            });
+        }
+        let model = spec.model;
+        let n = spec.size;
+        let mut params: Vec<Vec<f64>> =
+            model.parameters().iter().map(|(_, d)| vec![*d; n]).collect();
+        for (name, value) in &spec.parameters {
+            let idx = model.parameter_index(name)?;
+            params[idx] = expand(value, &format!("parameter {name}"), &spec.name, n)?;
+        }
+        let mut initial: Vec<Vec<f64>> =
+            model.variables().iter().map(|(_, x)| vec![*x; n]).collect();
+        for (name, value) in &spec.initial {
+            let idx = model
+                .variable_index(name)
+                .ok_or_else(|| SimError::UnknownVariable {
+                    model: model.name(),
+                    name: name.clone(),
+                    known: model.variables().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                })?;
+            initial[idx] = expand(value, &format!("initial value of {name}"), &spec.name, n)?;
+        }
+        let uniform = params.iter().map(|p| all_equal(p)).collect();
+        Ok(Self {
+            name: spec.name.clone(),
+            size: n,
+            model,
+            declared: params.clone(),
+            params,
+            uniform,
+            vars: initial.clone(),
+            initial,
+            spiked: vec![0; n],
+            spikes: Vec::with_capacity(n.min(1 << 16)),
+        })
+    }
+
+    /// The population's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of neurons.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The neuron model.
+    pub fn model(&self) -> NeuronModel {
+        self.model
+    }
+
+    /// Current values of a state variable, one per neuron.
+    pub fn variable(&self, name: &str) -> Option<&[f64]> {
+        self.model.variable_index(name).map(|i| &self.vars[i][..])
+    }
+
+    /// Current values of the state variable with index `index` (see [`NeuronModel::variables`]).
+    pub fn variable_by_index(&self, index: usize) -> &[f64] {
+        &self.vars[index]
+    }
+
+    /// Current values of a parameter, one per neuron.
+    pub fn parameter(&self, name: &str) -> Option<&[f64]> {
+        self.model
+            .parameters()
+            .iter()
+            .position(|(n, _)| *n == name)
+            .map(|i| &self.params[i][..])
+    }
+
+    /// All parameters with their current per-neuron values, in declaration order.
+    pub fn parameter_values(&self) -> Vec<(String, Vec<f64>)> {
+        self.model
+            .parameters()
+            .iter()
+            .zip(&self.params)
+            .map(|((n, _), v)| (n.to_string(), v.clone()))
+            .collect()
+    }
+
+    /// Neurons that spiked in the last step, ascending.
+    pub fn last_spikes(&self) -> &[u32] {
+        &self.spikes
+    }
+
+    /// Sets a parameter population-wide or per neuron.
+    pub fn set_parameter(&mut self, name: &str, value: &ParamValue) -> Result<(), SimError> {
+        let idx = self.model.parameter_index(name)?;
+        self.params[idx] = expand(value, &format!("parameter {name}"), &self.name, self.size)?;
+        self.uniform[idx] = all_equal(&self.params[idx]);
+        Ok(())
+    }
+
+    /// Sets a state variable population-wide or per neuron (takes effect at the next step).
+    pub fn set_variable(&mut self, name: &str, value: &ParamValue) -> Result<(), SimError> {
+        let model = self.model;
+        let idx = model
+            .variable_index(name)
+            .ok_or_else(|| SimError::UnknownVariable {
+                model: model.name(),
+                name: name.to_string(),
+                known: model.variables().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+            })?;
+        self.vars[idx] = expand(value, &format!("variable {name}"), &self.name, self.size)?;
+        Ok(())
+    }
+
+    fn reset(&mut self, parameters: bool) {
+        for (var, init) in self.vars.iter_mut().zip(&self.initial) {
+            var.copy_from_slice(init);
+        }
+        self.spiked.fill(0);
+        self.spikes.clear();
+        if parameters {
+            for (p, d) in self.params.iter_mut().zip(&self.declared) {
+                p.copy_from_slice(d);
+            }
+            self.uniform = self.params.iter().map(|p| all_equal(p)).collect();
+        }
+    }
+
+    fn step(&mut self, dt: f64, kernel: KernelKind, threads: usize, min_per_thread: usize) {
+        let NeuronModel::Izhikevich2007 = self.model;
+        let p = &self.params;
+        let params = if self.uniform.iter().all(|u| *u) {
+            IzhParams::Uniform(IzhScalars {
+                c_m: p[0][0],
+                k: p[1][0],
+                v_r: p[2][0],
+                v_t: p[3][0],
+                a: p[4][0],
+                b: p[5][0],
+                c: p[6][0],
+                d: p[7][0],
+                v_peak: p[8][0],
+                i_app: p[9][0],
+            })
+        } else {
+            IzhParams::PerNeuron(IzhSlices {
+                c_m: &p[0],
+                k: &p[1],
+                v_r: &p[2],
+                v_t: &p[3],
+                a: &p[4],
+                b: &p[5],
+                c: &p[6],
+                d: &p[7],
+                v_peak: &p[8],
+                i_app: &p[9],
+            })
+        };
+        let (v, rest) = self.vars.split_at_mut(1);
+        let (u, rest) = rest.split_at_mut(1);
+        let state = IzhState {
+            v: &mut v[0],
+            u: &mut u[0],
+            i_v: &mut rest[0],
+            spiked: &mut self.spiked,
+        };
+        let pieces = threads.min(self.size / min_per_thread.max(1)).max(1);
+        step_split(kernel, &params, dt, state, pieces);
+        self.spikes.clear();
+        collect_spikes(&self.spiked, 0, &mut self.spikes);
+    }
+}
+
+/// Runs the kernel over `pieces` contiguous parts of the population, in parallel.
+fn step_split(kernel: KernelKind, params: &IzhParams<'_>, dt: f64, mut state: IzhState<'_>, pieces: usize) {
+    if pieces <= 1 {
+        kernel.step(params, dt, &mut state);
+        return;
+    }
+    // Split at a multiple of 64 neurons so each part keeps whole cache lines.
+    let mid = (state.len() / pieces).div_ceil(64) * 64;
+    let mid = mid.min(state.len());
+    let (left_state, right_state) = state.split_at_mut(mid);
+    let (left_params, right_params) = params.split_at(mid);
+    let mut left_state = left_state;
+    rayon::join(
+        || kernel.step(&left_params, dt, &mut left_state),
+        || step_split(kernel, &right_params, dt, right_state, pieces - 1),
+    );
+}
+
+/// A network: populations sharing one time step and one step counter.
+#[derive(Debug, Clone)]
+pub struct Network {
+    grid: TimeGrid,
+    t: i64,
+    populations: Vec<Population>,
+    kernel: KernelKind,
+    threads: usize,
+    min_neurons_per_thread: usize,
+}
+
+/// Below this many neurons per thread a population is stepped on one core: the cost of
+/// handing work to a second core each step outweighs the gain (see README, performance).
+pub const DEFAULT_MIN_NEURONS_PER_THREAD: usize = 25_000;
+
+impl Network {
+    /// An empty network with time step `dt_ms`, using the fastest kernel of this CPU and every
+    /// core for large populations.
+    pub fn new(dt_ms: f64) -> Result<Self, SimError> {
+        Ok(Self {
+            grid: TimeGrid::new(dt_ms)?,
+            t: 0,
+            populations: Vec::new(),
+            kernel: KernelKind::detect(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            min_neurons_per_thread: DEFAULT_MIN_NEURONS_PER_THREAD,
+        })
+    }
+
+    /// Chooses the kernel variant (falls back to the baseline where unsupported).
+    pub fn with_kernel(mut self, kernel: KernelKind) -> Self {
+        self.kernel = kernel;
+        self
+    }
+
+    /// Caps the number of threads one population's update may use (1 = single core).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// The kernel variant in use.
+    pub fn kernel(&self) -> KernelKind {
+        self.kernel
+    }
+
+    /// Adds a population and returns its index.
+    pub fn add_population(&mut self, spec: PopulationSpec) -> Result<usize, SimError> {
+        if self.populations.iter().any(|p| p.name == spec.name) {
+            return Err(SimError::DuplicatePopulation { name: spec.name });
+        }
+        self.populations.push(Population::from_spec(&spec)?);
+        Ok(self.populations.len() - 1)
+    }
+
+    /// The time grid (dt and step -> ms rounding).
+    pub fn grid(&self) -> TimeGrid {
+        self.grid
+    }
+
+    /// The time step in ms.
+    pub fn dt(&self) -> f64 {
+        self.grid.dt_ms()
+    }
+
+    /// The step counter: the label the next step will get.
+    pub fn t(&self) -> i64 {
+        self.t
+    }
+
+    /// Current time in ms (`t * dt`, rounded to the decimals of `dt`).
+    pub fn time_ms(&self) -> f64 {
+        self.grid.step_to_ms(self.t)
+    }
+
+    /// All populations in the order they were added.
+    pub fn populations(&self) -> &[Population] {
+        &self.populations
+    }
+
+    /// Index of the population named `name`.
+    pub fn population_index(&self, name: &str) -> Result<usize, SimError> {
+        self.populations
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| SimError::UnknownPopulation {
+                name: name.to_string(),
+                known: self.population_names().join(", "),
+            })
+    }
+
+    /// Names of all populations.
+    pub fn population_names(&self) -> Vec<String> {
+        self.populations.iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// The population named `name`.
+    pub fn population(&self, name: &str) -> Result<&Population, SimError> {
+        Ok(&self.populations[self.population_index(name)?])
+    }
+
+    /// The population named `name`, mutably (e.g. to change a parameter between runs).
+    pub fn population_mut(&mut self, name: &str) -> Result<&mut Population, SimError> {
+        let i = self.population_index(name)?;
+        Ok(&mut self.populations[i])
+    }
+
+    /// Sets a parameter of a population, population-wide or per neuron.
+    pub fn set_parameter(
+        &mut self,
+        population: &str,
+        name: &str,
+        value: impl Into<ParamValue>,
+    ) -> Result<(), SimError> {
+        self.population_mut(population)?
+            .set_parameter(name, &value.into())
+    }
+
+    /// Number of steps `simulate(duration_ms)` would advance.
+    pub fn steps_for(&self, duration_ms: f64) -> Result<i64, SimError> {
+        self.grid.duration_to_steps(duration_ms)
+    }
+
+    /// Computes one step of every population and returns its label (the step counter before
+    /// the step); the counter then advances by one.
+    pub fn step(&mut self) -> i64 {
+        let dt = self.grid.dt_ms();
+        for pop in &mut self.populations {
+            pop.step(dt, self.kernel, self.threads, self.min_neurons_per_thread);
+        }
+        let label = self.t;
+        self.t += 1;
+        label
+    }
+
+    /// Advances `ceil(duration_ms / dt)` steps without recording.
+    pub fn simulate(&mut self, duration_ms: f64) -> Result<(), SimError> {
+        let steps = self.steps_for(duration_ms)?;
+        for _ in 0..steps {
+            self.step();
+        }
+        Ok(())
+    }
+
+    /// Restores every population's initial state and sets `t = 0`; with `parameters`,
+    /// parameters return to their declared values too.
+    pub fn reset(&mut self, parameters: bool) {
+        for pop in &mut self.populations {
+            pop.reset(parameters);
+        }
+        self.t = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net_with(i_app: f64) -> Network {
+        let mut net = Network::new(0.1).unwrap();
+        net.add_population(
+            PopulationSpec::new("p", 3, NeuronModel::Izhikevich2007).with_parameter("I_app", i_app),
+        )
+        .unwrap();
+        net
+    }
+
+    #[test]
+    fn step_labels_and_counter() {
+        let mut net = net_with(0.0);
+        assert_eq!(net.step(), 0);
+        assert_eq!(net.step(), 1);
+        assert_eq!(net.t(), 2);
+        net.simulate(57.1).unwrap();
+        assert_eq!(net.t(), 2 + 571);
+        assert!(net.simulate(-1.0).is_err());
+        assert_eq!(net.t(), 573);
+    }
+
+    #[test]
+    fn every_neuron_spikes_at_step_12_from_rest_at_zero() {
+        let mut net = net_with(0.0);
+        for s in 0..12 {
+            assert_eq!(net.step(), s);
+            assert!(net.populations()[0].last_spikes().is_empty(), "step {s}");
+        }
+        assert_eq!(net.step(), 12);
+        assert_eq!(net.populations()[0].last_spikes(), &[0, 1, 2]);
+        assert_eq!(net.populations()[0].variable("v").unwrap(), &[-50.0; 3]);
+    }
+
+    #[test]
+    fn reset_restores_state_and_optionally_parameters() {
+        let mut net = net_with(5.0);
+        net.simulate(10.0).unwrap();
+        net.set_parameter("p", "I_app", vec![1.0, 2.0, 3.0]).unwrap();
+        net.reset(false);
+        assert_eq!(net.t(), 0);
+        let pop = net.population("p").unwrap();
+        assert_eq!(pop.variable("v").unwrap(), &[0.0; 3]);
+        assert_eq!(pop.parameter("I_app").unwrap(), &[1.0, 2.0, 3.0]);
+        net.reset(true);
+        assert_eq!(net.population("p").unwrap().parameter("I_app").unwrap(), &[5.0; 3]);
+    }
+
+    #[test]
+    fn per_neuron_and_uniform_parameters_agree() {
+        let mut a = net_with(52.0);
+        let mut b = net_with(0.0);
+        b.set_parameter("p", "I_app", vec![52.0, 52.0, 52.0]).unwrap();
+        a.simulate(300.0).unwrap();
+        b.simulate(300.0).unwrap();
+        let va = a.population("p").unwrap().variable("v").unwrap().to_vec();
+        let vb = b.population("p").unwrap().variable("v").unwrap().to_vec();
+        assert_eq!(va, vb);
+    }
+
+    #[test]
+    fn threaded_stepping_is_bitwise_identical() {
+        let spec = PopulationSpec::new("big", 70_001, NeuronModel::Izhikevich2007)
+            .with_parameter("I_app", (0..70_001).map(|i| (i % 100) as f64).collect::<Vec<_>>());
+        let mut one = Network::new(0.1).unwrap().with_threads(1);
+        let mut two = Network::new(0.1).unwrap().with_threads(2);
+        two.min_neurons_per_thread = 1000;
+        one.add_population(spec.clone()).unwrap();
+        two.add_population(spec).unwrap();
+        for _ in 0..50 {
+            one.step();
+            two.step();
+            assert_eq!(
+                one.populations()[0].last_spikes(),
+                two.populations()[0].last_spikes()
+            );
+        }
+        let a = one.populations()[0].variable("u").unwrap();
+        let b = two.populations()[0].variable("u").unwrap();
+        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+
+    #[test]
+    fn errors_name_what_exists() {
+        let mut net = net_with(0.0);
+        let e = net.set_parameter("p", "I_ap", 1.0).unwrap_err();
+        assert!(e.to_string().contains("I_app"), "{e}");
+        let e = net.set_parameter("q", "I_app", 1.0).unwrap_err();
+        assert!(e.to_string().contains("populations are: p"), "{e}");
+        let e = net.set_parameter("p", "I_app", vec![1.0]).unwrap_err();
+        assert!(matches!(e, SimError::WrongLength { got: 1, size: 3, .. }));
+        let e = net
+            .add_population(PopulationSpec::new("p", 1, NeuronModel::Izhikevich2007))
+            .unwrap_err();
+        assert!(matches!(e, SimError::DuplicatePopulation { .. }));
+        assert!(Network::new(0.0).is_err());
+        assert!(NeuronModel::from_name("LIF").unwrap_err().to_string().contains("Izhikevich2007"));
+    }
+}
