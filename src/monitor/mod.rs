@@ -1,0 +1,542 @@
+//! Monitors (SPEC §3, CompNeuroPy's `CompNeuroMonitors`): which compartments and variables
+//! are recorded, when (start / pause into *periods*), and how recordings are split into
+//! *chunks* (`reset`) and *sets* (`get_recordings_and_clear`).
+//!
+//! [`Monitors`] keeps the period bookkeeping in integer steps and streams every sample to a
+//! [`Sink`]; [`MemorySink`] is the in-memory one that `get_recordings` reads. The recording
+//! times it produces are [`crate::times::RecordingTimes`].
+
+mod memory;
+mod sink;
+
+pub use memory::{ChunkRecordings, CompartmentRecording, MemorySink};
+pub use sink::{ChunkEnd, ChunkStart, CompartmentInfo, NullSink, Sink, SinkError, StateSample};
+
+use crate::sim::{py_float_repr, Network, SimError, TimeGrid};
+use crate::times::{pair_samples, ChunkTimes, CompartmentTimes, RecordingTimes};
+
+/// Errors of monitor definitions and operations.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("monitor key \"{key}\" is not of the form \"compartment\" or \"compartment;period_ms\" (e.g. \"my_pop1;2\")")]
+    MalformedKey { key: String },
+    #[error("unknown compartment \"{name}\" in the monitor dictionary; compartments are: {known}")]
+    UnknownCompartment { name: String, known: String },
+    #[error("compartment \"{name}\" is monitored twice; merge its variables into one entry")]
+    DuplicateCompartment { name: String },
+    #[error("compartment name \"{name}\" cannot be recorded: names must be plain identifiers (letters, digits, '_', not starting with a digit) so they are safe as directory names; rename the population")]
+    UnsafeName { name: String },
+    #[error("\"{compartment}\" has no variable \"{name}\"; recordable are: {known}")]
+    UnknownVariable {
+        compartment: String,
+        name: String,
+        known: String,
+    },
+    #[error("monitor \"{compartment}\" lists no variables; give at least one of: {known}")]
+    NoVariables { compartment: String, known: String },
+    #[error("period {period_ms} ms of \"{compartment}\" is not a positive multiple of dt = {dt_ms} ms; nearest valid periods: {nearest}")]
+    InvalidPeriod {
+        compartment: String,
+        period_ms: f64,
+        dt_ms: f64,
+        nearest: String,
+    },
+    #[error("\"{name}\" is not monitored; monitored compartments are: {known}")]
+    NotMonitored { name: String, known: String },
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error("writing recordings failed: {0}")]
+    Sink(SinkError),
+}
+
+/// One entry of the monitor dictionary: `"compartment[;period_ms]" -> [variables]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSpec {
+    pub compartment: String,
+    /// Sampling period in ms; `None` means every step (`dt`).
+    pub period_ms: Option<f64>,
+    pub variables: Vec<String>,
+}
+
+impl MonitorSpec {
+    /// Parses a monitor dictionary key and its variables.
+    pub fn parse(key: &str, variables: &[&str]) -> Result<Self, MonitorError> {
+        let malformed = || MonitorError::MalformedKey { key: key.to_string() };
+        let mut parts = key.split(';');
+        let compartment = parts.next().unwrap_or("").trim();
+        let period = parts.next();
+        if compartment.is_empty() || parts.next().is_some() {
+            return Err(malformed());
+        }
+        let period_ms = match period {
+            None => None,
+            Some(p) => Some(p.trim().parse::<f64>().map_err(|_| malformed())?),
+        };
+        Ok(Self {
+            compartment: compartment.to_string(),
+            period_ms,
+            variables: variables.iter().map(|v| v.to_string()).collect(),
+        })
+    }
+
+    /// Parses a whole monitor dictionary, in order.
+    pub fn parse_dict(entries: &[(&str, &[&str])]) -> Result<Vec<Self>, MonitorError> {
+        entries.iter().map(|(k, v)| Self::parse(k, v)).collect()
+    }
+}
+
+/// Whether `name` is a plain identifier (safe as a directory name).
+pub fn is_plain_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Options of [`Monitors::reset`], as CompNeuroPy's `reset(model=..., parameters=...)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetOptions {
+    /// Reset the network to its initial state and time 0.
+    pub model: bool,
+    /// With `model`, parameters also return to their declared values.
+    pub parameters: bool,
+}
+
+impl Default for ResetOptions {
+    fn default() -> Self {
+        Self {
+            model: true,
+            parameters: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CompartmentMonitor {
+    info: CompartmentInfo,
+    population: usize,
+    variable_indices: Vec<usize>,
+    running: bool,
+    /// Start step of the open pair in the current chunk.
+    open: Option<i64>,
+    /// Closed, non-empty pairs of the current chunk.
+    pairs: Vec<(i64, i64)>,
+}
+
+impl CompartmentMonitor {
+    fn pairs_until(&self, t: i64) -> Vec<(i64, i64)> {
+        let mut pairs = self.pairs.clone();
+        if let Some(s0) = self.open {
+            if t > s0 {
+                pairs.push((s0, t));
+            }
+        }
+        pairs
+    }
+
+    fn period_index(&self) -> u32 {
+        self.pairs.len() as u32
+    }
+}
+
+/// CompNeuroMonitors: records compartments of a [`Network`] into a [`Sink`].
+///
+/// The monitors do not own the network; every operation that needs the current time takes
+/// it, and [`Monitors::simulate`] steps it while recording. Use one `Monitors` with the
+/// network it was created for.
+#[derive(Debug)]
+pub struct Monitors<S: Sink = MemorySink> {
+    grid: TimeGrid,
+    compartments: Vec<CompartmentMonitor>,
+    sink: S,
+    set: u32,
+    chunk: u32,
+    chunk_first_step: i64,
+    chunk_begun: bool,
+    finished_times: Vec<ChunkTimes>,
+}
+
+impl Monitors<MemorySink> {
+    /// Monitors recording into memory, from a monitor dictionary such as
+    /// `[("my_pop1;2", &["v", "spike"]), ("my_pop2", &["v"])]`.
+    pub fn new(net: &Network, dict: &[(&str, &[&str])]) -> Result<Self, MonitorError> {
+        Self::with_sink(net, &MonitorSpec::parse_dict(dict)?, MemorySink::new())
+    }
+
+    /// Recordings of every chunk so far in this set, the current one included.
+    pub fn get_recordings(&self, net: &Network) -> Vec<ChunkRecordings> {
+        let mut out = self.sink.finished().to_vec();
+        if self.current_chunk_kept(net.t()) {
+            out.push(self.sink.current(&self.parameters(net)));
+        }
+        out
+    }
+
+    /// Ends the set: returns its recordings and recording times, then returns the monitors
+    /// to their initial state (all paused, no chunks).
+    pub fn get_recordings_and_clear(
+        &mut self,
+        net: &Network,
+    ) -> Result<(Vec<ChunkRecordings>, RecordingTimes), MonitorError> {
+        let times = self.end_set(net)?;
+        Ok((self.sink.take_finished(), times))
+    }
+}
+
+impl<S: Sink> Monitors<S> {
+    /// Monitors for `specs`, streaming into `sink`. Validates every compartment, variable and
+    /// period against the network.
+    pub fn with_sink(net: &Network, specs: &[MonitorSpec], sink: S) -> Result<Self, MonitorError> {
+        let grid = net.grid();
+        let mut compartments: Vec<CompartmentMonitor> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let name = &spec.compartment;
+            let population = net.population_index(name).map_err(|_| MonitorError::UnknownCompartment {
+                name: name.clone(),
+                known: net.population_names().join(", "),
+            })?;
+            if compartments.iter().any(|c| &c.info.name == name) {
+                return Err(MonitorError::DuplicateCompartment { name: name.clone() });
+            }
+            if !is_plain_identifier(name) {
+                return Err(MonitorError::UnsafeName { name: name.clone() });
+            }
+            let pop = &net.populations()[population];
+            let model = pop.model();
+            let mut known: Vec<&str> = model.variables().iter().map(|(n, _)| *n).collect();
+            if model.spiking() {
+                known.push("spike");
+            }
+            if spec.variables.is_empty() {
+                return Err(MonitorError::NoVariables {
+                    compartment: name.clone(),
+                    known: known.join(", "),
+                });
+            }
+            let mut variables = Vec::new();
+            let mut variable_indices = Vec::new();
+            let mut spikes = false;
+            for v in &spec.variables {
+                if v == "spike" && model.spiking() {
+                    spikes = true;
+                } else if let Some(i) = model.variable_index(v) {
+                    if !variable_indices.contains(&i) {
+                        variable_indices.push(i);
+                        variables.push(v.clone());
+                    }
+                } else {
+                    return Err(MonitorError::UnknownVariable {
+                        compartment: name.clone(),
+                        name: v.clone(),
+                        known: known.join(", "),
+                    });
+                }
+            }
+            let period_steps = match spec.period_ms {
+                None => 1,
+                Some(p) => grid.period_to_steps(p).ok_or_else(|| {
+                    let dt = grid.dt_ms();
+                    let below = (p / dt).floor().max(1.0) as i64;
+                    let mut nearest = vec![below];
+                    if (p / dt).is_finite() && p > 0.0 {
+                        nearest.push(below + 1);
+                    }
+                    MonitorError::InvalidPeriod {
+                        compartment: name.clone(),
+                        period_ms: p,
+                        dt_ms: dt,
+                        nearest: nearest
+                            .iter()
+                            .map(|s| format!("{} ms", py_float_repr(grid.step_to_ms(*s))))
+                            .collect::<Vec<_>>()
+                            .join(" or "),
+                    }
+                })?,
+            };
+            compartments.push(CompartmentMonitor {
+                info: CompartmentInfo {
+                    name: name.clone(),
+                    size: pop.size(),
+                    period_steps,
+                    period_ms: grid.step_to_ms(period_steps),
+                    variables,
+                    spikes,
+                },
+                population,
+                variable_indices,
+                running: false,
+                open: None,
+                pairs: Vec::new(),
+            });
+        }
+        Ok(Self {
+            grid,
+            compartments,
+            sink,
+            set: 0,
+            chunk: 0,
+            chunk_first_step: net.t(),
+            chunk_begun: false,
+            finished_times: Vec::new(),
+        })
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// The sink, mutably.
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    /// Gives the sink back.
+    pub fn into_sink(self) -> S {
+        self.sink
+    }
+
+    /// What is monitored, in monitor order.
+    pub fn compartments(&self) -> Vec<&CompartmentInfo> {
+        self.compartments.iter().map(|c| &c.info).collect()
+    }
+
+    /// Index of the current chunk within the current set (chunks kept so far).
+    pub fn current_chunk(&self) -> usize {
+        self.chunk as usize
+    }
+
+    /// Index of the current set (number of `get_recordings_and_clear` calls so far).
+    pub fn current_set(&self) -> usize {
+        self.set as usize
+    }
+
+    /// Whether a compartment is currently recording.
+    pub fn is_running(&self, compartment: &str) -> Option<bool> {
+        self.compartments
+            .iter()
+            .find(|c| c.info.name == compartment)
+            .map(|c| c.running)
+    }
+
+    fn select(&self, list: Option<&[&str]>) -> Result<Vec<usize>, MonitorError> {
+        match list {
+            None => Ok((0..self.compartments.len()).collect()),
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    self.compartments
+                        .iter()
+                        .position(|c| c.info.name == *n)
+                        .ok_or_else(|| MonitorError::NotMonitored {
+                            name: n.to_string(),
+                            known: self
+                                .compartments
+                                .iter()
+                                .map(|c| c.info.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        })
+                })
+                .collect(),
+        }
+    }
+
+    /// Starts recording the listed compartments (`None`: all). Starting a running
+    /// compartment changes nothing.
+    pub fn start(&mut self, net: &Network, compartments: Option<&[&str]>) -> Result<(), MonitorError> {
+        let t = net.t();
+        for i in self.select(compartments)? {
+            let c = &mut self.compartments[i];
+            if !c.running {
+                c.running = true;
+                c.open = Some(t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pauses the listed compartments (`None`: all). Pausing a paused compartment changes
+    /// nothing; a pause at the time of the start leaves no period.
+    pub fn pause(&mut self, net: &Network, compartments: Option<&[&str]>) -> Result<(), MonitorError> {
+        let t = net.t();
+        for i in self.select(compartments)? {
+            let c = &mut self.compartments[i];
+            if c.running {
+                c.running = false;
+                if let Some(s0) = c.open.take() {
+                    if t > s0 {
+                        c.pairs.push((s0, t));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn parameters(&self, net: &Network) -> Vec<Vec<(String, Vec<f64>)>> {
+        self.compartments
+            .iter()
+            .map(|c| net.populations()[c.population].parameter_values())
+            .collect()
+    }
+
+    fn chunk_times(&self, t: i64) -> ChunkTimes {
+        ChunkTimes {
+            first_step: self.chunk_first_step,
+            end_step: t,
+            compartments: self
+                .compartments
+                .iter()
+                .map(|c| CompartmentTimes::from_pairs(&c.info.name, c.info.period_steps, c.pairs_until(t), &self.grid))
+                .collect(),
+        }
+    }
+
+    /// The chunk is kept when a compartment recorded a state sample or had a spike period.
+    fn current_chunk_kept(&self, t: i64) -> bool {
+        self.compartments.iter().any(|c| {
+            let pairs = c.pairs_until(t);
+            (c.info.spikes && !pairs.is_empty())
+                || (!c.info.variables.is_empty()
+                    && pairs.iter().any(|&(s0, s1)| pair_samples(s0, s1, c.info.period_steps).2 > 0))
+        })
+    }
+
+    fn begin_chunk_if_needed(&mut self) -> Result<(), MonitorError> {
+        if !self.chunk_begun {
+            let infos: Vec<CompartmentInfo> = self.compartments.iter().map(|c| c.info.clone()).collect();
+            self.sink
+                .begin_chunk(&ChunkStart {
+                    set: self.set,
+                    chunk: self.chunk,
+                    first_step: self.chunk_first_step,
+                    dt_ms: self.grid.dt_ms(),
+                    compartments: &infos,
+                })
+                .map_err(MonitorError::Sink)?;
+            self.chunk_begun = true;
+        }
+        Ok(())
+    }
+
+    /// Closes the current chunk at the network's current step (running compartments stay
+    /// running, without an open pair).
+    fn close_chunk(&mut self, net: &Network) -> Result<(), MonitorError> {
+        let t = net.t();
+        let keep = self.current_chunk_kept(t);
+        let times = self.chunk_times(t);
+        if keep {
+            self.begin_chunk_if_needed()?;
+        }
+        if self.chunk_begun {
+            let parameters = self.parameters(net);
+            self.sink
+                .end_chunk(&ChunkEnd {
+                    set: self.set,
+                    chunk: self.chunk,
+                    keep,
+                    times: &times,
+                    parameters: &parameters,
+                })
+                .map_err(MonitorError::Sink)?;
+            self.chunk_begun = false;
+        }
+        if keep {
+            self.finished_times.push(times);
+            self.chunk += 1;
+        }
+        for c in &mut self.compartments {
+            c.pairs.clear();
+            c.open = None;
+        }
+        Ok(())
+    }
+
+    /// Opens a new chunk at the network's current step; running compartments start a period.
+    fn open_chunk(&mut self, net: &Network) {
+        let t = net.t();
+        self.chunk_first_step = t;
+        for c in &mut self.compartments {
+            if c.running {
+                c.open = Some(t);
+            }
+        }
+    }
+
+    /// Closes the current chunk and opens a new one. With `model`, the network returns to its
+    /// initial state and time 0 (and, with `parameters`, its declared parameters); compartments
+    /// that were recording go on recording in the new chunk.
+    pub fn reset(&mut self, net: &mut Network, options: ResetOptions) -> Result<(), MonitorError> {
+        self.close_chunk(net)?;
+        if options.model {
+            net.reset(options.parameters);
+        }
+        self.open_chunk(net);
+        Ok(())
+    }
+
+    /// Ends the set: closes the current chunk, hands the set's end to the sink and returns its
+    /// recording times; then all compartments are paused and a new set begins.
+    pub fn end_set(&mut self, net: &Network) -> Result<RecordingTimes, MonitorError> {
+        self.close_chunk(net)?;
+        self.sink.end_set(self.set).map_err(MonitorError::Sink)?;
+        let times = RecordingTimes::new(self.grid.dt_ms(), std::mem::take(&mut self.finished_times));
+        for c in &mut self.compartments {
+            c.running = false;
+        }
+        self.set += 1;
+        self.chunk = 0;
+        self.open_chunk(net);
+        Ok(times)
+    }
+
+    /// Recording times of every chunk so far in this set, the current one included (its
+    /// open periods close at the current step).
+    pub fn get_recording_times(&self, net: &Network) -> RecordingTimes {
+        let mut chunks = self.finished_times.clone();
+        if self.current_chunk_kept(net.t()) {
+            chunks.push(self.chunk_times(net.t()));
+        }
+        RecordingTimes::new(self.grid.dt_ms(), chunks)
+    }
+
+    /// Advances the network by `duration_ms` (`ceil(d / dt)` steps), recording after every
+    /// step what the running monitors ask for.
+    pub fn simulate(&mut self, net: &mut Network, duration_ms: f64) -> Result<(), MonitorError> {
+        let steps = net.steps_for(duration_ms)?;
+        if !self.compartments.iter().any(|c| c.running) {
+            for _ in 0..steps {
+                net.step();
+            }
+            return Ok(());
+        }
+        self.begin_chunk_if_needed()?;
+        for _ in 0..steps {
+            let label = net.step();
+            self.record(net, label)?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, net: &Network, step: i64) -> Result<(), MonitorError> {
+        for (i, c) in self.compartments.iter().enumerate() {
+            if !c.running {
+                continue;
+            }
+            let pop = &net.populations()[c.population];
+            let period = c.period_index();
+            if !c.variable_indices.is_empty() && step % c.info.period_steps == 0 {
+                self.sink
+                    .state(i, StateSample::new(step, period, pop, &c.variable_indices))
+                    .map_err(MonitorError::Sink)?;
+            }
+            if c.info.spikes {
+                let spikes = pop.last_spikes();
+                if !spikes.is_empty() {
+                    self.sink.spikes(i, step, period, spikes).map_err(MonitorError::Sink)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
