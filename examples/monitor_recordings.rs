@@ -12,12 +12,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut net = Network::new(0.1)?;
 
     // two populations, each of 1 neuron
-    net.add_population(PopulationSpec::new("my_pop1", 1, NeuronModel::Izhikevich2007).with_parameter("I_app", 0.0))?;
-    net.add_population(PopulationSpec::new("my_pop2", 1, NeuronModel::Izhikevich2007).with_parameter("I_app", 52.0))?;
+    net.add_population(
+        PopulationSpec::new("my_pop1", 1, NeuronModel::Izhikevich2007).with_parameter("I_app", 0.0),
+    )?;
+    net.add_population(
+        PopulationSpec::new("my_pop2", 1, NeuronModel::Izhikevich2007)
+            .with_parameter("I_app", 52.0),
+    )?;
 
     // my_pop1 every 2 ms, my_pop2 every step
     let mut mon = Monitors::new(&net, &[("my_pop1;2", &["v", "spike"]), ("my_pop2", &["v"])])?;
-    let keep_time = ResetOptions { model: false, parameters: true };
+    let keep_time = ResetOptions {
+        model: false,
+        parameters: true,
+    };
     let reset_model = ResetOptions::default();
 
     // start/pause all monitors
@@ -86,10 +94,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     print!(
         "{}",
-        all_recordings_info(&[recording_times1, recording_times2, recording_times3], &shapes)
+        all_recordings_info(
+            &[recording_times1, recording_times2, recording_times3],
+            &shapes
+        )
     );
     // The arrays themselves agree with the printed sizes.
-    for (set, recordings) in [&recordings1, &recordings2, &recordings3].into_iter().enumerate() {
+    for (set, recordings) in [&recordings1, &recordings2, &recordings3]
+        .into_iter()
+        .enumerate()
+    {
         for (chunk, rec) in recordings.iter().enumerate() {
             for key in ["my_pop1;v", "my_pop2;v"] {
                 let shape = rec.get(key).map(|a| a.dim());

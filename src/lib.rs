@@ -11,12 +11,16 @@
 
 pub mod sim;
 
-pub use sim::{KernelKind, Network, NeuronModel, ParamValue, Population, PopulationSpec, SimError, TimeGrid};
+pub use sim::{
+    KernelKind, Network, NeuronModel, ParamValue, Population, PopulationSpec, SimError, TimeGrid,
+};
 pub mod monitor;
 pub mod report;
+pub mod schedule;
 pub mod times;
 
 pub use monitor::{
-    ChunkRecordings, CompartmentRecording, MemorySink, MonitorError, MonitorSpec, Monitors, NullSink, ResetOptions, Sink,
+    ChunkRecordings, CompartmentRecording, MemorySink, MonitorError, MonitorSpec, Monitors,
+    NullSink, ResetOptions, Sink,
 };
 pub use times::{CombineMode, Fill, RecordingTimes, TimesError};

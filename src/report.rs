@@ -31,7 +31,12 @@ pub fn all_recordings_info(sets: &[RecordingTimes], shapes: &[CompartmentShape])
                 };
                 let _ = writeln!(out, "\t\tpop_name: {}", shape.name);
                 if shape.has_state {
-                    let _ = writeln!(out, "\t\trecording_array_size: ({}, {})", t.samples(), shape.neurons);
+                    let _ = writeln!(
+                        out,
+                        "\t\trecording_array_size: ({}, {})",
+                        t.samples(),
+                        shape.neurons
+                    );
                 }
                 for (point, ms, idx) in [
                     ("start", &t.start_ms, &t.start_idx),

@@ -80,7 +80,12 @@ pub fn pair_samples(s0: i64, s1: i64, p: i64) -> (i64, i64, i64) {
 
 impl CompartmentTimes {
     /// Derives the ms and index tables from step pairs.
-    pub fn from_pairs(name: &str, period_steps: i64, pairs: Vec<(i64, i64)>, grid: &TimeGrid) -> Self {
+    pub fn from_pairs(
+        name: &str,
+        period_steps: i64,
+        pairs: Vec<(i64, i64)>,
+        grid: &TimeGrid,
+    ) -> Self {
         let mut t = CompartmentTimes {
             name: name.to_string(),
             period_steps,
@@ -160,10 +165,14 @@ impl std::str::FromStr for Fill {
             other => other
                 .parse::<f64>()
                 .map(Fill::Value)
-                .map_err(|_| TimesError::UnknownFill { fill: s.to_string() }),
+                .map_err(|_| TimesError::UnknownFill {
+                    fill: s.to_string(),
+                }),
         }
         .and_then(|f| match (f, s) {
-            (Fill::Value(x), _) if x.is_nan() && s != "nan" => Err(TimesError::UnknownFill { fill: s.to_string() }),
+            (Fill::Value(x), _) if x.is_nan() && s != "nan" => Err(TimesError::UnknownFill {
+                fill: s.to_string(),
+            }),
             (f, _) => Ok(f),
         })
     }
@@ -184,7 +193,9 @@ impl std::str::FromStr for CombineMode {
         match s {
             "sequential" => Ok(CombineMode::Sequential),
             "consecutive" => Ok(CombineMode::Consecutive),
-            _ => Err(TimesError::UnknownMode { mode: s.to_string() }),
+            _ => Err(TimesError::UnknownMode {
+                mode: s.to_string(),
+            }),
         }
     }
 }
@@ -307,7 +318,11 @@ impl RecordingTimes {
     }
 
     /// Number of periods of a compartment in a chunk.
-    pub fn nr_periods(&self, chunk: Option<usize>, compartment: Option<&str>) -> Result<usize, TimesError> {
+    pub fn nr_periods(
+        &self,
+        chunk: Option<usize>,
+        compartment: Option<&str>,
+    ) -> Result<usize, TimesError> {
         Ok(self.compartment(chunk, compartment)?.pairs.len())
     }
 
@@ -358,7 +373,8 @@ impl RecordingTimes {
 
     fn grid(&self) -> TimeGrid {
         // dt was validated when the times were made; fall back to a raw grid otherwise.
-        TimeGrid::new(self.dt_ms).unwrap_or_else(|_| TimeGrid::new(1.0).unwrap_or_else(|_| unreachable!()))
+        TimeGrid::new(self.dt_ms)
+            .unwrap_or_else(|_| TimeGrid::new(1.0).unwrap_or_else(|_| unreachable!()))
     }
 
     /// One chunk's recording of `"compartment;variable"` on the time axis of its periods,
@@ -375,7 +391,10 @@ impl RecordingTimes {
         let times = self.compartment(Some(c), Some(compartment))?;
         let (steps, data) = fill_gaps(&times.sample_steps(), data, times.period_steps, fill);
         let grid = self.grid();
-        Ok((steps.into_iter().map(|s| grid.step_to_ms(s)).collect(), data))
+        Ok((
+            steps.into_iter().map(|s| grid.step_to_ms(s)).collect(),
+            data,
+        ))
     }
 
     /// All chunks' recordings of `"compartment;variable"` on one time axis, pauses and gaps
@@ -412,7 +431,10 @@ impl RecordingTimes {
         let data = ndarray::concatenate(Axis(0), &views).unwrap_or_else(|_| Array2::zeros((0, 0)));
         let (steps, data) = fill_gaps(&all_steps, &data, period, Fill::Nan);
         let grid = self.grid();
-        Ok((steps.into_iter().map(|s| grid.step_to_ms(s)).collect(), data))
+        Ok((
+            steps.into_iter().map(|s| grid.step_to_ms(s)).collect(),
+            data,
+        ))
     }
 }
 
@@ -429,9 +451,9 @@ fn lookup<'a>(
             times: times.chunks.len(),
         });
     }
-    let (compartment, variable) = key
-        .split_once(';')
-        .ok_or_else(|| TimesError::BadKey { key: key.to_string() })?;
+    let (compartment, variable) = key.split_once(';').ok_or_else(|| TimesError::BadKey {
+        key: key.to_string(),
+    })?;
     if variable == "spike" {
         return Err(TimesError::SpikesNotCombinable {
             compartment: compartment.to_string(),
@@ -449,7 +471,12 @@ fn lookup<'a>(
 
 /// Inserts rows on the `period` grid where consecutive sample steps are more than one period
 /// apart (never where time goes backwards), filled as `fill` says.
-fn fill_gaps(steps: &[i64], data: &Array2<f64>, period: i64, fill: Fill) -> (Vec<i64>, Array2<f64>) {
+fn fill_gaps(
+    steps: &[i64],
+    data: &Array2<f64>,
+    period: i64,
+    fill: Fill,
+) -> (Vec<i64>, Array2<f64>) {
     let neurons = data.ncols();
     if fill == Fill::None || steps.len() < 2 {
         return (steps.to_vec(), data.clone());
@@ -481,7 +508,8 @@ fn fill_gaps(steps: &[i64], data: &Array2<f64>, period: i64, fill: Fill) -> (Vec
         out.extend(data.row(i).iter().copied());
     }
     let rows = out_steps.len();
-    let arr = Array2::from_shape_vec((rows, neurons), out).unwrap_or_else(|_| Array2::zeros((0, neurons)));
+    let arr = Array2::from_shape_vec((rows, neurons), out)
+        .unwrap_or_else(|_| Array2::zeros((0, neurons)));
     (out_steps, arr)
 }
 
@@ -506,7 +534,12 @@ mod tests {
                 first_step: 0,
                 end_step: 7000,
                 compartments: vec![
-                    CompartmentTimes::from_pairs("a", 20, vec![(1000, 2000), (3000, 5000), (5001, 5010)], &grid),
+                    CompartmentTimes::from_pairs(
+                        "a",
+                        20,
+                        vec![(1000, 2000), (3000, 5000), (5001, 5010)],
+                        &grid,
+                    ),
                     CompartmentTimes::from_pairs("b", 1, vec![], &grid),
                 ],
             }],
@@ -523,11 +556,26 @@ mod tests {
         // A period without samples: stop index one below its start index.
         assert_eq!(t.idx_lims(None, Some("a"), Some(2)).unwrap(), (150, 149));
         assert_eq!(t.nr_periods(Some(0), Some("b")).unwrap(), 0);
-        assert!(matches!(t.time_lims(Some(1), None, None), Err(TimesError::UnknownChunk { .. })));
-        assert!(matches!(t.time_lims(None, Some("x"), None), Err(TimesError::UnknownCompartment { .. })));
-        assert!(matches!(t.time_lims(None, Some("a"), Some(3)), Err(TimesError::UnknownPeriod { .. })));
-        assert!(matches!(t.time_lims(None, Some("b"), None), Err(TimesError::NoPeriods { .. })));
-        assert!(matches!(RecordingTimes::new(0.1, vec![]).idx_lims(None, None, None), Err(TimesError::Empty)));
+        assert!(matches!(
+            t.time_lims(Some(1), None, None),
+            Err(TimesError::UnknownChunk { .. })
+        ));
+        assert!(matches!(
+            t.time_lims(None, Some("x"), None),
+            Err(TimesError::UnknownCompartment { .. })
+        ));
+        assert!(matches!(
+            t.time_lims(None, Some("a"), Some(3)),
+            Err(TimesError::UnknownPeriod { .. })
+        ));
+        assert!(matches!(
+            t.time_lims(None, Some("b"), None),
+            Err(TimesError::NoPeriods { .. })
+        ));
+        assert!(matches!(
+            RecordingTimes::new(0.1, vec![]).idx_lims(None, None, None),
+            Err(TimesError::Empty)
+        ));
         let json = t.all_json();
         assert_eq!(json[0]["a"]["stop"]["idx"][1], 149);
         assert_eq!(json[0]["b"]["start"]["ms"].as_array().unwrap().len(), 0);

@@ -23,12 +23,18 @@ pub struct CompartmentRecording {
 impl CompartmentRecording {
     /// The array of a recorded variable.
     pub fn variable(&self, name: &str) -> Option<&Array2<f64>> {
-        self.variables.iter().find(|(n, _)| n == name).map(|(_, a)| a)
+        self.variables
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a)
     }
 
     /// A parameter's per-neuron values.
     pub fn parameter(&self, name: &str) -> Option<&[f64]> {
-        self.parameters.iter().find(|(n, _)| n == name).map(|(_, v)| &v[..])
+        self.parameters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| &v[..])
     }
 }
 
@@ -150,7 +156,11 @@ impl Sink for MemorySink {
             .map(|info| Building {
                 values: vec![Vec::new(); info.variables.len()],
                 samples: 0,
-                spikes: if info.spikes { vec![Vec::new(); info.size] } else { Vec::new() },
+                spikes: if info.spikes {
+                    vec![Vec::new(); info.size]
+                } else {
+                    Vec::new()
+                },
                 info: info.clone(),
             })
             .collect();
@@ -166,7 +176,13 @@ impl Sink for MemorySink {
         Ok(())
     }
 
-    fn spikes(&mut self, compartment: usize, step: i64, _period: u32, neurons: &[u32]) -> Result<(), SinkError> {
+    fn spikes(
+        &mut self,
+        compartment: usize,
+        step: i64,
+        _period: u32,
+        neurons: &[u32],
+    ) -> Result<(), SinkError> {
         let b = &mut self.current[compartment];
         for &n in neurons {
             b.spikes[n as usize].push(step);

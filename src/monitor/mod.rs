@@ -61,7 +61,9 @@ pub struct MonitorSpec {
 impl MonitorSpec {
     /// Parses a monitor dictionary key and its variables.
     pub fn parse(key: &str, variables: &[&str]) -> Result<Self, MonitorError> {
-        let malformed = || MonitorError::MalformedKey { key: key.to_string() };
+        let malformed = || MonitorError::MalformedKey {
+            key: key.to_string(),
+        };
         let mut parts = key.split(';');
         let compartment = parts.next().unwrap_or("").trim();
         let period = parts.next();
@@ -190,10 +192,12 @@ impl<S: Sink> Monitors<S> {
         let mut compartments: Vec<CompartmentMonitor> = Vec::with_capacity(specs.len());
         for spec in specs {
             let name = &spec.compartment;
-            let population = net.population_index(name).map_err(|_| MonitorError::UnknownCompartment {
-                name: name.clone(),
-                known: net.population_names().join(", "),
-            })?;
+            let population =
+                net.population_index(name)
+                    .map_err(|_| MonitorError::UnknownCompartment {
+                        name: name.clone(),
+                        known: net.population_names().join(", "),
+                    })?;
             if compartments.iter().any(|c| &c.info.name == name) {
                 return Err(MonitorError::DuplicateCompartment { name: name.clone() });
             }
@@ -343,7 +347,11 @@ impl<S: Sink> Monitors<S> {
 
     /// Starts recording the listed compartments (`None`: all). Starting a running
     /// compartment changes nothing.
-    pub fn start(&mut self, net: &Network, compartments: Option<&[&str]>) -> Result<(), MonitorError> {
+    pub fn start(
+        &mut self,
+        net: &Network,
+        compartments: Option<&[&str]>,
+    ) -> Result<(), MonitorError> {
         let t = net.t();
         for i in self.select(compartments)? {
             let c = &mut self.compartments[i];
@@ -357,7 +365,11 @@ impl<S: Sink> Monitors<S> {
 
     /// Pauses the listed compartments (`None`: all). Pausing a paused compartment changes
     /// nothing; a pause at the time of the start leaves no period.
-    pub fn pause(&mut self, net: &Network, compartments: Option<&[&str]>) -> Result<(), MonitorError> {
+    pub fn pause(
+        &mut self,
+        net: &Network,
+        compartments: Option<&[&str]>,
+    ) -> Result<(), MonitorError> {
         let t = net.t();
         for i in self.select(compartments)? {
             let c = &mut self.compartments[i];
@@ -387,7 +399,14 @@ impl<S: Sink> Monitors<S> {
             compartments: self
                 .compartments
                 .iter()
-                .map(|c| CompartmentTimes::from_pairs(&c.info.name, c.info.period_steps, c.pairs_until(t), &self.grid))
+                .map(|c| {
+                    CompartmentTimes::from_pairs(
+                        &c.info.name,
+                        c.info.period_steps,
+                        c.pairs_until(t),
+                        &self.grid,
+                    )
+                })
                 .collect(),
         }
     }
@@ -398,13 +417,16 @@ impl<S: Sink> Monitors<S> {
             let pairs = c.pairs_until(t);
             (c.info.spikes && !pairs.is_empty())
                 || (!c.info.variables.is_empty()
-                    && pairs.iter().any(|&(s0, s1)| pair_samples(s0, s1, c.info.period_steps).2 > 0))
+                    && pairs
+                        .iter()
+                        .any(|&(s0, s1)| pair_samples(s0, s1, c.info.period_steps).2 > 0))
         })
     }
 
     fn begin_chunk_if_needed(&mut self) -> Result<(), MonitorError> {
         if !self.chunk_begun {
-            let infos: Vec<CompartmentInfo> = self.compartments.iter().map(|c| c.info.clone()).collect();
+            let infos: Vec<CompartmentInfo> =
+                self.compartments.iter().map(|c| c.info.clone()).collect();
             self.sink
                 .begin_chunk(&ChunkStart {
                     set: self.set,
@@ -480,7 +502,8 @@ impl<S: Sink> Monitors<S> {
     pub fn end_set(&mut self, net: &Network) -> Result<RecordingTimes, MonitorError> {
         self.close_chunk(net)?;
         self.sink.end_set(self.set).map_err(MonitorError::Sink)?;
-        let times = RecordingTimes::new(self.grid.dt_ms(), std::mem::take(&mut self.finished_times));
+        let times =
+            RecordingTimes::new(self.grid.dt_ms(), std::mem::take(&mut self.finished_times));
         for c in &mut self.compartments {
             c.running = false;
         }
@@ -533,7 +556,9 @@ impl<S: Sink> Monitors<S> {
             if c.info.spikes {
                 let spikes = pop.last_spikes();
                 if !spikes.is_empty() {
-                    self.sink.spikes(i, step, period, spikes).map_err(MonitorError::Sink)?;
+                    self.sink
+                        .spikes(i, step, period, spikes)
+                        .map_err(MonitorError::Sink)?;
                 }
             }
         }

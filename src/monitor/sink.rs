@@ -68,7 +68,12 @@ pub struct StateSample<'a> {
 }
 
 impl<'a> StateSample<'a> {
-    pub(crate) fn new(step: i64, period: u32, population: &'a Population, variables: &'a [usize]) -> Self {
+    pub(crate) fn new(
+        step: i64,
+        period: u32,
+        population: &'a Population,
+        variables: &'a [usize],
+    ) -> Self {
         Self {
             step,
             period,
@@ -101,7 +106,13 @@ pub trait Sink {
     /// One sample of the state variables of a compartment.
     fn state(&mut self, compartment: usize, sample: StateSample<'_>) -> Result<(), SinkError>;
     /// The neurons (ascending) of a compartment that spiked at `step`.
-    fn spikes(&mut self, compartment: usize, step: i64, period: u32, neurons: &[u32]) -> Result<(), SinkError>;
+    fn spikes(
+        &mut self,
+        compartment: usize,
+        step: i64,
+        period: u32,
+        neurons: &[u32],
+    ) -> Result<(), SinkError>;
     /// The chunk ends; `end.keep` says whether it is kept.
     fn end_chunk(&mut self, end: &ChunkEnd<'_>) -> Result<(), SinkError>;
     /// A set ends (after its last chunk).
@@ -139,7 +150,13 @@ impl<A: Sink, B: Sink> Sink for (A, B) {
         self.0.state(compartment, sample)?;
         self.1.state(compartment, sample)
     }
-    fn spikes(&mut self, compartment: usize, step: i64, period: u32, neurons: &[u32]) -> Result<(), SinkError> {
+    fn spikes(
+        &mut self,
+        compartment: usize,
+        step: i64,
+        period: u32,
+        neurons: &[u32],
+    ) -> Result<(), SinkError> {
         self.0.spikes(compartment, step, period, neurons)?;
         self.1.spikes(compartment, step, period, neurons)
     }

@@ -87,8 +87,18 @@ impl<'a> IzhState<'a> {
         let (i0, i1) = self.i_v.split_at_mut(mid);
         let (s0, s1) = self.spiked.split_at_mut(mid);
         (
-            IzhState { v: v0, u: u0, i_v: i0, spiked: s0 },
-            IzhState { v: v1, u: u1, i_v: i1, spiked: s1 },
+            IzhState {
+                v: v0,
+                u: u0,
+                i_v: i0,
+                spiked: s0,
+            },
+            IzhState {
+                v: v1,
+                u: u1,
+                i_v: i1,
+                spiked: s1,
+            },
         )
     }
 
@@ -119,8 +129,8 @@ impl<'a> IzhParams<'a> {
 fn update_one(p: &IzhScalars, dt: f64, v: f64, u: f64) -> (f64, f64, f64, bool) {
     let i_v = p.i_app;
     // ANNarchy's expanded right-hand sides, evaluated left to right from the old state.
-    let dv = (i_v + p.k * (v * v) - p.k * v * p.v_r - p.k * v * p.v_t + p.k * p.v_r * p.v_t - u)
-        / p.c_m;
+    let dv =
+        (i_v + p.k * (v * v) - p.k * v * p.v_r - p.k * v * p.v_t + p.k * p.v_r * p.v_t - u) / p.c_m;
     let du = p.a * (p.b * v - p.b * p.v_r - u);
     let v_new = v + dt * dv;
     let u_new = u + dt * du;
@@ -133,7 +143,12 @@ fn update_one(p: &IzhScalars, dt: f64, v: f64, u: f64) -> (f64, f64, f64, bool) 
 #[inline(always)]
 fn body_uniform(p: &IzhScalars, dt: f64, s: &mut IzhState<'_>) {
     let n = s.v.len();
-    let (v, u, i_v, spiked) = (&mut s.v[..n], &mut s.u[..n], &mut s.i_v[..n], &mut s.spiked[..n]);
+    let (v, u, i_v, spiked) = (
+        &mut s.v[..n],
+        &mut s.u[..n],
+        &mut s.i_v[..n],
+        &mut s.spiked[..n],
+    );
     for i in 0..n {
         let (vo, uo, io, sp) = update_one(p, dt, v[i], u[i]);
         v[i] = vo;
@@ -146,7 +161,12 @@ fn body_uniform(p: &IzhScalars, dt: f64, s: &mut IzhState<'_>) {
 #[inline(always)]
 fn body_per_neuron(p: &IzhSlices<'_>, dt: f64, s: &mut IzhState<'_>) {
     let n = s.v.len();
-    let (v, u, i_v, spiked) = (&mut s.v[..n], &mut s.u[..n], &mut s.i_v[..n], &mut s.spiked[..n]);
+    let (v, u, i_v, spiked) = (
+        &mut s.v[..n],
+        &mut s.u[..n],
+        &mut s.i_v[..n],
+        &mut s.spiked[..n],
+    );
     let q = IzhSlices {
         c_m: &p.c_m[..n],
         k: &p.k[..n],

@@ -125,7 +125,12 @@ impl NeuronModel {
             .ok_or_else(|| SimError::UnknownParameter {
                 model: self.name(),
                 name: name.to_string(),
-                known: self.parameters().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                known: self
+                    .parameters()
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 
@@ -241,7 +246,8 @@ fn expand(
 }
 
 fn all_equal(xs: &[f64]) -> bool {
-    xs.first().is_none_or(|x0| xs.iter().all(|x| x.to_bits() == x0.to_bits()))
+    xs.first()
+        .is_none_or(|x0| xs.iter().all(|x| x.to_bits() == x0.to_bits()))
 }
 
 impl Population {
@@ -256,8 +262,11 @@ impl Population {
         }
         let model = spec.model;
         let n = spec.size;
-        let mut params: Vec<Vec<f64>> =
-            model.parameters().iter().map(|(_, d)| vec![*d; n]).collect();
+        let mut params: Vec<Vec<f64>> = model
+            .parameters()
+            .iter()
+            .map(|(_, d)| vec![*d; n])
+            .collect();
         for (name, value) in &spec.parameters {
             let idx = model.parameter_index(name)?;
             params[idx] = expand(value, &format!("parameter {name}"), &spec.name, n)?;
@@ -270,7 +279,12 @@ impl Population {
                 .ok_or_else(|| SimError::UnknownVariable {
                     model: model.name(),
                     name: name.clone(),
-                    known: model.variables().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                    known: model
+                        .variables()
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 })?;
             initial[idx] = expand(value, &format!("initial value of {name}"), &spec.name, n)?;
         }
@@ -354,7 +368,12 @@ impl Population {
             .ok_or_else(|| SimError::UnknownVariable {
                 model: model.name(),
                 name: name.to_string(),
-                known: model.variables().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                known: model
+                    .variables()
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })?;
         self.vars[idx] = expand(value, &format!("variable {name}"), &self.name, self.size)?;
         Ok(())
@@ -420,7 +439,13 @@ impl Population {
 }
 
 /// Runs the kernel over `pieces` contiguous parts of the population, in parallel.
-fn step_split(kernel: KernelKind, params: &IzhParams<'_>, dt: f64, mut state: IzhState<'_>, pieces: usize) {
+fn step_split(
+    kernel: KernelKind,
+    params: &IzhParams<'_>,
+    dt: f64,
+    mut state: IzhState<'_>,
+    pieces: usize,
+) {
     if pieces <= 1 {
         kernel.step(params, dt, &mut state);
         return;
@@ -632,21 +657,26 @@ mod tests {
     fn reset_restores_state_and_optionally_parameters() {
         let mut net = net_with(5.0);
         net.simulate(10.0).unwrap();
-        net.set_parameter("p", "I_app", vec![1.0, 2.0, 3.0]).unwrap();
+        net.set_parameter("p", "I_app", vec![1.0, 2.0, 3.0])
+            .unwrap();
         net.reset(false);
         assert_eq!(net.t(), 0);
         let pop = net.population("p").unwrap();
         assert_eq!(pop.variable("v").unwrap(), &[0.0; 3]);
         assert_eq!(pop.parameter("I_app").unwrap(), &[1.0, 2.0, 3.0]);
         net.reset(true);
-        assert_eq!(net.population("p").unwrap().parameter("I_app").unwrap(), &[5.0; 3]);
+        assert_eq!(
+            net.population("p").unwrap().parameter("I_app").unwrap(),
+            &[5.0; 3]
+        );
     }
 
     #[test]
     fn per_neuron_and_uniform_parameters_agree() {
         let mut a = net_with(52.0);
         let mut b = net_with(0.0);
-        b.set_parameter("p", "I_app", vec![52.0, 52.0, 52.0]).unwrap();
+        b.set_parameter("p", "I_app", vec![52.0, 52.0, 52.0])
+            .unwrap();
         a.simulate(300.0).unwrap();
         b.simulate(300.0).unwrap();
         let va = a.population("p").unwrap().variable("v").unwrap().to_vec();
@@ -656,8 +686,10 @@ mod tests {
 
     #[test]
     fn threaded_stepping_is_bitwise_identical() {
-        let spec = PopulationSpec::new("big", 70_001, NeuronModel::Izhikevich2007)
-            .with_parameter("I_app", (0..70_001).map(|i| (i % 100) as f64).collect::<Vec<_>>());
+        let spec = PopulationSpec::new("big", 70_001, NeuronModel::Izhikevich2007).with_parameter(
+            "I_app",
+            (0..70_001).map(|i| (i % 100) as f64).collect::<Vec<_>>(),
+        );
         let mut one = Network::new(0.1).unwrap().with_threads(1);
         let mut two = Network::new(0.1).unwrap().with_threads(2);
         two.min_neurons_per_thread = 1000;
@@ -684,12 +716,22 @@ mod tests {
         let e = net.set_parameter("q", "I_app", 1.0).unwrap_err();
         assert!(e.to_string().contains("populations are: p"), "{e}");
         let e = net.set_parameter("p", "I_app", vec![1.0]).unwrap_err();
-        assert!(matches!(e, SimError::WrongLength { got: 1, size: 3, .. }));
+        assert!(matches!(
+            e,
+            SimError::WrongLength {
+                got: 1,
+                size: 3,
+                ..
+            }
+        ));
         let e = net
             .add_population(PopulationSpec::new("p", 1, NeuronModel::Izhikevich2007))
             .unwrap_err();
         assert!(matches!(e, SimError::DuplicatePopulation { .. }));
         assert!(Network::new(0.0).is_err());
-        assert!(NeuronModel::from_name("LIF").unwrap_err().to_string().contains("Izhikevich2007"));
+        assert!(NeuronModel::from_name("LIF")
+            .unwrap_err()
+            .to_string()
+            .contains("Izhikevich2007"));
     }
 }

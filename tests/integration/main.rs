@@ -1,1 +1,6 @@
+//! All integration tests, compiled as one binary.
 
+mod common;
+mod monitors;
+mod properties;
+mod seed;
