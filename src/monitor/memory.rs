@@ -190,6 +190,15 @@ impl Sink for MemorySink {
         Ok(())
     }
 
+    fn reserve(&mut self, compartment: usize, samples: usize) {
+        if let Some(b) = self.current.get_mut(compartment) {
+            let n = b.info.size;
+            for column in &mut b.values {
+                column.reserve(samples.saturating_mul(n));
+            }
+        }
+    }
+
     fn end_chunk(&mut self, end: &ChunkEnd<'_>) -> Result<(), SinkError> {
         let building = std::mem::take(&mut self.current);
         if end.keep {

@@ -528,12 +528,17 @@ impl<S: Sink> Monitors<S> {
     pub fn simulate(&mut self, net: &mut Network, duration_ms: f64) -> Result<(), MonitorError> {
         let steps = net.steps_for(duration_ms)?;
         if !self.compartments.iter().any(|c| c.running) {
-            for _ in 0..steps {
-                net.step();
-            }
+            net.advance_unobserved(steps);
             return Ok(());
         }
         self.begin_chunk_if_needed()?;
+        let t = net.t();
+        for (i, c) in self.compartments.iter().enumerate() {
+            if c.running && !c.variable_indices.is_empty() {
+                let samples = pair_samples(t, t + steps, c.info.period_steps).2;
+                self.sink.reserve(i, samples as usize);
+            }
+        }
         for _ in 0..steps {
             let label = net.step();
             self.record(net, label)?;

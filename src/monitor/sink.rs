@@ -115,6 +115,9 @@ pub trait Sink {
     ) -> Result<(), SinkError>;
     /// The chunk ends; `end.keep` says whether it is kept.
     fn end_chunk(&mut self, end: &ChunkEnd<'_>) -> Result<(), SinkError>;
+    /// A hint that up to `samples` more state samples of a compartment follow (sent before a
+    /// `simulate`), so a sink can allocate once.
+    fn reserve(&mut self, _compartment: usize, _samples: usize) {}
     /// A set ends (after its last chunk).
     fn end_set(&mut self, _set: u32) -> Result<(), SinkError> {
         Ok(())
@@ -163,6 +166,10 @@ impl<A: Sink, B: Sink> Sink for (A, B) {
     fn end_chunk(&mut self, end: &ChunkEnd<'_>) -> Result<(), SinkError> {
         self.0.end_chunk(end)?;
         self.1.end_chunk(end)
+    }
+    fn reserve(&mut self, compartment: usize, samples: usize) {
+        self.0.reserve(compartment, samples);
+        self.1.reserve(compartment, samples);
     }
     fn end_set(&mut self, set: u32) -> Result<(), SinkError> {
         self.0.end_set(set)?;

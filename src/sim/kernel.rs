@@ -66,7 +66,12 @@ impl IzhSlices<'_> {
 /// The parameters of a population as the kernel consumes them.
 #[derive(Debug, Clone, Copy)]
 pub enum IzhParams<'a> {
+    /// Every parameter population-wide.
     Uniform(IzhScalars),
+    /// Every parameter population-wide but the input current `I_app` (the common case of a
+    /// per-neuron stimulus): only that array is read each step.
+    InputPerNeuron(IzhScalars, &'a [f64]),
+    /// Every parameter per neuron.
     PerNeuron(IzhSlices<'a>),
 }
 
@@ -74,29 +79,27 @@ pub enum IzhParams<'a> {
 pub struct IzhState<'a> {
     pub v: &'a mut [f64],
     pub u: &'a mut [f64],
-    pub i_v: &'a mut [f64],
-    /// Set to 1 where the neuron spiked in this step, 0 elsewhere.
+    /// Bit `i % 8` of byte `i / 8` is set where neuron `i` spiked in this step
+    /// (`ceil(len / 8)` bytes).
     pub spiked: &'a mut [u8],
 }
 
 impl<'a> IzhState<'a> {
-    /// Splits the state into `[0, mid)` and `[mid, len)`.
+    /// Splits the state into `[0, mid)` and `[mid, len)`; `mid` must be a multiple of 8.
     pub fn split_at_mut(self, mid: usize) -> (IzhState<'a>, IzhState<'a>) {
+        debug_assert_eq!(mid % 8, 0);
         let (v0, v1) = self.v.split_at_mut(mid);
         let (u0, u1) = self.u.split_at_mut(mid);
-        let (i0, i1) = self.i_v.split_at_mut(mid);
-        let (s0, s1) = self.spiked.split_at_mut(mid);
+        let (s0, s1) = self.spiked.split_at_mut(mid / 8);
         (
             IzhState {
                 v: v0,
                 u: u0,
-                i_v: i0,
                 spiked: s0,
             },
             IzhState {
                 v: v1,
                 u: u1,
-                i_v: i1,
                 spiked: s1,
             },
         )
@@ -116,6 +119,13 @@ impl<'a> IzhParams<'a> {
     pub fn split_at(&self, mid: usize) -> (IzhParams<'a>, IzhParams<'a>) {
         match self {
             IzhParams::Uniform(s) => (IzhParams::Uniform(*s), IzhParams::Uniform(*s)),
+            IzhParams::InputPerNeuron(s, i_app) => {
+                let (a, b) = i_app.split_at(mid);
+                (
+                    IzhParams::InputPerNeuron(*s, a),
+                    IzhParams::InputPerNeuron(*s, b),
+                )
+            }
             IzhParams::PerNeuron(p) => {
                 let (a, b) = p.split_at(mid);
                 (IzhParams::PerNeuron(a), IzhParams::PerNeuron(b))
@@ -126,7 +136,7 @@ impl<'a> IzhParams<'a> {
 
 /// One neuron's update: the single definition of the arithmetic that every kernel inlines.
 #[inline(always)]
-fn update_one(p: &IzhScalars, dt: f64, v: f64, u: f64) -> (f64, f64, f64, bool) {
+fn update_one(p: &IzhScalars, dt: f64, v: f64, u: f64) -> (f64, f64, bool) {
     let i_v = p.i_app;
     // ANNarchy's expanded right-hand sides, evaluated left to right from the old state.
     let dv =
@@ -137,60 +147,209 @@ fn update_one(p: &IzhScalars, dt: f64, v: f64, u: f64) -> (f64, f64, f64, bool) 
     let spike = v_new >= p.v_peak;
     let v_out = if spike { p.c } else { v_new };
     let u_out = if spike { u_new + p.d } else { u_new };
-    (v_out, u_out, i_v, spike)
+    (v_out, u_out, spike)
+}
+
+/// Lanes per block: the loop body works on fixed-size arrays, which LLVM turns into vector
+/// code for every target width without having to prove that slices do not alias.
+const LANES: usize = 8;
+
+/// Parameters of one block of lanes.
+#[derive(Clone, Copy)]
+struct Lanes {
+    c_m: [f64; LANES],
+    k: [f64; LANES],
+    v_r: [f64; LANES],
+    v_t: [f64; LANES],
+    a: [f64; LANES],
+    b: [f64; LANES],
+    c: [f64; LANES],
+    d: [f64; LANES],
+    v_peak: [f64; LANES],
+    i_app: [f64; LANES],
+}
+
+impl Lanes {
+    #[inline(always)]
+    fn broadcast(p: &IzhScalars) -> Self {
+        Lanes {
+            c_m: [p.c_m; LANES],
+            k: [p.k; LANES],
+            v_r: [p.v_r; LANES],
+            v_t: [p.v_t; LANES],
+            a: [p.a; LANES],
+            b: [p.b; LANES],
+            c: [p.c; LANES],
+            d: [p.d; LANES],
+            v_peak: [p.v_peak; LANES],
+            i_app: [p.i_app; LANES],
+        }
+    }
+
+    #[inline(always)]
+    fn load(p: &IzhSlices<'_>, base: usize) -> Self {
+        #[inline(always)]
+        fn lanes(xs: &[f64], base: usize) -> [f64; LANES] {
+            let mut out = [0.0; LANES];
+            out.copy_from_slice(&xs[base..base + LANES]);
+            out
+        }
+        Lanes {
+            c_m: lanes(p.c_m, base),
+            k: lanes(p.k, base),
+            v_r: lanes(p.v_r, base),
+            v_t: lanes(p.v_t, base),
+            a: lanes(p.a, base),
+            b: lanes(p.b, base),
+            c: lanes(p.c, base),
+            d: lanes(p.d, base),
+            v_peak: lanes(p.v_peak, base),
+            i_app: lanes(p.i_app, base),
+        }
+    }
+
+    #[inline(always)]
+    fn lane(&self, l: usize) -> IzhScalars {
+        IzhScalars {
+            c_m: self.c_m[l],
+            k: self.k[l],
+            v_r: self.v_r[l],
+            v_t: self.v_t[l],
+            a: self.a[l],
+            b: self.b[l],
+            c: self.c[l],
+            d: self.d[l],
+            v_peak: self.v_peak[l],
+            i_app: self.i_app[l],
+        }
+    }
+}
+
+/// Updates one block of `LANES` neurons held in local arrays.
+#[inline(always)]
+fn update_block(p: &Lanes, dt: f64, v: &mut [f64; LANES], u: &mut [f64; LANES]) -> u8 {
+    let mut mask = 0u8;
+    for l in 0..LANES {
+        let (vo, uo, sp) = update_one(&p.lane(l), dt, v[l], u[l]);
+        v[l] = vo;
+        u[l] = uo;
+        mask |= (sp as u8) << l;
+    }
+    mask
+}
+
+/// Where a block's parameters come from (generic, not closures: closures would not inherit
+/// the target features of the kernel that calls them and would not be inlined).
+trait ParamSource {
+    fn block(&self, base: usize) -> Lanes;
+    fn scalar(&self, i: usize) -> IzhScalars;
+}
+
+struct Broadcast(Lanes, IzhScalars);
+
+impl ParamSource for Broadcast {
+    #[inline(always)]
+    fn block(&self, _base: usize) -> Lanes {
+        self.0
+    }
+    #[inline(always)]
+    fn scalar(&self, _i: usize) -> IzhScalars {
+        self.1
+    }
+}
+
+struct InputOnly<'a>(Lanes, IzhScalars, &'a [f64]);
+
+impl ParamSource for InputOnly<'_> {
+    #[inline(always)]
+    fn block(&self, base: usize) -> Lanes {
+        let mut lanes = self.0;
+        lanes.i_app.copy_from_slice(&self.2[base..base + LANES]);
+        lanes
+    }
+    #[inline(always)]
+    fn scalar(&self, i: usize) -> IzhScalars {
+        IzhScalars {
+            i_app: self.2[i],
+            ..self.1
+        }
+    }
+}
+
+impl ParamSource for IzhSlices<'_> {
+    #[inline(always)]
+    fn block(&self, base: usize) -> Lanes {
+        Lanes::load(self, base)
+    }
+    #[inline(always)]
+    fn scalar(&self, i: usize) -> IzhScalars {
+        self.at(i)
+    }
+}
+
+/// Runs the update over the whole state, block by block.
+#[inline(always)]
+fn body<P: ParamSource>(params: &P, dt: f64, s: &mut IzhState<'_>) {
+    let n = s.v.len();
+    let blocks = n / LANES;
+    for blk in 0..blocks {
+        let base = blk * LANES;
+        let range = base..base + LANES;
+        let mut v = [0.0; LANES];
+        let mut u = [0.0; LANES];
+        v.copy_from_slice(&s.v[range.clone()]);
+        u.copy_from_slice(&s.u[range.clone()]);
+        let mask = update_block(&params.block(base), dt, &mut v, &mut u);
+        s.v[range.clone()].copy_from_slice(&v);
+        s.u[range.clone()].copy_from_slice(&u);
+        s.spiked[blk] = mask;
+    }
+    for i in blocks * LANES..n {
+        let (vo, uo, sp) = update_one(&params.scalar(i), dt, s.v[i], s.u[i]);
+        s.v[i] = vo;
+        s.u[i] = uo;
+        if i % 8 == 0 {
+            s.spiked[i / 8] = 0;
+        }
+        s.spiked[i / 8] |= (sp as u8) << (i % 8);
+    }
 }
 
 #[inline(always)]
 fn body_uniform(p: &IzhScalars, dt: f64, s: &mut IzhState<'_>) {
-    let n = s.v.len();
-    let (v, u, i_v, spiked) = (
-        &mut s.v[..n],
-        &mut s.u[..n],
-        &mut s.i_v[..n],
-        &mut s.spiked[..n],
-    );
-    for i in 0..n {
-        let (vo, uo, io, sp) = update_one(p, dt, v[i], u[i]);
-        v[i] = vo;
-        u[i] = uo;
-        i_v[i] = io;
-        spiked[i] = sp as u8;
-    }
+    body(&Broadcast(Lanes::broadcast(p), *p), dt, s)
+}
+
+#[inline(always)]
+fn body_input_per_neuron(p: &IzhScalars, i_app: &[f64], dt: f64, s: &mut IzhState<'_>) {
+    let i_app = &i_app[..s.v.len()];
+    body(&InputOnly(Lanes::broadcast(p), *p, i_app), dt, s)
 }
 
 #[inline(always)]
 fn body_per_neuron(p: &IzhSlices<'_>, dt: f64, s: &mut IzhState<'_>) {
     let n = s.v.len();
-    let (v, u, i_v, spiked) = (
-        &mut s.v[..n],
-        &mut s.u[..n],
-        &mut s.i_v[..n],
-        &mut s.spiked[..n],
+    assert!(
+        p.c_m.len() >= n
+            && p.k.len() >= n
+            && p.v_r.len() >= n
+            && p.v_t.len() >= n
+            && p.a.len() >= n
     );
-    let q = IzhSlices {
-        c_m: &p.c_m[..n],
-        k: &p.k[..n],
-        v_r: &p.v_r[..n],
-        v_t: &p.v_t[..n],
-        a: &p.a[..n],
-        b: &p.b[..n],
-        c: &p.c[..n],
-        d: &p.d[..n],
-        v_peak: &p.v_peak[..n],
-        i_app: &p.i_app[..n],
-    };
-    for i in 0..n {
-        let (vo, uo, io, sp) = update_one(&q.at(i), dt, v[i], u[i]);
-        v[i] = vo;
-        u[i] = uo;
-        i_v[i] = io;
-        spiked[i] = sp as u8;
-    }
+    assert!(
+        p.b.len() >= n
+            && p.c.len() >= n
+            && p.d.len() >= n
+            && p.v_peak.len() >= n
+            && p.i_app.len() >= n
+    );
+    body(p, dt, s)
 }
 
 fn run_body(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
     match p {
         IzhParams::Uniform(q) => body_uniform(q, dt, s),
+        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron(q, i_app, dt, s),
         IzhParams::PerNeuron(q) => body_per_neuron(q, dt, s),
     }
 }
@@ -200,6 +359,7 @@ fn run_body(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
 fn run_avx2(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
     match p {
         IzhParams::Uniform(q) => body_uniform(q, dt, s),
+        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron(q, i_app, dt, s),
         IzhParams::PerNeuron(q) => body_per_neuron(q, dt, s),
     }
 }
@@ -209,6 +369,7 @@ fn run_avx2(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
 fn run_avx512(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
     match p {
         IzhParams::Uniform(q) => body_uniform(q, dt, s),
+        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron(q, i_app, dt, s),
         IzhParams::PerNeuron(q) => body_per_neuron(q, dt, s),
     }
 }
@@ -275,25 +436,25 @@ impl KernelKind {
     }
 }
 
-/// Appends to `out` the indices (offset by `base`) where `spiked` is non-zero, in order.
+/// Appends to `out` the indices (offset by `base`) of the set bits of `spiked`, in order.
 pub fn collect_spikes(spiked: &[u8], base: u32, out: &mut Vec<u32>) {
     let mut chunks = spiked.chunks_exact(8);
     let mut index = base;
     for chunk in &mut chunks {
-        let word = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
-        if word != 0 {
-            for (j, &flag) in chunk.iter().enumerate() {
-                if flag != 0 {
-                    out.push(index + j as u32);
-                }
-            }
+        let mut word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        while word != 0 {
+            out.push(index + word.trailing_zeros());
+            word &= word - 1;
+        }
+        index += 64;
+    }
+    for &byte in chunks.remainder() {
+        let mut b = byte;
+        while b != 0 {
+            out.push(index + b.trailing_zeros());
+            b &= b - 1;
         }
         index += 8;
-    }
-    for (j, &flag) in chunks.remainder().iter().enumerate() {
-        if flag != 0 {
-            out.push(index + j as u32);
-        }
     }
 }
 
@@ -338,15 +499,14 @@ mod tests {
 
     #[test]
     fn every_kernel_is_bitwise_identical_to_the_scalar_loop() {
-        let n = 1003; // not a multiple of any vector width
+        let n: usize = 1003; // not a multiple of any vector width
         let init_v: Vec<f64> = (0..n).map(|i| -80.0 + (i as f64) * 0.11).collect();
         let init_u: Vec<f64> = (0..n).map(|i| (i % 17) as f64 - 8.0).collect();
         let i_app: Vec<f64> = (0..n).map(|i| (i % 97) as f64).collect();
         for kind in KernelKind::ALL.into_iter().filter(|k| k.is_supported()) {
             let (mut rv, mut ru) = (init_v.clone(), init_u.clone());
             let (mut v, mut u) = (init_v.clone(), init_u.clone());
-            let mut i_v = vec![0.0; n];
-            let mut spiked = vec![0u8; n];
+            let mut spiked = vec![0u8; n.div_ceil(8)];
             let i_app_slice = &i_app[..];
             let ones = |x: f64| vec![x; n];
             let p = defaults(0.0);
@@ -388,7 +548,6 @@ mod tests {
                 let mut state = IzhState {
                     v: &mut v,
                     u: &mut u,
-                    i_v: &mut i_v,
                     spiked: &mut spiked,
                 };
                 kind.step(&params, 0.1, &mut state);
@@ -400,6 +559,25 @@ mod tests {
                 assert_eq!(v[i].to_bits(), rv[i].to_bits(), "{kind:?} v[{i}]");
                 assert_eq!(u[i].to_bits(), ru[i].to_bits(), "{kind:?} u[{i}]");
             }
+            // Only I_app per neuron: the same bits as the all-per-neuron path.
+            let (mut v3, mut u3) = (init_v.clone(), init_u.clone());
+            let input_only = IzhParams::InputPerNeuron(defaults(0.0), i_app_slice);
+            for _ in 0..500 {
+                let mut state = IzhState {
+                    v: &mut v3,
+                    u: &mut u3,
+                    spiked: &mut spiked,
+                };
+                kind.step(&input_only, 0.1, &mut state);
+            }
+            assert!(
+                v3.iter().zip(&rv).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{kind:?}"
+            );
+            assert!(
+                u3.iter().zip(&ru).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{kind:?}"
+            );
             // Uniform parameters give the same bits as the per-neuron path.
             let (mut v2, mut u2) = (init_v.clone(), init_u.clone());
             let (mut rv2, mut ru2) = (init_v.clone(), init_u.clone());
@@ -408,7 +586,6 @@ mod tests {
                 let mut state = IzhState {
                     v: &mut v2,
                     u: &mut u2,
-                    i_v: &mut i_v,
                     spiked: &mut spiked,
                 };
                 kind.step(&uniform, 0.1, &mut state);
@@ -421,12 +598,12 @@ mod tests {
 
     #[test]
     fn collect_spikes_finds_every_flag() {
-        let mut flags = vec![0u8; 37];
-        for i in [0, 7, 8, 20, 36] {
-            flags[i] = 1;
+        let mut flags = vec![0u8; 10];
+        for i in [0usize, 7, 8, 20, 63, 64, 79] {
+            flags[i / 8] |= 1 << (i % 8);
         }
         let mut out = Vec::new();
         collect_spikes(&flags, 100, &mut out);
-        assert_eq!(out, vec![100, 107, 108, 120, 136]);
+        assert_eq!(out, vec![100, 107, 108, 120, 163, 164, 179]);
     }
 }

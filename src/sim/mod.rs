@@ -213,6 +213,8 @@ pub struct Population {
     /// Initial state, restored by `reset(model = true)`.
     initial: Vec<Vec<f64>>,
     spiked: Vec<u8>,
+    /// Whether `I_v` holds the current `I_app` (it is refreshed after a step when not).
+    i_v_current: bool,
     /// Neurons that spiked in the last step, ascending.
     spikes: Vec<u32>,
 }
@@ -298,7 +300,8 @@ impl Population {
             uniform,
             vars: initial.clone(),
             initial,
-            spiked: vec![0; n],
+            spiked: vec![0; n.div_ceil(8)],
+            i_v_current: false,
             spikes: Vec::with_capacity(n.min(1 << 16)),
         })
     }
@@ -357,6 +360,7 @@ impl Population {
         let idx = self.model.parameter_index(name)?;
         self.params[idx] = expand(value, &format!("parameter {name}"), &self.name, self.size)?;
         self.uniform[idx] = all_equal(&self.params[idx]);
+        self.i_v_current = false;
         Ok(())
     }
 
@@ -376,6 +380,7 @@ impl Population {
                     .join(", "),
             })?;
         self.vars[idx] = expand(value, &format!("variable {name}"), &self.name, self.size)?;
+        self.i_v_current = false;
         Ok(())
     }
 
@@ -385,6 +390,7 @@ impl Population {
         }
         self.spiked.fill(0);
         self.spikes.clear();
+        self.i_v_current = false;
         if parameters {
             for (p, d) in self.params.iter_mut().zip(&self.declared) {
                 p.copy_from_slice(d);
@@ -393,22 +399,29 @@ impl Population {
         }
     }
 
-    fn step(&mut self, dt: f64, kernel: KernelKind, threads: usize, min_per_thread: usize) {
+    /// Advances the population by `steps` steps. With more than one piece, the population is
+    /// split into contiguous parts that run on their own threads: for one step each (`per_step`
+    /// = true, synchronised after every step) or for all `steps` at once, which is valid
+    /// because neurons of a population without projections evolve independently.
+    fn advance(&mut self, dt: f64, kernel: KernelKind, steps: i64, pieces: usize) {
         let NeuronModel::Izhikevich2007 = self.model;
         let p = &self.params;
+        let scalars = || IzhScalars {
+            c_m: p[0][0],
+            k: p[1][0],
+            v_r: p[2][0],
+            v_t: p[3][0],
+            a: p[4][0],
+            b: p[5][0],
+            c: p[6][0],
+            d: p[7][0],
+            v_peak: p[8][0],
+            i_app: p[9][0],
+        };
         let params = if self.uniform.iter().all(|u| *u) {
-            IzhParams::Uniform(IzhScalars {
-                c_m: p[0][0],
-                k: p[1][0],
-                v_r: p[2][0],
-                v_t: p[3][0],
-                a: p[4][0],
-                b: p[5][0],
-                c: p[6][0],
-                d: p[7][0],
-                v_peak: p[8][0],
-                i_app: p[9][0],
-            })
+            IzhParams::Uniform(scalars())
+        } else if self.uniform[..9].iter().all(|u| *u) {
+            IzhParams::InputPerNeuron(scalars(), &p[9])
         } else {
             IzhParams::PerNeuron(IzhSlices {
                 c_m: &p[0],
@@ -428,37 +441,51 @@ impl Population {
         let state = IzhState {
             v: &mut v[0],
             u: &mut u[0],
-            i_v: &mut rest[0],
             spiked: &mut self.spiked,
         };
-        let pieces = threads.min(self.size / min_per_thread.max(1)).max(1);
-        step_split(kernel, &params, dt, state, pieces);
+        if steps > 0 {
+            run_split(kernel, &params, dt, state, pieces, steps);
+        }
+        // I_v = I_app is an equation of the model, evaluated every step; as I_app only
+        // changes between steps, the copy is made once after each change.
+        if steps > 0 && !self.i_v_current {
+            rest[0].copy_from_slice(&self.params[9]);
+            self.i_v_current = true;
+        }
         self.spikes.clear();
-        collect_spikes(&self.spiked, 0, &mut self.spikes);
+        if steps > 0 {
+            collect_spikes(&self.spiked, 0, &mut self.spikes);
+        }
     }
 }
 
-/// Runs the kernel over `pieces` contiguous parts of the population, in parallel.
-fn step_split(
+/// Runs `steps` kernel steps over `pieces` contiguous parts of the population, in parallel.
+fn run_split(
     kernel: KernelKind,
     params: &IzhParams<'_>,
     dt: f64,
     mut state: IzhState<'_>,
     pieces: usize,
+    steps: i64,
 ) {
-    if pieces <= 1 {
-        kernel.step(params, dt, &mut state);
+    // Split at a multiple of 64 neurons so each part keeps whole cache lines and bytes of
+    // the spike bitmask.
+    let mid = (state.len() / pieces.max(1)).div_ceil(64) * 64;
+    if pieces <= 1 || mid >= state.len() {
+        for _ in 0..steps {
+            kernel.step(params, dt, &mut state);
+        }
         return;
     }
-    // Split at a multiple of 64 neurons so each part keeps whole cache lines.
-    let mid = (state.len() / pieces).div_ceil(64) * 64;
-    let mid = mid.min(state.len());
-    let (left_state, right_state) = state.split_at_mut(mid);
+    let (mut left_state, right_state) = state.split_at_mut(mid);
     let (left_params, right_params) = params.split_at(mid);
-    let mut left_state = left_state;
     rayon::join(
-        || kernel.step(&left_params, dt, &mut left_state),
-        || step_split(kernel, &right_params, dt, right_state, pieces - 1),
+        || {
+            for _ in 0..steps {
+                kernel.step(&left_params, dt, &mut left_state);
+            }
+        },
+        || run_split(kernel, &right_params, dt, right_state, pieces - 1, steps),
     );
 }
 
@@ -589,20 +616,34 @@ impl Network {
     /// the step); the counter then advances by one.
     pub fn step(&mut self) -> i64 {
         let dt = self.grid.dt_ms();
+        let (threads, min) = (self.threads, self.min_neurons_per_thread.max(1));
         for pop in &mut self.populations {
-            pop.step(dt, self.kernel, self.threads, self.min_neurons_per_thread);
+            let pieces = threads.min(pop.size / min).max(1);
+            pop.advance(dt, self.kernel, 1, pieces);
         }
         let label = self.t;
         self.t += 1;
         label
     }
 
+    /// Advances `steps` steps with nobody looking at the state in between: each population
+    /// runs all steps at once, split over the cores (afterwards, state and last spikes are
+    /// exactly what `steps` calls of [`Network::step`] give).
+    pub fn advance_unobserved(&mut self, steps: i64) {
+        let dt = self.grid.dt_ms();
+        for pop in &mut self.populations {
+            // Every thread runs whole steps on its part without synchronising, so even
+            // small populations gain from a second core here.
+            let pieces = self.threads.min(pop.size / 4096).max(1);
+            pop.advance(dt, self.kernel, steps, pieces);
+        }
+        self.t += steps;
+    }
+
     /// Advances `ceil(duration_ms / dt)` steps without recording.
     pub fn simulate(&mut self, duration_ms: f64) -> Result<(), SimError> {
         let steps = self.steps_for(duration_ms)?;
-        for _ in 0..steps {
-            self.step();
-        }
+        self.advance_unobserved(steps);
         Ok(())
     }
 
@@ -706,6 +747,40 @@ mod tests {
         let a = one.populations()[0].variable("u").unwrap();
         let b = two.populations()[0].variable("u").unwrap();
         assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+
+    #[test]
+    fn unobserved_runs_equal_step_by_step_runs() {
+        for uniform in [true, false] {
+            let i_app: ParamValue = if uniform {
+                30.0.into()
+            } else {
+                (0..20_001)
+                    .map(|i| (i % 100) as f64)
+                    .collect::<Vec<_>>()
+                    .into()
+            };
+            let spec = PopulationSpec::new("p", 20_001, NeuronModel::Izhikevich2007)
+                .with_parameter("I_app", i_app);
+            let mut bulk = Network::new(0.1).unwrap().with_threads(2);
+            let mut stepped = Network::new(0.1).unwrap().with_threads(1);
+            bulk.add_population(spec.clone()).unwrap();
+            stepped.add_population(spec).unwrap();
+            bulk.simulate(23.7).unwrap();
+            for _ in 0..237 {
+                stepped.step();
+            }
+            assert_eq!(bulk.t(), stepped.t());
+            let (a, b) = (&bulk.populations()[0], &stepped.populations()[0]);
+            assert_eq!(a.last_spikes(), b.last_spikes());
+            for var in ["v", "u", "I_v"] {
+                let (x, y) = (a.variable(var).unwrap(), b.variable(var).unwrap());
+                assert!(
+                    x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "{var}"
+                );
+            }
+        }
     }
 
     #[test]
