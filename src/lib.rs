@@ -24,3 +24,6 @@ pub use monitor::{
     NullSink, ResetOptions, Sink,
 };
 pub use times::{CombineMode, Fill, RecordingTimes, TimesError};
+pub mod archive;
+
+pub use archive::{Archive, ArchiveError, ArchiveOptions, ArchiveWriter};

@@ -1,0 +1,113 @@
+//! The archive (SPEC §4): every monitor chunk streamed into Parquet while the simulation
+//! runs, with the period tables in each file's key-value metadata, and read back from disk.
+//!
+//! - [`ArchiveWriter`] is a [`crate::monitor::Sink`]: it turns samples into Arrow record
+//!   batches of bounded size and hands them to an encoder thread that writes Parquet files
+//!   under temporary names, renamed when complete; the manifest is replaced atomically.
+//! - [`Archive`] opens a directory, rebuilds [`crate::RecordingTimes`] from file metadata
+//!   alone and loads a chunk's variables and spikes, optionally only a time window.
+//!
+//! Layout: `DIR/<compartment>/<kind>/run=<r>/set=<s>/chunk=<c>/part-<k>.parquet`, kind
+//! `state` or `spikes`, plus `DIR/manifest.json`. This is the only module that uses
+//! `parquet`.
+
+mod manifest;
+mod meta;
+mod reader;
+mod writer;
+
+use std::path::PathBuf;
+
+pub use manifest::{ChunkEntry, ChunkStatus, FileEntry, Manifest};
+pub use meta::FileMeta;
+pub use reader::{Archive, ChunkRef, ReadStats};
+pub use writer::{ArchiveOptions, ArchiveWriter, ValueStorage};
+
+/// Version of the archive format written into every file and the manifest.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Name of the manifest at the archive root.
+pub const MANIFEST: &str = "manifest.json";
+
+/// What is stored in a file: state variables or spikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    State,
+    Spikes,
+}
+
+impl Kind {
+    /// The directory name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::State => "state",
+            Kind::Spikes => "spikes",
+        }
+    }
+}
+
+/// Errors of writing and reading archives.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("{} already holds an archive ({MANIFEST}); write to a new directory, or remove the old archive first", path.display())]
+    Exists { path: PathBuf },
+    #[error("{} is not a neurorec archive: {reason}", path.display())]
+    NotAnArchive { path: PathBuf, reason: String },
+    #[error("{}: {what}", path.display())]
+    Corrupt { path: PathBuf, what: String },
+    #[error("{what} not found in the archive at {}; it holds: {known}", path.display())]
+    NotFound {
+        path: PathBuf,
+        what: String,
+        known: String,
+    },
+    #[error("the archive's encoder thread stopped unexpectedly: {0}")]
+    EncoderGone(String),
+}
+
+impl ArchiveError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ArchiveError {
+        let path = path.into();
+        move |source| ArchiveError::Io { path, source }
+    }
+
+    pub(crate) fn parquet(
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(parquet::errors::ParquetError) -> ArchiveError {
+        let path = path.into();
+        move |source| ArchiveError::Parquet { path, source }
+    }
+}
+
+/// Relative directory of one chunk's files of a compartment and kind.
+pub fn chunk_dir(compartment: &str, kind: Kind, run: u32, set: u32, chunk: u32) -> PathBuf {
+    PathBuf::from(compartment)
+        .join(kind.as_str())
+        .join(format!("run={run}"))
+        .join(format!("set={set}"))
+        .join(format!("chunk={chunk}"))
+}
+
+/// File name of a finished part.
+pub fn part_name(part: u32) -> String {
+    format!("part-{part}.parquet")
+}
+
+/// File name of a part being written: hidden (leading dot) and without the `.parquet`
+/// ending, so no reader's directory scan picks it up.
+pub fn temp_part_name(part: u32) -> String {
+    format!(".part-{part}.parquet.tmp")
+}

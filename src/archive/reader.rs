@@ -1,0 +1,537 @@
+//! Reading an archive: the manifest, each file's footer metadata, recording times rebuilt
+//! from footers alone, and a chunk's variables and spikes (whole or a time window, skipping
+//! row groups by their `step` statistics).
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type, Int64Type, UInt32Type};
+use ndarray::Array2;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::statistics::Statistics;
+
+use super::manifest::{ChunkEntry, ChunkStatus, FileEntry, Manifest};
+use super::meta::FileMeta;
+use super::{ArchiveError, Kind};
+use crate::monitor::{ChunkRecordings, CompartmentRecording};
+use crate::sim::TimeGrid;
+use crate::times::{ChunkTimes, CompartmentTimes, RecordingTimes};
+
+/// Identifies one chunk of an archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkRef {
+    pub run: u32,
+    pub set: u32,
+    pub chunk: u32,
+}
+
+/// Bytes the reader has read from Parquet files (footers and data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadStats {
+    pub footer_bytes: u64,
+    pub data_bytes: u64,
+}
+
+/// An archive opened for reading.
+#[derive(Debug)]
+pub struct Archive {
+    dir: PathBuf,
+    manifest: Manifest,
+    footer_bytes: AtomicU64,
+    data_bytes: AtomicU64,
+}
+
+impl Archive {
+    /// Opens the archive at `dir` (reads its manifest).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, ArchiveError> {
+        let dir = dir.as_ref().to_path_buf();
+        let manifest = Manifest::load(&dir)?;
+        Ok(Self {
+            dir,
+            manifest,
+            footer_bytes: AtomicU64::new(0),
+            data_bytes: AtomicU64::new(0),
+        })
+    }
+
+    /// The archive directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Bytes read from Parquet files so far.
+    pub fn read_stats(&self) -> ReadStats {
+        ReadStats {
+            footer_bytes: self.footer_bytes.load(Ordering::Relaxed),
+            data_bytes: self.data_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs present, ascending.
+    pub fn runs(&self) -> Vec<u32> {
+        let mut runs: Vec<u32> = self.manifest.chunks.iter().map(|c| c.run).collect();
+        runs.sort_unstable();
+        runs.dedup();
+        runs
+    }
+
+    /// Sets of a run, ascending.
+    pub fn sets(&self, run: u32) -> Vec<u32> {
+        let mut sets: Vec<u32> = self
+            .manifest
+            .chunks
+            .iter()
+            .filter(|c| c.run == run)
+            .map(|c| c.set)
+            .collect();
+        sets.sort_unstable();
+        sets.dedup();
+        sets
+    }
+
+    /// Complete chunks of a run and set, in order.
+    pub fn chunks(&self, run: u32, set: u32) -> Vec<&ChunkEntry> {
+        let mut chunks: Vec<&ChunkEntry> = self
+            .manifest
+            .chunks
+            .iter()
+            .filter(|c| c.run == run && c.set == set && c.status == ChunkStatus::Complete)
+            .collect();
+        chunks.sort_by_key(|c| c.chunk);
+        chunks
+    }
+
+    /// Chunks that were begun but not completed (the writer stopped before their end).
+    pub fn unfinished(&self) -> Vec<&ChunkEntry> {
+        self.manifest
+            .chunks
+            .iter()
+            .filter(|c| c.status != ChunkStatus::Complete)
+            .collect()
+    }
+
+    fn entry(&self, at: ChunkRef) -> Result<&ChunkEntry, ArchiveError> {
+        self.manifest
+            .chunks
+            .iter()
+            .find(|c| c.run == at.run && c.set == at.set && c.chunk == at.chunk)
+            .ok_or_else(|| self.not_found(format!("run {} set {} chunk {}", at.run, at.set, at.chunk)))
+            .and_then(|c| {
+                if c.status == ChunkStatus::Complete {
+                    Ok(c)
+                } else {
+                    Err(ArchiveError::Corrupt {
+                        path: self.dir.clone(),
+                        what: format!(
+                            "run {} set {} chunk {} is unfinished (the run stopped while writing it); only complete chunks can be read",
+                            at.run, at.set, at.chunk
+                        ),
+                    })
+                }
+            })
+    }
+
+    fn not_found(&self, what: String) -> ArchiveError {
+        let known = self
+            .manifest
+            .chunks
+            .iter()
+            .map(|c| {
+                format!(
+                    "run {} set {} chunk {} ({:?})",
+                    c.run, c.set, c.chunk, c.status
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        ArchiveError::NotFound {
+            path: self.dir.clone(),
+            what,
+            known: if known.is_empty() {
+                "no chunks".into()
+            } else {
+                known
+            },
+        }
+    }
+
+    fn files<'a>(
+        &self,
+        entry: &'a ChunkEntry,
+        compartment: &str,
+        kind: Kind,
+    ) -> Vec<&'a FileEntry> {
+        let mut files: Vec<&FileEntry> = entry
+            .files
+            .iter()
+            .filter(|f| f.compartment == compartment && f.kind == kind)
+            .collect();
+        files.sort_by_key(|f| f.part);
+        files
+    }
+
+    /// Reads a file's footer (and nothing else).
+    pub fn footer(&self, rel: &str) -> Result<ParquetMetaData, ArchiveError> {
+        let path = self.dir.join(rel);
+        let mut file = File::open(&path).map_err(ArchiveError::io(&path))?;
+        let len = file.metadata().map_err(ArchiveError::io(&path))?.len();
+        let corrupt = |what: &str| ArchiveError::Corrupt {
+            path: path.clone(),
+            what: what.to_string(),
+        };
+        if len < 12 {
+            return Err(corrupt("too short to be a Parquet file"));
+        }
+        let mut tail = [0u8; 8];
+        file.seek(SeekFrom::Start(len - 8))
+            .map_err(ArchiveError::io(&path))?;
+        file.read_exact(&mut tail)
+            .map_err(ArchiveError::io(&path))?;
+        if &tail[4..] != b"PAR1" {
+            return Err(corrupt("no Parquet footer (the file is incomplete)"));
+        }
+        let footer_len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+        if footer_len + 12 > len {
+            return Err(corrupt("footer length exceeds the file"));
+        }
+        let mut footer = vec![0u8; footer_len as usize];
+        file.seek(SeekFrom::Start(len - 8 - footer_len))
+            .map_err(ArchiveError::io(&path))?;
+        file.read_exact(&mut footer)
+            .map_err(ArchiveError::io(&path))?;
+        self.footer_bytes
+            .fetch_add(footer_len + 8, Ordering::Relaxed);
+        ParquetMetaDataReader::decode_metadata(&footer).map_err(ArchiveError::parquet(&path))
+    }
+
+    /// The neurorec metadata of a file, from its footer.
+    pub fn file_meta(&self, rel: &str) -> Result<FileMeta, ArchiveError> {
+        let metadata = self.footer(rel)?;
+        let kvs = metadata
+            .file_metadata()
+            .key_value_metadata()
+            .cloned()
+            .unwrap_or_default();
+        FileMeta::from_key_values(&kvs).map_err(|what| ArchiveError::Corrupt {
+            path: self.dir.join(rel),
+            what,
+        })
+    }
+
+    fn first_meta(&self, entry: &ChunkEntry, compartment: &str) -> Result<FileMeta, ArchiveError> {
+        let file = self
+            .files(entry, compartment, Kind::State)
+            .into_iter()
+            .chain(self.files(entry, compartment, Kind::Spikes))
+            .next()
+            .ok_or_else(|| {
+                self.not_found(format!(
+                    "files of {compartment} in run {} set {} chunk {}",
+                    entry.run, entry.set, entry.chunk
+                ))
+            })?;
+        self.file_meta(&file.path)
+    }
+
+    /// RecordingTimes of a run and set, rebuilt from file footers alone (no data page read).
+    pub fn recording_times(&self, run: u32, set: u32) -> Result<RecordingTimes, ArchiveError> {
+        let grid = TimeGrid::new(self.manifest.dt_ms).map_err(|e| ArchiveError::Corrupt {
+            path: self.dir.clone(),
+            what: e.to_string(),
+        })?;
+        let chunks = self.chunks(run, set);
+        if chunks.is_empty() && !self.sets(run).contains(&set) {
+            return Err(self.not_found(format!("run {run} set {set}")));
+        }
+        let mut out = Vec::with_capacity(chunks.len());
+        for entry in chunks {
+            let mut compartments = Vec::with_capacity(self.manifest.compartments.len());
+            let mut range = (entry.first_step, entry.end_step.unwrap_or(entry.first_step));
+            for name in &self.manifest.compartments {
+                let meta = self.first_meta(entry, name)?;
+                range = (meta.chunk_first_step, meta.chunk_end_step);
+                compartments.push(CompartmentTimes::from_pairs(
+                    name,
+                    meta.period_steps,
+                    meta.pairs(),
+                    &grid,
+                ));
+            }
+            out.push(ChunkTimes {
+                first_step: range.0,
+                end_step: range.1,
+                compartments,
+            });
+        }
+        Ok(RecordingTimes::new(self.manifest.dt_ms, out))
+    }
+
+    /// Reads `[step, neuron, columns...]` of a compartment's files in a chunk, keeping rows
+    /// with `window` (steps, end exclusive) and skipping row groups outside it.
+    fn scan(
+        &self,
+        entry: &ChunkEntry,
+        compartment: &str,
+        kind: Kind,
+        columns: &[&str],
+        window: Option<(i64, i64)>,
+        mut each: impl FnMut(&[i64], &[u32], &[Vec<f64>]),
+    ) -> Result<(), ArchiveError> {
+        for file in self.files(entry, compartment, kind) {
+            let path = self.dir.join(&file.path);
+            let handle = File::open(&path).map_err(ArchiveError::io(&path))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(handle)
+                .map_err(ArchiveError::parquet(&path))?;
+            let meta = builder.metadata().clone();
+            let schema = builder.parquet_schema();
+            let names: Vec<&str> = ["step", "neuron"]
+                .iter()
+                .chain(columns.iter())
+                .copied()
+                .collect();
+            let mask = ProjectionMask::columns(schema, names.iter().copied());
+            let step_col = schema.columns().iter().position(|c| c.name() == "step");
+            let mut groups = Vec::new();
+            for (i, rg) in meta.row_groups().iter().enumerate() {
+                let keep = match (window, step_col.and_then(|c| rg.column(c).statistics())) {
+                    (Some((lo, hi)), Some(Statistics::Int64(s))) => {
+                        match (s.min_opt(), s.max_opt()) {
+                            (Some(min), Some(max)) => *max >= lo && *min < hi,
+                            _ => true,
+                        }
+                    }
+                    _ => true,
+                };
+                if keep {
+                    groups.push(i);
+                    self.data_bytes
+                        .fetch_add(rg.compressed_size() as u64, Ordering::Relaxed);
+                }
+            }
+            let reader = builder
+                .with_projection(mask)
+                .with_row_groups(groups)
+                .with_batch_size(1 << 16)
+                .build()
+                .map_err(ArchiveError::parquet(&path))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| ArchiveError::Corrupt {
+                    path: path.clone(),
+                    what: e.to_string(),
+                })?;
+                let corrupt = |what: String| ArchiveError::Corrupt {
+                    path: path.clone(),
+                    what,
+                };
+                let steps = batch
+                    .column_by_name("step")
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>())
+                    .ok_or_else(|| corrupt("no Int64 column `step`".into()))?;
+                let neurons = batch
+                    .column_by_name("neuron")
+                    .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+                    .ok_or_else(|| corrupt("no UInt32 column `neuron`".into()))?;
+                let mut values = Vec::with_capacity(columns.len());
+                for name in columns {
+                    let col = batch
+                        .column_by_name(name)
+                        .ok_or_else(|| corrupt(format!("no column `{name}`")))?;
+                    values.push(if let Some(a) = col.as_primitive_opt::<Float64Type>() {
+                        a.values().to_vec()
+                    } else if let Some(a) = col.as_primitive_opt::<Float32Type>() {
+                        a.values().iter().map(|v| *v as f64).collect()
+                    } else {
+                        return Err(corrupt(format!("column `{name}` is not a float column")));
+                    });
+                }
+                let steps = steps.values();
+                let neurons = neurons.values();
+                match window {
+                    None => each(steps, neurons, &values),
+                    Some((lo, hi)) => {
+                        let a = steps.partition_point(|s| *s < lo);
+                        let b = steps.partition_point(|s| *s < hi);
+                        if a < b {
+                            let vals: Vec<Vec<f64>> =
+                                values.iter().map(|v| v[a..b].to_vec()).collect();
+                            each(&steps[a..b], &neurons[a..b], &vals);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn window_steps(&self, window_ms: Option<(f64, f64)>) -> Option<(i64, i64)> {
+        window_ms.map(|(a, b)| {
+            let dt = self.manifest.dt_ms;
+            (
+                (a / dt - 1e-9).ceil() as i64,
+                (b / dt + 1e-9).floor() as i64 + 1,
+            )
+        })
+    }
+
+    /// A chunk's recording of `variable` as `[samples, neurons]` with the step of each
+    /// sample; with `window_ms = (t0, t1)` only samples with `t0 <= time <= t1`.
+    pub fn read_state(
+        &self,
+        at: ChunkRef,
+        compartment: &str,
+        variable: &str,
+        window_ms: Option<(f64, f64)>,
+    ) -> Result<(Vec<i64>, Array2<f64>), ArchiveError> {
+        let entry = self.entry(at)?;
+        let meta = self.first_meta(entry, compartment)?;
+        if !meta.variables.iter().any(|v| v == variable) {
+            return Err(self.not_found(format!(
+                "variable \"{variable}\" of {compartment} (recorded: {})",
+                meta.variables.join(", ")
+            )));
+        }
+        let n = meta.neurons;
+        let mut steps = Vec::new();
+        let mut data = Vec::new();
+        let mut expected_neuron = 0usize;
+        let mut bad = None;
+        self.scan(
+            entry,
+            compartment,
+            Kind::State,
+            &[variable],
+            self.window_steps(window_ms),
+            |s, nrn, vals| {
+                for i in 0..s.len() {
+                    if nrn[i] as usize != expected_neuron {
+                        bad.get_or_insert(format!(
+                            "rows out of order at step {} neuron {}",
+                            s[i], nrn[i]
+                        ));
+                    }
+                    if expected_neuron == 0 {
+                        steps.push(s[i]);
+                    }
+                    expected_neuron = (expected_neuron + 1) % n.max(1);
+                }
+                data.extend_from_slice(&vals[0]);
+            },
+        )?;
+        let path = self.dir.clone();
+        if let Some(what) = bad {
+            return Err(ArchiveError::Corrupt { path, what });
+        }
+        let samples = steps.len();
+        let array =
+            Array2::from_shape_vec((samples, n), data).map_err(|e| ArchiveError::Corrupt {
+                path,
+                what: format!("{compartment};{variable}: {e}"),
+            })?;
+        Ok((steps, array))
+    }
+
+    /// A chunk's spikes of a compartment: for each neuron the steps at which it spiked;
+    /// with `window_ms` only spikes with `t0 <= time <= t1`.
+    pub fn read_spikes(
+        &self,
+        at: ChunkRef,
+        compartment: &str,
+        window_ms: Option<(f64, f64)>,
+    ) -> Result<Vec<Vec<i64>>, ArchiveError> {
+        let entry = self.entry(at)?;
+        let meta = self.first_meta(entry, compartment)?;
+        if self.files(entry, compartment, Kind::Spikes).is_empty() {
+            return Err(self.not_found(format!("spikes of {compartment} (not recorded)")));
+        }
+        let mut spikes = vec![Vec::new(); meta.neurons];
+        let mut bad = None;
+        self.scan(
+            entry,
+            compartment,
+            Kind::Spikes,
+            &[],
+            self.window_steps(window_ms),
+            |s, nrn, _| {
+                for (step, neuron) in s.iter().zip(nrn) {
+                    match spikes.get_mut(*neuron as usize) {
+                        Some(list) => list.push(*step),
+                        None => {
+                            bad.get_or_insert(format!(
+                                "spike of neuron {neuron} in a population of {}",
+                                meta.neurons
+                            ));
+                        }
+                    }
+                }
+            },
+        )?;
+        if let Some(what) = bad {
+            return Err(ArchiveError::Corrupt {
+                path: self.dir.clone(),
+                what,
+            });
+        }
+        Ok(spikes)
+    }
+
+    /// Every chunk of a run and set loaded into memory, as `get_recordings` returns them.
+    pub fn recordings(&self, run: u32, set: u32) -> Result<Vec<ChunkRecordings>, ArchiveError> {
+        let mut out = Vec::new();
+        for entry in self.chunks(run, set) {
+            let at = ChunkRef {
+                run,
+                set,
+                chunk: entry.chunk,
+            };
+            let mut compartments = Vec::new();
+            for name in &self.manifest.compartments {
+                let meta = self.first_meta(entry, name)?;
+                let mut variables = Vec::new();
+                for v in &meta.variables {
+                    variables.push((v.clone(), self.read_state(at, name, v, None)?.1));
+                }
+                let has_spikes = !self.files(entry, name, Kind::Spikes).is_empty();
+                let spikes = if has_spikes {
+                    Some(self.read_spikes(at, name, None)?)
+                } else {
+                    None
+                };
+                let parameters = meta
+                    .parameters
+                    .iter()
+                    .map(|(k, v)| {
+                        let values = match v {
+                            serde_json::Value::Array(xs) => {
+                                xs.iter().filter_map(|x| x.as_f64()).collect()
+                            }
+                            other => vec![other.as_f64().unwrap_or(f64::NAN); meta.neurons],
+                        };
+                        (k.clone(), values)
+                    })
+                    .collect();
+                compartments.push(CompartmentRecording {
+                    name: name.clone(),
+                    period_ms: meta.period_ms,
+                    parameters,
+                    variables,
+                    spikes,
+                });
+            }
+            out.push(ChunkRecordings {
+                dt_ms: self.manifest.dt_ms,
+                compartments,
+            });
+        }
+        Ok(out)
+    }
+}

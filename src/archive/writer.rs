@@ -1,0 +1,850 @@
+//! The streaming writer: an [`ArchiveWriter`] is a monitor [`Sink`] that buffers samples as
+//! Arrow columns, cuts them into record batches of `batch_rows` rows and hands each batch
+//! to an encoder thread. The encoder writes each file under a temporary name, encodes the
+//! columns of a batch in parallel, closes a row group every `row_group_rows` rows (so
+//! memory stays bounded) and, when the chunk ends, appends the period table to the footer,
+//! syncs, and renames the file. The manifest is replaced after every chunk.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arrow_array::{ArrayRef, Float32Array, Float64Array, Int64Array, UInt32Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
+
+use super::manifest::{sync_dir, ChunkEntry, ChunkStatus, FileEntry, Manifest};
+use super::meta::{compact_parameters, period_rows, FileMeta};
+use super::{chunk_dir, part_name, temp_part_name, ArchiveError, Kind, FORMAT_VERSION, MANIFEST};
+use crate::monitor::{ChunkEnd, ChunkStart, CompartmentInfo, Sink, SinkError, StateSample};
+
+/// How recorded values are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueStorage {
+    /// 64-bit floats: lossless (the default).
+    #[default]
+    F64,
+    /// 32-bit floats: half the size, rounded to about 7 significant digits (opt-in).
+    F32,
+}
+
+/// Settings of an [`ArchiveWriter`].
+#[derive(Debug, Clone)]
+pub struct ArchiveOptions {
+    /// Run index (`run=<r>`), 0 for a single run.
+    pub run: u32,
+    /// Rows per record batch handed to the encoder; bounds the memory of buffered samples.
+    pub batch_rows: usize,
+    /// Rows per row group; bounds the memory of encoded, not yet written data.
+    pub row_group_rows: usize,
+    /// Rows per file before a chunk rolls over into the next part.
+    pub part_rows: u64,
+    /// f64 (lossless) or f32 values.
+    pub storage: ValueStorage,
+    /// zstd level of every column.
+    pub zstd_level: i32,
+    /// fsync files and the manifest before they are renamed (crash safety).
+    pub sync: bool,
+    /// Replace an existing archive in the directory instead of refusing.
+    pub overwrite: bool,
+    /// Seeds recorded in the manifest.
+    pub seeds: serde_json::Value,
+    /// The model and monitor description recorded in the manifest.
+    pub description: serde_json::Value,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> Self {
+        Self {
+            run: 0,
+            batch_rows: 1 << 18,
+            row_group_rows: 1 << 22,
+            part_rows: 1 << 30,
+            storage: ValueStorage::F64,
+            zstd_level: 1,
+            sync: true,
+            overwrite: false,
+            seeds: serde_json::json!({}),
+            description: serde_json::json!({}),
+        }
+    }
+}
+
+/// A file being written, as the encoder thread holds it.
+struct EncFile {
+    tmp: PathBuf,
+    writer: SerializedFileWriter<Checksummed>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    columns: Option<Vec<ArrowColumnWriter>>,
+    row_group_rows: usize,
+    rows_in_group: usize,
+    row_groups: usize,
+    rows: u64,
+}
+
+/// A writer that counts bytes and computes the CRC-32 of everything written.
+struct Checksummed {
+    inner: BufWriter<File>,
+    hasher: crc32fast::Hasher,
+    bytes: u64,
+}
+
+impl Write for Checksummed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What the encoder thread is asked to do.
+enum Job {
+    Open {
+        id: u64,
+        tmp: PathBuf,
+        schema: SchemaRef,
+        props: Box<WriterProperties>,
+        row_group_rows: usize,
+    },
+    Batch {
+        id: u64,
+        columns: Vec<ArrayRef>,
+    },
+    Close {
+        id: u64,
+        meta: Vec<KeyValue>,
+        path: PathBuf,
+        sync: bool,
+        reply: Sender<Result<(u64, u64, u32), ArchiveError>>,
+    },
+    Abort {
+        id: u64,
+    },
+}
+
+fn encoder_loop(jobs: Receiver<Job>) {
+    let mut files: HashMap<u64, Result<EncFile, ArchiveError>> = HashMap::new();
+    for job in jobs {
+        match job {
+            Job::Open {
+                id,
+                tmp,
+                schema,
+                props,
+                row_group_rows,
+            } => {
+                files.insert(id, open_file(tmp, schema, *props, row_group_rows));
+            }
+            Job::Batch { id, columns } => {
+                if let Some(Ok(file)) = files.get_mut(&id) {
+                    if let Err(e) = write_batch(file, &columns) {
+                        files.insert(id, Err(e));
+                    }
+                }
+            }
+            Job::Close {
+                id,
+                meta,
+                path,
+                sync,
+                reply,
+            } => {
+                let result = match files.remove(&id) {
+                    Some(Ok(file)) => close_file(file, meta, &path, sync),
+                    Some(Err(e)) => Err(e),
+                    None => Err(ArchiveError::EncoderGone(format!(
+                        "file {} was never opened",
+                        path.display()
+                    ))),
+                };
+                let _ = reply.send(result);
+            }
+            Job::Abort { id } => {
+                if let Some(Ok(file)) = files.remove(&id) {
+                    let tmp = file.tmp.clone();
+                    drop(file);
+                    let _ = std::fs::remove_file(tmp);
+                }
+            }
+        }
+    }
+}
+
+fn open_file(
+    tmp: PathBuf,
+    schema: SchemaRef,
+    props: WriterProperties,
+    row_group_rows: usize,
+) -> Result<EncFile, ArchiveError> {
+    if let Some(parent) = tmp.parent() {
+        std::fs::create_dir_all(parent).map_err(ArchiveError::io(parent))?;
+    }
+    let file = File::create(&tmp).map_err(ArchiveError::io(&tmp))?;
+    let out = Checksummed {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: crc32fast::Hasher::new(),
+        bytes: 0,
+    };
+    let writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(props))
+        .map_err(ArchiveError::parquet(&tmp))?;
+    let (writer, factory) = writer
+        .into_serialized_writer()
+        .map_err(ArchiveError::parquet(&tmp))?;
+    Ok(EncFile {
+        tmp,
+        writer,
+        factory,
+        schema,
+        columns: None,
+        row_group_rows,
+        rows_in_group: 0,
+        row_groups: 0,
+        rows: 0,
+    })
+}
+
+fn write_batch(file: &mut EncFile, columns: &[ArrayRef]) -> Result<(), ArchiveError> {
+    let tmp = file.tmp.clone();
+    if file.columns.is_none() {
+        file.columns = Some(
+            file.factory
+                .create_column_writers(file.row_groups)
+                .map_err(ArchiveError::parquet(&tmp))?,
+        );
+    }
+    let rows = columns.first().map_or(0, |c| c.len());
+    let mut leaves = Vec::with_capacity(columns.len());
+    for (field, array) in file.schema.fields().iter().zip(columns) {
+        leaves.extend(compute_leaves(field, array).map_err(ArchiveError::parquet(&tmp))?);
+    }
+    let writers = file
+        .columns
+        .as_mut()
+        .ok_or_else(|| ArchiveError::EncoderGone("no column writers".into()))?;
+    // Columns are independent: encode them on all cores.
+    writers
+        .par_iter_mut()
+        .zip(leaves.par_iter())
+        .try_for_each(|(w, leaf)| w.write(leaf))
+        .map_err(ArchiveError::parquet(&tmp))?;
+    file.rows_in_group += rows;
+    file.rows += rows as u64;
+    if file.rows_in_group >= file.row_group_rows {
+        finish_row_group(file)?;
+    }
+    Ok(())
+}
+
+fn finish_row_group(file: &mut EncFile) -> Result<(), ArchiveError> {
+    let Some(writers) = file.columns.take() else {
+        return Ok(());
+    };
+    let tmp = file.tmp.clone();
+    let chunks = writers
+        .into_par_iter()
+        .map(|w| w.close())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ArchiveError::parquet(&tmp))?;
+    let mut group = file
+        .writer
+        .next_row_group()
+        .map_err(ArchiveError::parquet(&tmp))?;
+    for chunk in chunks {
+        chunk
+            .append_to_row_group(&mut group)
+            .map_err(ArchiveError::parquet(&tmp))?;
+    }
+    group.close().map_err(ArchiveError::parquet(&tmp))?;
+    file.rows_in_group = 0;
+    file.row_groups += 1;
+    Ok(())
+}
+
+fn close_file(
+    mut file: EncFile,
+    meta: Vec<KeyValue>,
+    path: &Path,
+    sync: bool,
+) -> Result<(u64, u64, u32), ArchiveError> {
+    let tmp = file.tmp.clone();
+    if file.rows_in_group > 0 {
+        finish_row_group(&mut file)?;
+    }
+    for kv in meta {
+        file.writer.append_key_value_metadata(kv);
+    }
+    let out = file
+        .writer
+        .into_inner()
+        .map_err(ArchiveError::parquet(&tmp))?;
+    let bytes = out.bytes;
+    let crc = out.hasher.finalize();
+    let inner = out.inner.into_inner().map_err(|e| ArchiveError::Io {
+        path: tmp.clone(),
+        source: e.into_error(),
+    })?;
+    if sync {
+        inner.sync_all().map_err(ArchiveError::io(&tmp))?;
+    }
+    drop(inner);
+    std::fs::rename(&tmp, path).map_err(ArchiveError::io(path))?;
+    Ok((file.rows, bytes, crc))
+}
+
+/// Column buffers of one file stream (a compartment's state or spikes in one chunk).
+struct Stream {
+    schema: SchemaRef,
+    /// File ids of the parts opened so far, in order.
+    parts: Vec<u64>,
+    rows_in_part: u64,
+    period: Vec<u32>,
+    step: Vec<i64>,
+    time_ms: Vec<f64>,
+    neuron: Vec<u32>,
+    values: Vec<Vec<f64>>,
+}
+
+impl Stream {
+    fn rows(&self) -> usize {
+        self.step.len()
+    }
+}
+
+struct OpenChunk {
+    set: u32,
+    chunk: u32,
+    /// Per compartment: state stream (when variables are recorded) and spike stream.
+    streams: Vec<(Option<Stream>, Option<Stream>)>,
+    infos: Vec<CompartmentInfo>,
+}
+
+/// Streams monitor chunks into a Parquet archive (see the module documentation).
+pub struct ArchiveWriter {
+    dir: PathBuf,
+    options: ArchiveOptions,
+    manifest: Manifest,
+    jobs: Option<SyncSender<Job>>,
+    encoder: Option<JoinHandle<()>>,
+    chunk: Option<OpenChunk>,
+    next_id: u64,
+    dt_ms: f64,
+    time_scale: f64,
+}
+
+impl std::fmt::Debug for ArchiveWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveWriter")
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+impl ArchiveWriter {
+    /// Creates an archive in `dir` (created if missing). Refuses a directory that already
+    /// holds an archive unless `options.overwrite`.
+    pub fn create(
+        dir: impl AsRef<Path>,
+        dt_ms: f64,
+        compartments: Vec<String>,
+        options: ArchiveOptions,
+    ) -> Result<Self, ArchiveError> {
+        let dir = dir.as_ref().to_path_buf();
+        if dir.join(MANIFEST).exists() {
+            if !options.overwrite {
+                return Err(ArchiveError::Exists { path: dir });
+            }
+            // Only the archive's own entries are removed.
+            for name in compartments
+                .iter()
+                .chain(std::iter::once(&MANIFEST.to_string()))
+            {
+                let p = dir.join(name);
+                if p.is_dir() {
+                    std::fs::remove_dir_all(&p).map_err(ArchiveError::io(&p))?;
+                } else if p.exists() {
+                    std::fs::remove_file(&p).map_err(ArchiveError::io(&p))?;
+                }
+            }
+        }
+        std::fs::create_dir_all(&dir).map_err(ArchiveError::io(&dir))?;
+        let manifest = Manifest::new(
+            dt_ms,
+            options.seeds.clone(),
+            options.description.clone(),
+            compartments,
+        );
+        manifest.store(&dir, options.sync)?;
+        let (tx, rx) = sync_channel::<Job>(2);
+        let encoder = std::thread::Builder::new()
+            .name("neurorec-encoder".into())
+            .spawn(move || encoder_loop(rx))
+            .map_err(ArchiveError::io(&dir))?;
+        let decimals = crate::sim::decimals_of(dt_ms);
+        Ok(Self {
+            dir,
+            options,
+            manifest,
+            jobs: Some(tx),
+            encoder: Some(encoder),
+            chunk: None,
+            next_id: 0,
+            dt_ms,
+            time_scale: 10f64.powi(decimals as i32),
+        })
+    }
+
+    /// The archive directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest as last written.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn send(&self, job: Job) -> Result<(), ArchiveError> {
+        self.jobs
+            .as_ref()
+            .ok_or_else(|| ArchiveError::EncoderGone("the writer is finished".into()))?
+            .send(job)
+            .map_err(|_| ArchiveError::EncoderGone("the encoder thread has stopped".into()))
+    }
+
+    fn time_ms(&self, step: i64) -> f64 {
+        let raw = step as f64 * self.dt_ms;
+        (raw * self.time_scale).round() / self.time_scale
+    }
+
+    fn properties(&self, kind: Kind, variables: &[String]) -> WriterProperties {
+        let level = ZstdLevel::try_new(self.options.zstd_level).unwrap_or_default();
+        let mut b = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_write_batch_size(1 << 16)
+            .set_max_row_group_row_count(None)
+            .set_statistics_enabled(EnabledStatistics::None)
+            // Row-group statistics on `step` let readers skip row groups outside a window.
+            .set_column_statistics_enabled(ColumnPath::from("step"), EnabledStatistics::Chunk);
+        for col in ["period", "step", "neuron"] {
+            b = b
+                .set_column_dictionary_enabled(ColumnPath::from(col), false)
+                .set_column_encoding(ColumnPath::from(col), Encoding::DELTA_BINARY_PACKED);
+        }
+        let floats = std::iter::once("time_ms".to_string()).chain(if kind == Kind::State {
+            variables.to_vec()
+        } else {
+            Vec::new()
+        });
+        for col in floats {
+            b = b
+                .set_column_dictionary_enabled(ColumnPath::from(col.as_str()), false)
+                .set_column_encoding(ColumnPath::from(col.as_str()), Encoding::BYTE_STREAM_SPLIT);
+        }
+        b.build()
+    }
+
+    fn schema(&self, kind: Kind, info: &CompartmentInfo) -> SchemaRef {
+        let mut fields = vec![
+            Field::new("period", DataType::UInt32, false),
+            Field::new("step", DataType::Int64, false),
+            Field::new("time_ms", DataType::Float64, false),
+            Field::new("neuron", DataType::UInt32, false),
+        ];
+        if kind == Kind::State {
+            let value_type = match self.options.storage {
+                ValueStorage::F64 => DataType::Float64,
+                ValueStorage::F32 => DataType::Float32,
+            };
+            fields.extend(
+                info.variables
+                    .iter()
+                    .map(|v| Field::new(v, value_type.clone(), false)),
+            );
+        }
+        // What is known when the file starts also goes into the Arrow schema metadata.
+        let metadata: HashMap<String, String> = [
+            ("neurorec.format_version", FORMAT_VERSION.to_string()),
+            ("neurorec.compartment", info.name.clone()),
+            ("neurorec.kind", kind.as_str().to_string()),
+            ("neurorec.dt_ms", self.dt_ms.to_string()),
+            ("neurorec.period_ms", info.period_ms.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Arc::new(Schema::new(fields).with_metadata(metadata))
+    }
+
+    fn new_stream(&self, kind: Kind, info: &CompartmentInfo) -> Stream {
+        let variables = if kind == Kind::State {
+            info.variables.len()
+        } else {
+            0
+        };
+        Stream {
+            schema: self.schema(kind, info),
+            parts: Vec::new(),
+            rows_in_part: 0,
+            period: Vec::new(),
+            step: Vec::new(),
+            time_ms: Vec::new(),
+            neuron: Vec::new(),
+            values: vec![Vec::new(); variables],
+        }
+    }
+
+    fn open_part(&mut self, compartment: usize, kind: Kind) -> Result<(), ArchiveError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let chunk = self
+            .chunk
+            .as_ref()
+            .ok_or_else(|| ArchiveError::EncoderGone("no open chunk".into()))?;
+        let info = &chunk.infos[compartment];
+        let stream = match kind {
+            Kind::State => chunk.streams[compartment].0.as_ref(),
+            Kind::Spikes => chunk.streams[compartment].1.as_ref(),
+        }
+        .ok_or_else(|| ArchiveError::EncoderGone("no such stream".into()))?;
+        let part = stream.parts.len() as u32;
+        let rel = chunk_dir(&info.name, kind, self.options.run, chunk.set, chunk.chunk);
+        let tmp = self.dir.join(rel).join(temp_part_name(part));
+        let schema = Arc::clone(&stream.schema);
+        let props = Box::new(self.properties(kind, &info.variables));
+        self.send(Job::Open {
+            id,
+            tmp,
+            schema,
+            props,
+            row_group_rows: self.options.row_group_rows,
+        })?;
+        let chunk = self
+            .chunk
+            .as_mut()
+            .ok_or_else(|| ArchiveError::EncoderGone("no open chunk".into()))?;
+        let stream = match kind {
+            Kind::State => chunk.streams[compartment].0.as_mut(),
+            Kind::Spikes => chunk.streams[compartment].1.as_mut(),
+        }
+        .ok_or_else(|| ArchiveError::EncoderGone("no such stream".into()))?;
+        stream.parts.push(id);
+        stream.rows_in_part = 0;
+        Ok(())
+    }
+
+    /// Sends the buffered rows of a stream to the encoder as one record batch.
+    fn flush_stream(&mut self, compartment: usize, kind: Kind) -> Result<(), ArchiveError> {
+        let storage = self.options.storage;
+        let part_rows = self.options.part_rows;
+        let needs_part = {
+            let stream = self.stream_mut(compartment, kind)?;
+            if stream.rows() == 0 {
+                return Ok(());
+            }
+            stream.parts.is_empty() || stream.rows_in_part >= part_rows
+        };
+        if needs_part {
+            self.open_part(compartment, kind)?;
+        }
+        let stream = self.stream_mut(compartment, kind)?;
+        let rows = stream.rows();
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from(std::mem::take(&mut stream.period))),
+            Arc::new(Int64Array::from(std::mem::take(&mut stream.step))),
+            Arc::new(Float64Array::from(std::mem::take(&mut stream.time_ms))),
+            Arc::new(UInt32Array::from(std::mem::take(&mut stream.neuron))),
+        ];
+        for values in &mut stream.values {
+            let values = std::mem::take(values);
+            columns.push(match storage {
+                ValueStorage::F64 => Arc::new(Float64Array::from(values)),
+                ValueStorage::F32 => Arc::new(Float32Array::from_iter_values(
+                    values.iter().map(|v| *v as f32),
+                )),
+            });
+        }
+        stream.rows_in_part += rows as u64;
+        let id = *stream
+            .parts
+            .last()
+            .ok_or_else(|| ArchiveError::EncoderGone("no part".into()))?;
+        self.send(Job::Batch { id, columns })
+    }
+
+    fn stream_mut(&mut self, compartment: usize, kind: Kind) -> Result<&mut Stream, ArchiveError> {
+        let chunk = self
+            .chunk
+            .as_mut()
+            .ok_or_else(|| ArchiveError::EncoderGone("no open chunk".into()))?;
+        match kind {
+            Kind::State => chunk.streams[compartment].0.as_mut(),
+            Kind::Spikes => chunk.streams[compartment].1.as_mut(),
+        }
+        .ok_or_else(|| ArchiveError::EncoderGone("no such stream".into()))
+    }
+
+    fn close_chunk(&mut self, end: &ChunkEnd<'_>) -> Result<(), ArchiveError> {
+        let Some(chunk) = self.chunk.as_ref() else {
+            return Ok(());
+        };
+        let n = chunk.infos.len();
+        let kinds: Vec<(usize, Kind)> = (0..n)
+            .flat_map(|c| {
+                let (s, k) = &chunk.streams[c];
+                s.as_ref()
+                    .map(|_| (c, Kind::State))
+                    .into_iter()
+                    .chain(k.as_ref().map(|_| (c, Kind::Spikes)))
+            })
+            .collect();
+        if !end.keep {
+            let ids: Vec<u64> = kinds
+                .iter()
+                .filter_map(|&(c, kind)| self.stream_mut(c, kind).ok().map(|s| s.parts.clone()))
+                .flatten()
+                .collect();
+            for id in ids {
+                self.send(Job::Abort { id })?;
+            }
+            self.chunk = None;
+            let (run, set, chunk_index) = (self.options.run, end.set, end.chunk);
+            self.manifest
+                .chunks
+                .retain(|c| !(c.run == run && c.set == set && c.chunk == chunk_index));
+            return self.manifest.store(&self.dir, self.options.sync);
+        }
+        for &(c, kind) in &kinds {
+            self.flush_stream(c, kind)?;
+            if self.stream_mut(c, kind)?.parts.is_empty() {
+                // Every kept chunk has a file per compartment and kind, rows or not, so the
+                // period table is always on disk.
+                self.open_part(c, kind)?;
+            }
+        }
+        let mut pending = Vec::new();
+        for &(c, kind) in &kinds {
+            let parts = self.stream_mut(c, kind)?.parts.clone();
+            let chunk = self
+                .chunk
+                .as_ref()
+                .ok_or_else(|| ArchiveError::EncoderGone("no open chunk".into()))?;
+            let info = chunk.infos[c].clone();
+            let times = end.times.compartment(&info.name).cloned().ok_or_else(|| {
+                ArchiveError::Corrupt {
+                    path: self.dir.clone(),
+                    what: format!("no recording times for {}", info.name),
+                }
+            })?;
+            let rel_dir = chunk_dir(&info.name, kind, self.options.run, end.set, end.chunk);
+            for (part, id) in parts.iter().enumerate() {
+                let meta = FileMeta {
+                    format_version: FORMAT_VERSION,
+                    tool_version: env!("CARGO_PKG_VERSION").into(),
+                    kind,
+                    compartment: info.name.clone(),
+                    run: self.options.run,
+                    set: end.set,
+                    chunk: end.chunk,
+                    part: part as u32,
+                    parts: parts.len() as u32,
+                    neurons: info.size,
+                    dt_ms: self.dt_ms,
+                    period_ms: info.period_ms,
+                    period_steps: info.period_steps,
+                    variables: if kind == Kind::State {
+                        info.variables.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    value_type: match self.options.storage {
+                        ValueStorage::F64 => "f64".into(),
+                        ValueStorage::F32 => "f32".into(),
+                    },
+                    parameters: compact_parameters(&end.parameters[c]),
+                    periods: period_rows(&times),
+                    chunk_first_step: end.times.first_step,
+                    chunk_end_step: end.times.end_step,
+                    simulated_ms: self.time_ms(end.times.end_step - end.times.first_step),
+                };
+                let kvs = meta.to_key_values();
+                let rel = rel_dir.join(part_name(part as u32));
+                let (tx, rx) = std::sync::mpsc::channel();
+                self.send(Job::Close {
+                    id: *id,
+                    meta: kvs,
+                    path: self.dir.join(&rel),
+                    sync: self.options.sync,
+                    reply: tx,
+                })?;
+                pending.push((rx, rel, info.name.clone(), kind, part as u32));
+            }
+        }
+        let mut files = Vec::new();
+        let mut first_error = None;
+        let mut dirs = Vec::new();
+        for (rx, rel, compartment, kind, part) in pending {
+            match rx.recv() {
+                Ok(Ok((rows, bytes, crc))) => {
+                    if let Some(parent) = self.dir.join(&rel).parent() {
+                        dirs.push(parent.to_path_buf());
+                    }
+                    files.push(FileEntry {
+                        path: rel.to_string_lossy().replace('\\', "/"),
+                        compartment,
+                        kind,
+                        part,
+                        rows,
+                        bytes,
+                        crc32: format!("{crc:08x}"),
+                    })
+                }
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(ArchiveError::EncoderGone(
+                        "no reply from the encoder".into(),
+                    ));
+                }
+            }
+        }
+        self.chunk = None;
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if self.options.sync {
+            dirs.sort();
+            dirs.dedup();
+            for d in dirs {
+                sync_dir(&d)?;
+            }
+        }
+        let run = self.options.run;
+        if let Some(entry) = self
+            .manifest
+            .chunks
+            .iter_mut()
+            .find(|c| c.run == run && c.set == end.set && c.chunk == end.chunk)
+        {
+            entry.status = ChunkStatus::Complete;
+            entry.end_step = Some(end.times.end_step);
+            entry.files = files;
+        }
+        self.manifest.store(&self.dir, self.options.sync)
+    }
+
+    /// Stops the encoder thread. Chunks not ended stay in the manifest as `writing`.
+    pub fn finish(mut self) -> Result<Manifest, ArchiveError> {
+        self.stop_encoder();
+        Ok(self.manifest.clone())
+    }
+
+    fn stop_encoder(&mut self) {
+        self.jobs.take();
+        if let Some(handle) = self.encoder.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for ArchiveWriter {
+    fn drop(&mut self) {
+        self.stop_encoder();
+    }
+}
+
+impl Sink for ArchiveWriter {
+    fn begin_chunk(&mut self, start: &ChunkStart<'_>) -> Result<(), SinkError> {
+        let streams = start
+            .compartments
+            .iter()
+            .map(|info| {
+                (
+                    (!info.variables.is_empty()).then(|| self.new_stream(Kind::State, info)),
+                    info.spikes.then(|| self.new_stream(Kind::Spikes, info)),
+                )
+            })
+            .collect();
+        self.chunk = Some(OpenChunk {
+            set: start.set,
+            chunk: start.chunk,
+            streams,
+            infos: start.compartments.to_vec(),
+        });
+        let run = self.options.run;
+        self.manifest
+            .chunks
+            .retain(|c| !(c.run == run && c.set == start.set && c.chunk == start.chunk));
+        self.manifest.chunks.push(ChunkEntry {
+            run,
+            set: start.set,
+            chunk: start.chunk,
+            status: ChunkStatus::Writing,
+            first_step: start.first_step,
+            end_step: None,
+            files: Vec::new(),
+        });
+        self.manifest.store(&self.dir, self.options.sync)?;
+        Ok(())
+    }
+
+    fn state(&mut self, compartment: usize, sample: StateSample<'_>) -> Result<(), SinkError> {
+        let time_ms = self.time_ms(sample.step);
+        let batch_rows = self.options.batch_rows;
+        let stream = self.stream_mut(compartment, Kind::State)?;
+        let n = sample.values(0).len();
+        stream.period.extend(std::iter::repeat_n(sample.period, n));
+        stream.step.extend(std::iter::repeat_n(sample.step, n));
+        stream.time_ms.extend(std::iter::repeat_n(time_ms, n));
+        stream.neuron.extend(0..n as u32);
+        for (j, column) in stream.values.iter_mut().enumerate() {
+            column.extend_from_slice(sample.values(j));
+        }
+        if stream.rows() >= batch_rows {
+            self.flush_stream(compartment, Kind::State)?;
+        }
+        Ok(())
+    }
+
+    fn spikes(
+        &mut self,
+        compartment: usize,
+        step: i64,
+        period: u32,
+        neurons: &[u32],
+    ) -> Result<(), SinkError> {
+        let time_ms = self.time_ms(step);
+        let batch_rows = self.options.batch_rows;
+        let stream = self.stream_mut(compartment, Kind::Spikes)?;
+        let n = neurons.len();
+        stream.period.extend(std::iter::repeat_n(period, n));
+        stream.step.extend(std::iter::repeat_n(step, n));
+        stream.time_ms.extend(std::iter::repeat_n(time_ms, n));
+        stream.neuron.extend_from_slice(neurons);
+        if stream.rows() >= batch_rows {
+            self.flush_stream(compartment, Kind::Spikes)?;
+        }
+        Ok(())
+    }
+
+    fn end_chunk(&mut self, end: &ChunkEnd<'_>) -> Result<(), SinkError> {
+        self.close_chunk(end)?;
+        Ok(())
+    }
+}
