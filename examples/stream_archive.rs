@@ -16,12 +16,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = args.get(1).ok_or(usage)?.parse()?;
     let duration: f64 = args.get(2).ok_or(usage)?.parse()?;
     let out = args.get(3).ok_or(usage)?;
-    let storage = if args.get(4).map(String::as_str) == Some("f32") { ValueStorage::F32 } else { ValueStorage::F64 };
+    let storage = if args.get(4).map(String::as_str) == Some("f32") {
+        ValueStorage::F32
+    } else {
+        ValueStorage::F64
+    };
     let mut net = Network::new(0.1)?;
     // Every neuron its own input and start, so no two traces repeat (as in real recordings).
     let frac = |x: f64| x - x.floor();
-    let i_app: Vec<f64> = (0..n).map(|i| 20.0 + 60.0 * frac(i as f64 * 0.618_033_988_7)).collect();
-    let v0: Vec<f64> = (0..n).map(|i| -70.0 + 15.0 * frac(i as f64 * 0.414_213_562_3)).collect();
+    let i_app: Vec<f64> = (0..n)
+        .map(|i| 20.0 + 60.0 * frac(i as f64 * 0.618_033_988_7))
+        .collect();
+    let v0: Vec<f64> = (0..n)
+        .map(|i| -70.0 + 15.0 * frac(i as f64 * 0.414_213_562_3))
+        .collect();
     net.add_population(
         PopulationSpec::new("pop", n, NeuronModel::Izhikevich2007)
             .with_parameter("I_app", i_app)
@@ -29,7 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let specs = MonitorSpec::parse_dict(&[("pop", &["v", "spike"])])?;
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
-    let mut options = ArchiveOptions { storage, overwrite: true, ..Default::default() };
+    let mut options = ArchiveOptions {
+        storage,
+        overwrite: true,
+        ..Default::default()
+    };
     if let Some(b) = env("BATCH_ROWS") {
         options.batch_rows = b;
     }
@@ -47,8 +59,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let times = mon.end_set(&net)?;
     let manifest = mon.into_sink().finish()?;
     let secs = started.elapsed().as_secs_f64();
-    let bytes: u64 = manifest.chunks.iter().flat_map(|c| &c.files).map(|f| f.bytes).sum();
-    let rows: u64 = manifest.chunks.iter().flat_map(|c| &c.files).map(|f| f.rows).sum();
+    let bytes: u64 = manifest
+        .chunks
+        .iter()
+        .flat_map(|c| &c.files)
+        .map(|f| f.bytes)
+        .sum();
+    let rows: u64 = manifest
+        .chunks
+        .iter()
+        .flat_map(|c| &c.files)
+        .map(|f| f.rows)
+        .sum();
     let samples = times.chunks[0].compartments[0].samples() as f64;
     let raw = samples * n as f64 * 8.0;
     println!(

@@ -46,6 +46,14 @@ pub struct ChunkEntry {
     pub files: Vec<FileEntry>,
 }
 
+/// A set that ended (`get_recordings_and_clear`), with its number of chunks (possibly 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetEntry {
+    pub run: u32,
+    pub set: u32,
+    pub chunks: u32,
+}
+
 /// The whole manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -60,6 +68,9 @@ pub struct Manifest {
     /// Monitored compartments, in monitor order.
     pub compartments: Vec<String>,
     pub chunks: Vec<ChunkEntry>,
+    /// Sets that ended, in order.
+    #[serde(default)]
+    pub sets: Vec<SetEntry>,
 }
 
 impl Manifest {
@@ -79,6 +90,7 @@ impl Manifest {
             description,
             compartments,
             chunks: Vec::new(),
+            sets: Vec::new(),
         }
     }
 
@@ -97,6 +109,7 @@ impl Manifest {
                 file.sync_all().map_err(ArchiveError::io(&tmp))?;
             }
         }
+        super::crash_point("manifest_written");
         std::fs::rename(&tmp, &path).map_err(ArchiveError::io(&path))?;
         if sync {
             sync_dir(dir)?;

@@ -18,7 +18,7 @@ mod writer;
 
 use std::path::PathBuf;
 
-pub use manifest::{ChunkEntry, ChunkStatus, FileEntry, Manifest};
+pub use manifest::{ChunkEntry, ChunkStatus, FileEntry, Manifest, SetEntry};
 pub use meta::FileMeta;
 pub use reader::{Archive, ChunkRef, ReadStats};
 pub use writer::{ArchiveOptions, ArchiveWriter, ValueStorage};
@@ -110,4 +110,24 @@ pub fn part_name(part: u32) -> String {
 /// ending, so no reader's directory scan picks it up.
 pub fn temp_part_name(part: u32) -> String {
     format!(".part-{part}.parquet.tmp")
+}
+
+/// Crash injection for the crash-safety tests: with `NEUROREC_CRASH_AT=<point>:<n>` in the
+/// environment, the process aborts the `n`-th time it reaches `point` (`file_written`,
+/// `file_renamed`, `manifest_written`, `batch`). Without the variable this is a no-op.
+pub(crate) fn crash_point(point: &str) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    static TARGET: OnceLock<Option<(String, u32)>> = OnceLock::new();
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    let target = TARGET.get_or_init(|| {
+        let value = std::env::var("NEUROREC_CRASH_AT").ok()?;
+        let (name, n) = value.split_once(':')?;
+        Some((name.to_string(), n.parse().ok()?))
+    });
+    if let Some((name, n)) = target {
+        if name == point && COUNT.fetch_add(1, Ordering::SeqCst) + 1 == *n {
+            std::process::abort();
+        }
+    }
 }

@@ -79,7 +79,13 @@ impl Archive {
 
     /// Runs present, ascending.
     pub fn runs(&self) -> Vec<u32> {
-        let mut runs: Vec<u32> = self.manifest.chunks.iter().map(|c| c.run).collect();
+        let mut runs: Vec<u32> = self
+            .manifest
+            .chunks
+            .iter()
+            .map(|c| c.run)
+            .chain(self.manifest.sets.iter().map(|s| s.run))
+            .collect();
         runs.sort_unstable();
         runs.dedup();
         runs
@@ -93,6 +99,13 @@ impl Archive {
             .iter()
             .filter(|c| c.run == run)
             .map(|c| c.set)
+            .chain(
+                self.manifest
+                    .sets
+                    .iter()
+                    .filter(|s| s.run == run)
+                    .map(|s| s.set),
+            )
             .collect();
         sets.sort_unstable();
         sets.dedup();

@@ -15,10 +15,13 @@ use std::thread::JoinHandle;
 
 use arrow_array::{ArrayRef, Float32Array, Float64Array, Int64Array, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory};
-use parquet::errors::ParquetError;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+};
+use parquet::arrow::{encode_arrow_schema, ArrowWriter};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
@@ -116,12 +119,17 @@ impl RowGroupTask {
                     for (field, array) in schema.fields().iter().zip(&columns) {
                         for leaf in compute_leaves(field, array)? {
                             w.next()
-                                .ok_or_else(|| ParquetError::General("more leaves than column writers".into()))?
+                                .ok_or_else(|| {
+                                    ParquetError::General("more leaves than column writers".into())
+                                })?
                                 .write(&leaf)?;
                         }
                     }
                 }
-                writers.into_iter().map(|w| w.close()).collect::<Result<Vec<_>, _>>()
+                writers
+                    .into_iter()
+                    .map(|w| w.close())
+                    .collect::<Result<Vec<_>, _>>()
             })();
             let _ = done_tx.send(result);
         });
@@ -187,6 +195,7 @@ fn encoder_loop(jobs: Receiver<Job>) {
                 files.insert(id, open_file(tmp, schema, *props, row_group_rows));
             }
             Job::Batch { id, columns } => {
+                super::crash_point("batch");
                 if let Some(Ok(file)) = files.get_mut(&id) {
                     if let Err(e) = write_batch(file, columns) {
                         files.insert(id, Err(e));
@@ -236,7 +245,11 @@ fn open_file(
         hasher: crc32fast::Hasher::new(),
         bytes: 0,
     };
-    let writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(props))
+    // The Arrow schema is stored at the end (see `close_file`), when the metadata is complete.
+    let options = ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_skip_arrow_metadata(true);
+    let writer = ArrowWriter::try_new_with_options(out, Arc::clone(&schema), options)
         .map_err(ArchiveError::parquet(&tmp))?;
     let (writer, factory) = writer
         .into_serialized_writer()
@@ -258,15 +271,18 @@ fn open_file(
 fn write_batch(file: &mut EncFile, columns: Vec<ArrayRef>) -> Result<(), ArchiveError> {
     let tmp = file.tmp.clone();
     if file.current.is_none() {
-        let writers = file.factory.create_column_writers(file.row_groups).map_err(ArchiveError::parquet(&tmp))?;
+        let writers = file
+            .factory
+            .create_column_writers(file.row_groups)
+            .map_err(ArchiveError::parquet(&tmp))?;
         file.current = Some(RowGroupTask::spawn(writers, Arc::clone(&file.schema)));
         file.row_groups += 1;
     }
     let rows = columns.first().map_or(0, |c| c.len());
     if let Some(task) = &file.current {
-        task.batches
-            .send(columns)
-            .map_err(|_| ArchiveError::EncoderGone(format!("{}: a row-group encoder stopped", tmp.display())))?;
+        task.batches.send(columns).map_err(|_| {
+            ArchiveError::EncoderGone(format!("{}: a row-group encoder stopped", tmp.display()))
+        })?;
     }
     file.rows_in_group += rows;
     file.rows += rows as u64;
@@ -298,11 +314,18 @@ fn append_oldest(file: &mut EncFile) -> Result<(), ArchiveError> {
     };
     let chunks = done
         .recv()
-        .map_err(|_| ArchiveError::EncoderGone(format!("{}: a row-group encoder stopped", tmp.display())))?
+        .map_err(|_| {
+            ArchiveError::EncoderGone(format!("{}: a row-group encoder stopped", tmp.display()))
+        })?
         .map_err(ArchiveError::parquet(&tmp))?;
-    let mut group = file.writer.next_row_group().map_err(ArchiveError::parquet(&tmp))?;
+    let mut group = file
+        .writer
+        .next_row_group()
+        .map_err(ArchiveError::parquet(&tmp))?;
     for chunk in chunks {
-        chunk.append_to_row_group(&mut group).map_err(ArchiveError::parquet(&tmp))?;
+        chunk
+            .append_to_row_group(&mut group)
+            .map_err(ArchiveError::parquet(&tmp))?;
     }
     group.close().map_err(ArchiveError::parquet(&tmp))?;
     Ok(())
@@ -319,9 +342,20 @@ fn close_file(
     while !file.finishing.is_empty() {
         append_oldest(&mut file)?;
     }
+    // Readers such as pyarrow take a file's schema metadata from the stored Arrow schema
+    // when there is one, so it carries every key-value pair too.
+    let mut metadata = file.schema.metadata().clone();
+    for kv in &meta {
+        metadata.insert(kv.key.clone(), kv.value.clone().unwrap_or_default());
+    }
+    let full = Schema::new(file.schema.fields().clone()).with_metadata(metadata);
     for kv in meta {
         file.writer.append_key_value_metadata(kv);
     }
+    file.writer.append_key_value_metadata(KeyValue::new(
+        "ARROW:schema".to_string(),
+        encode_arrow_schema(&full),
+    ));
     let out = file
         .writer
         .into_inner()
@@ -336,7 +370,9 @@ fn close_file(
         inner.sync_all().map_err(ArchiveError::io(&tmp))?;
     }
     drop(inner);
+    super::crash_point("file_written");
     std::fs::rename(&tmp, path).map_err(ArchiveError::io(path))?;
+    super::crash_point("file_renamed");
     Ok((file.rows, bytes, crc))
 }
 
@@ -499,7 +535,10 @@ impl ArchiveWriter {
             for col in variables {
                 b = b
                     .set_column_dictionary_enabled(ColumnPath::from(col.as_str()), false)
-                    .set_column_encoding(ColumnPath::from(col.as_str()), Encoding::BYTE_STREAM_SPLIT);
+                    .set_column_encoding(
+                        ColumnPath::from(col.as_str()),
+                        Encoding::BYTE_STREAM_SPLIT,
+                    );
             }
         }
         b.build()
@@ -898,6 +937,24 @@ impl Sink for ArchiveWriter {
 
     fn end_chunk(&mut self, end: &ChunkEnd<'_>) -> Result<(), SinkError> {
         self.close_chunk(end)?;
+        Ok(())
+    }
+
+    fn end_set(&mut self, set: u32) -> Result<(), SinkError> {
+        let run = self.options.run;
+        let chunks = self
+            .manifest
+            .chunks
+            .iter()
+            .filter(|c| c.run == run && c.set == set && c.status == ChunkStatus::Complete)
+            .count() as u32;
+        self.manifest
+            .sets
+            .retain(|s| !(s.run == run && s.set == set));
+        self.manifest
+            .sets
+            .push(super::manifest::SetEntry { run, set, chunks });
+        self.manifest.store(&self.dir, self.options.sync)?;
         Ok(())
     }
 }

@@ -105,3 +105,266 @@ fn seed_through_the_archive_equals_memory() {
     assert_eq!(steps.last(), Some(&199));
     assert_eq!(v.dim(), (100, 1));
 }
+
+fn small_options() -> ArchiveOptions {
+    ArchiveOptions {
+        batch_rows: 7,
+        row_group_rows: 20,
+        part_rows: 50,
+        sync: false,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn small_batches_row_groups_and_parts_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = seed_network();
+    let sets = run_both(
+        &mut net,
+        SEED_DICT,
+        &seed_schedule(),
+        dir.path(),
+        small_options(),
+    );
+    assert_archive_equals(dir.path(), &sets);
+    // my_pop2 chunk 1 of set 0 has 7000 rows: a part rolls over once it holds 50 rows,
+    // at the end of a batch of 7.
+    let archive = Archive::open(dir.path()).unwrap();
+    let entry = archive.chunks(0, 0)[1];
+    let parts: Vec<_> = entry
+        .files
+        .iter()
+        .filter(|f| f.compartment == "my_pop2")
+        .collect();
+    assert_eq!(parts.len(), 125);
+    assert!(parts.iter().all(|f| f.rows >= 50 && f.rows < 57));
+    assert_eq!(parts.iter().map(|f| f.rows).sum::<u64>(), 7000);
+    // A time window skips row groups by their statistics.
+    let before = archive.read_stats().data_bytes;
+    let at = ChunkRef {
+        run: 0,
+        set: 0,
+        chunk: 1,
+    };
+    let (steps, _) = archive
+        .read_state(at, "my_pop2", "v", Some((900.0, 900.5)))
+        .unwrap();
+    assert_eq!(steps, vec![9000, 9001, 9002, 9003, 9004, 9005]);
+    let read = archive.read_stats().data_bytes - before;
+    let total: u64 = parts.iter().map(|f| f.bytes).sum();
+    assert!(
+        read * 20 < total,
+        "a 0.5 ms window read {read} of {total} bytes"
+    );
+}
+
+#[test]
+fn recording_times_come_from_footers_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = seed_network();
+    let sets = run_both(
+        &mut net,
+        SEED_DICT,
+        &seed_schedule(),
+        dir.path(),
+        ArchiveOptions {
+            sync: false,
+            ..Default::default()
+        },
+    );
+    // Overwrite every data page (everything between the magic and the footer) with garbage.
+    let archive = Archive::open(dir.path()).unwrap();
+    for chunk in &archive.manifest().chunks {
+        for f in &chunk.files {
+            let path = dir.path().join(&f.path);
+            let mut bytes = std::fs::read(&path).unwrap();
+            let len = bytes.len();
+            let footer = u32::from_le_bytes(bytes[len - 8..len - 4].try_into().unwrap()) as usize;
+            for b in &mut bytes[4..len - 8 - footer] {
+                *b = 0xA5;
+            }
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+    let archive = Archive::open(dir.path()).unwrap();
+    for (s, (_, times)) in sets.iter().enumerate() {
+        assert_eq!(&archive.recording_times(0, s as u32).unwrap(), times);
+    }
+    assert_eq!(archive.read_stats().data_bytes, 0);
+    // Reading data now fails with an error naming the file, not a panic.
+    let err = archive
+        .read_state(
+            ChunkRef {
+                run: 0,
+                set: 0,
+                chunk: 0,
+            },
+            "my_pop2",
+            "v",
+            None,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("my_pop2"), "{err}");
+}
+
+#[test]
+fn an_existing_archive_is_never_overwritten_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = vec!["my_pop1".to_string()];
+    ArchiveWriter::create(dir.path(), 0.1, names.clone(), ArchiveOptions::default())
+        .unwrap()
+        .finish()
+        .unwrap();
+    let err = ArchiveWriter::create(dir.path(), 0.1, names.clone(), ArchiveOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(err, neurorec::ArchiveError::Exists { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("already holds an archive"));
+    let overwrite = ArchiveOptions {
+        overwrite: true,
+        ..Default::default()
+    };
+    ArchiveWriter::create(dir.path(), 0.1, names, overwrite)
+        .unwrap()
+        .finish()
+        .unwrap();
+    let err = Archive::open(dir.path().join("nothing")).unwrap_err();
+    assert!(err.to_string().contains("manifest.json"), "{err}");
+}
+
+#[test]
+fn an_io_error_is_reported_and_earlier_chunks_stay_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where chunk 1's directory must go makes its files fail to open.
+    let blocker = dir.path().join("my_pop2/state/run=0/set=0/chunk=1");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let mut net = seed_network();
+    let specs = MonitorSpec::parse_dict(SEED_DICT).unwrap();
+    let names = specs.iter().map(|s| s.compartment.clone()).collect();
+    let writer = ArchiveWriter::create(dir.path(), 0.1, names, ArchiveOptions::default()).unwrap();
+    let mut mon = Monitors::with_sink(&net, &specs, writer).unwrap();
+    let mut sets = 0;
+    let result = run_schedule(&mut net, &mut mon, &seed_schedule(), |_, _| sets += 1);
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("chunk=1"), "{err}");
+    drop(mon);
+    let archive = Archive::open(dir.path()).unwrap();
+    assert_eq!(archive.chunks(0, 0).len(), 1, "chunk 0 is complete");
+    assert_eq!(
+        archive.unfinished().len(),
+        1,
+        "chunk 1 is reported unfinished"
+    );
+    let (_, v) = archive
+        .read_state(
+            ChunkRef {
+                run: 0,
+                set: 0,
+                chunk: 0,
+            },
+            "my_pop2",
+            "v",
+            None,
+        )
+        .unwrap();
+    assert_eq!(v.dim(), (4000, 1));
+    let err = archive
+        .read_state(
+            ChunkRef {
+                run: 0,
+                set: 0,
+                chunk: 1,
+            },
+            "my_pop2",
+            "v",
+            None,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("unfinished"), "{err}");
+}
+
+#[test]
+fn real_readers_load_the_archive() {
+    let python = crate::common::python();
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = seed_network();
+    run_both(
+        &mut net,
+        SEED_DICT,
+        &seed_schedule(),
+        dir.path(),
+        small_options(),
+    );
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_readers.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            4 => (0u32..40).prop_map(|steps| Action::Simulate { ms: steps as f64 * 0.1 }),
+            2 => prop_oneof![Just(None), Just(Some(vec!["a".to_string()]))].prop_map(|compartments| Action::Start { compartments }),
+            2 => prop_oneof![Just(None), Just(Some(vec!["b".to_string()]))].prop_map(|compartments| Action::Pause { compartments }),
+            1 => any::<bool>().prop_map(|model| Action::Reset { model, parameters: true }),
+            1 => Just(Action::GetRecordingsAndClear),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn rows_in_equal_rows_out(
+            actions in prop::collection::vec(action(), 1..25),
+            batch_rows in 1usize..40,
+            row_group_rows in 1usize..100,
+            part_rows in 1u64..200,
+        ) {
+            let mut net = Network::new(0.1).unwrap();
+            net.add_population(neurorec::PopulationSpec::new("a", 3, neurorec::NeuronModel::Izhikevich2007)
+                .with_parameter("I_app", vec![0.0, 60.0, 200.0])).unwrap();
+            net.add_population(neurorec::PopulationSpec::new("b", 2, neurorec::NeuronModel::Izhikevich2007)
+                .with_parameter("I_app", 100.0)).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let options = ArchiveOptions { batch_rows, row_group_rows, part_rows, sync: false, ..Default::default() };
+            let dict: &[(&str, &[&str])] = &[("a;0.3", &["v", "u", "spike"]), ("b", &["spike", "I_v"])];
+            let sets = run_both(&mut net, dict, &actions, dir.path(), options);
+            assert_archive_equals(dir.path(), &sets);
+            // Rows in the manifest == rows recorded.
+            let archive = Archive::open(dir.path()).unwrap();
+            let mut expected = 0u64;
+            for (recordings, _) in &sets {
+                for rec in recordings {
+                    for comp in &rec.compartments {
+                        if let Some((_, arr)) = comp.variables.first() {
+                            expected += arr.len() as u64;
+                        }
+                        if let Some(spikes) = &comp.spikes {
+                            expected += spikes.iter().map(|s| s.len() as u64).sum::<u64>();
+                        }
+                    }
+                }
+            }
+            let rows: u64 = archive.manifest().chunks.iter().flat_map(|c| &c.files).map(|f| f.rows).sum();
+            prop_assert_eq!(rows, expected);
+        }
+    }
+}

@@ -39,3 +39,36 @@ pub fn run_in_memory(
     .unwrap();
     sets
 }
+
+/// The Python virtual environment of the reader tests (`target/pyenv`), created and filled
+/// from `tests/python/requirements.txt` on first use; returns its python.
+pub fn python() -> std::path::PathBuf {
+    use std::process::Command;
+    use std::sync::Mutex;
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = root.join("target").join("pyenv");
+    let python = env.join("bin").join("python");
+    let requirements = root.join("tests/python/requirements.txt");
+    let stamp = env.join(".installed");
+    let wanted = std::fs::read_to_string(&requirements).unwrap();
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        if !python.exists() {
+            let status = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&env)
+                .status()
+                .unwrap();
+            assert!(status.success(), "python3 -m venv failed");
+        }
+        let status = Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "-r"])
+            .arg(&requirements)
+            .status()
+            .unwrap();
+        assert!(status.success(), "pip install failed");
+        std::fs::write(&stamp, wanted).unwrap();
+    }
+    python
+}
