@@ -156,3 +156,145 @@ pub fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
         .and_then(|d| d.sync_all())
         .map_err(ArchiveError::io(dir))
 }
+
+/// Name of the append-only journal beside the manifest.
+pub const JOURNAL: &str = "manifest.journal";
+
+/// How many chunk events the journal collects before the manifest is replaced.
+const CHECKPOINT_EVERY: usize = 64;
+
+/// One change of the manifest, appended to the journal as a JSON line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalEntry {
+    /// A chunk began or was completed (replaces the entry of the same run, set and chunk).
+    Chunk(ChunkEntry),
+    /// A set ended.
+    Set(SetEntry),
+    /// A chunk was dropped (nothing recorded in it).
+    Remove { run: u32, set: u32, chunk: u32 },
+}
+
+impl Manifest {
+    /// Applies one journal entry (idempotent: replaying an entry twice changes nothing).
+    pub fn apply(&mut self, entry: JournalEntry) {
+        match entry {
+            JournalEntry::Chunk(c) => {
+                match self
+                    .chunks
+                    .iter_mut()
+                    .find(|e| e.run == c.run && e.set == c.set && e.chunk == c.chunk)
+                {
+                    Some(e) => *e = c,
+                    None => self.chunks.push(c),
+                }
+            }
+            JournalEntry::Set(s) => {
+                self.sets.retain(|e| !(e.run == s.run && e.set == s.set));
+                self.sets.push(s);
+            }
+            JournalEntry::Remove { run, set, chunk } => {
+                self.chunks.retain(|e| !(e.run == run && e.set == set && e.chunk == chunk));
+            }
+        }
+    }
+
+    /// Reads the manifest and replays its journal. A torn last line (the process stopped
+    /// while appending it) is ignored: that change did not happen.
+    pub fn load_with_journal(dir: &Path) -> Result<Self, ArchiveError> {
+        let mut manifest = Self::load(dir)?;
+        let path = dir.join(JOURNAL);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                for line in bytes.split(|b| *b == b'\n') {
+                    match serde_json::from_slice::<JournalEntry>(line) {
+                        Ok(entry) => manifest.apply(entry),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ArchiveError::Io { path, source: e }),
+        }
+        Ok(manifest)
+    }
+}
+
+/// Keeps the manifest of an archive being written durable: every change is appended to the
+/// journal (and synced) at once; the manifest itself is replaced atomically every
+/// `CHECKPOINT_EVERY` changes, at the end of every set and when writing ends, and the
+/// journal then starts empty. Rewriting only now and then keeps the cost of a run with
+/// many thousands of chunks linear.
+#[derive(Debug)]
+pub struct ManifestWriter {
+    dir: std::path::PathBuf,
+    manifest: Manifest,
+    journal: Option<std::fs::File>,
+    pending: usize,
+    sync: bool,
+}
+
+impl ManifestWriter {
+    /// Stores `manifest` in `dir` and starts an empty journal.
+    pub fn create(dir: &Path, manifest: Manifest, sync: bool) -> Result<Self, ArchiveError> {
+        let mut w = Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            journal: None,
+            pending: 0,
+            sync,
+        };
+        w.checkpoint()?;
+        Ok(w)
+    }
+
+    /// The manifest with every change so far.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Applies a change and makes it durable.
+    pub fn record(&mut self, entry: JournalEntry) -> Result<(), ArchiveError> {
+        let path = self.dir.join(JOURNAL);
+        let mut line = serde_json::to_vec(&entry).map_err(|e| ArchiveError::Corrupt {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
+        line.push(b'\n');
+        if self.journal.is_none() {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(ArchiveError::io(&path))?;
+            self.journal = Some(file);
+        }
+        if let Some(file) = self.journal.as_mut() {
+            file.write_all(&line).map_err(ArchiveError::io(&path))?;
+            if self.sync {
+                file.sync_data().map_err(ArchiveError::io(&path))?;
+            }
+        }
+        super::crash_point("journal_written");
+        self.manifest.apply(entry);
+        self.pending += 1;
+        if self.pending >= CHECKPOINT_EVERY {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the manifest atomically with every change so far and empties the journal.
+    pub fn checkpoint(&mut self) -> Result<(), ArchiveError> {
+        self.manifest.store(&self.dir, self.sync)?;
+        self.journal = None;
+        let path = self.dir.join(JOURNAL);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ArchiveError::Io { path, source: e }),
+        }
+        self.pending = 0;
+        Ok(())
+    }
+}

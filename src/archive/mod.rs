@@ -18,7 +18,7 @@ mod writer;
 
 use std::path::PathBuf;
 
-pub use manifest::{ChunkEntry, ChunkStatus, FileEntry, Manifest, SetEntry};
+pub use manifest::{ChunkEntry, ChunkStatus, FileEntry, JournalEntry, Manifest, ManifestWriter, SetEntry, JOURNAL};
 pub use meta::FileMeta;
 pub use reader::{Archive, ChunkRef, ReadStats};
 pub use writer::{ArchiveOptions, ArchiveWriter, ValueStorage};
@@ -114,7 +114,7 @@ pub fn temp_part_name(part: u32) -> String {
 
 /// Crash injection for the crash-safety tests: with `NEUROREC_CRASH_AT=<point>:<n>` in the
 /// environment, the process aborts the `n`-th time it reaches `point` (`file_written`,
-/// `file_renamed`, `manifest_written`, `batch`). Without the variable this is a no-op.
+/// `file_renamed`, `journal_written`, `manifest_written`, `batch`). Without the variable this is a no-op.
 pub(crate) fn crash_point(point: &str) {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::OnceLock;

@@ -3,7 +3,8 @@
 //! to an encoder thread. The encoder writes each file under a temporary name, encodes the
 //! columns of a batch in parallel, closes a row group every `row_group_rows` rows (so
 //! memory stays bounded) and, when the chunk ends, appends the period table to the footer,
-//! syncs, and renames the file. The manifest is replaced after every chunk.
+//! syncs, and renames the file. Every chunk's begin and end is recorded durably in the
+//! manifest's journal at once; the manifest itself is replaced atomically now and then.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -27,7 +28,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
-use super::manifest::{sync_dir, ChunkEntry, ChunkStatus, FileEntry, Manifest};
+use super::manifest::{sync_dir, ChunkEntry, ChunkStatus, FileEntry, JournalEntry, Manifest, ManifestWriter, SetEntry};
 use super::meta::{compact_parameters, period_rows, FileMeta};
 use super::{chunk_dir, part_name, temp_part_name, ArchiveError, Kind, FORMAT_VERSION, MANIFEST};
 use crate::monitor::{ChunkEnd, ChunkStart, CompartmentInfo, Sink, SinkError, StateSample};
@@ -418,7 +419,7 @@ struct OpenChunk {
 pub struct ArchiveWriter {
     dir: PathBuf,
     options: ArchiveOptions,
-    manifest: Manifest,
+    store: ManifestWriter,
     jobs: Option<SyncSender<Job>>,
     encoder: Option<JoinHandle<()>>,
     chunk: Option<OpenChunk>,
@@ -469,7 +470,7 @@ impl ArchiveWriter {
             options.description.clone(),
             compartments,
         );
-        manifest.store(&dir, options.sync)?;
+        let store = ManifestWriter::create(&dir, manifest, options.sync)?;
         let (tx, rx) = sync_channel::<Job>(2);
         let encoder = std::thread::Builder::new()
             .name("neurorec-encoder".into())
@@ -479,7 +480,7 @@ impl ArchiveWriter {
         Ok(Self {
             dir,
             options,
-            manifest,
+            store,
             jobs: Some(tx),
             encoder: Some(encoder),
             chunk: None,
@@ -494,9 +495,9 @@ impl ArchiveWriter {
         &self.dir
     }
 
-    /// The manifest as last written.
+    /// The manifest with every change so far.
     pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+        self.store.manifest()
     }
 
     fn send(&self, job: Job) -> Result<(), ArchiveError> {
@@ -715,11 +716,11 @@ impl ArchiveWriter {
                 self.send(Job::Abort { id })?;
             }
             self.chunk = None;
-            let (run, set, chunk_index) = (self.options.run, end.set, end.chunk);
-            self.manifest
-                .chunks
-                .retain(|c| !(c.run == run && c.set == set && c.chunk == chunk_index));
-            return self.manifest.store(&self.dir, self.options.sync);
+            return self.store.record(JournalEntry::Remove {
+                run: self.options.run,
+                set: end.set,
+                chunk: end.chunk,
+            });
         }
         for &(c, kind) in &kinds {
             self.flush_stream(c, kind)?;
@@ -827,24 +828,23 @@ impl ArchiveWriter {
                 sync_dir(&d)?;
             }
         }
-        let run = self.options.run;
-        if let Some(entry) = self
-            .manifest
-            .chunks
-            .iter_mut()
-            .find(|c| c.run == run && c.set == end.set && c.chunk == end.chunk)
-        {
-            entry.status = ChunkStatus::Complete;
-            entry.end_step = Some(end.times.end_step);
-            entry.files = files;
-        }
-        self.manifest.store(&self.dir, self.options.sync)
+        self.store.record(JournalEntry::Chunk(ChunkEntry {
+            run: self.options.run,
+            set: end.set,
+            chunk: end.chunk,
+            status: ChunkStatus::Complete,
+            first_step: end.times.first_step,
+            end_step: Some(end.times.end_step),
+            files,
+        }))
     }
 
-    /// Stops the encoder thread. Chunks not ended stay in the manifest as `writing`.
+    /// Stops the encoder thread and replaces the manifest with its final state. Chunks not
+    /// ended stay in the manifest as `writing`.
     pub fn finish(mut self) -> Result<Manifest, ArchiveError> {
         self.stop_encoder();
-        Ok(self.manifest.clone())
+        self.store.checkpoint()?;
+        Ok(self.store.manifest().clone())
     }
 
     fn stop_encoder(&mut self) {
@@ -879,20 +879,15 @@ impl Sink for ArchiveWriter {
             streams,
             infos: start.compartments.to_vec(),
         });
-        let run = self.options.run;
-        self.manifest
-            .chunks
-            .retain(|c| !(c.run == run && c.set == start.set && c.chunk == start.chunk));
-        self.manifest.chunks.push(ChunkEntry {
-            run,
+        self.store.record(JournalEntry::Chunk(ChunkEntry {
+            run: self.options.run,
             set: start.set,
             chunk: start.chunk,
             status: ChunkStatus::Writing,
             first_step: start.first_step,
             end_step: None,
             files: Vec::new(),
-        });
-        self.manifest.store(&self.dir, self.options.sync)?;
+        }))?;
         Ok(())
     }
 
@@ -943,18 +938,14 @@ impl Sink for ArchiveWriter {
     fn end_set(&mut self, set: u32) -> Result<(), SinkError> {
         let run = self.options.run;
         let chunks = self
-            .manifest
+            .store
+            .manifest()
             .chunks
             .iter()
             .filter(|c| c.run == run && c.set == set && c.status == ChunkStatus::Complete)
             .count() as u32;
-        self.manifest
-            .sets
-            .retain(|s| !(s.run == run && s.set == set));
-        self.manifest
-            .sets
-            .push(super::manifest::SetEntry { run, set, chunks });
-        self.manifest.store(&self.dir, self.options.sync)?;
+        self.store.record(JournalEntry::Set(SetEntry { run, set, chunks }))?;
+        self.store.checkpoint()?;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 
 mod archive;
 mod common;
+mod crash;
 mod monitors;
 mod properties;
 mod seed;
