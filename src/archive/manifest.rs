@@ -44,6 +44,18 @@ pub struct ChunkEntry {
     /// One past the last simulated step (known when complete).
     pub end_step: Option<i64>,
     pub files: Vec<FileEntry>,
+    /// Period tables of every compartment (known when complete), the same as in the files'
+    /// footers: the fast path for rebuilding recording times of archives with many chunks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub periods: Vec<CompartmentPeriods>,
+}
+
+/// A compartment's recording periods in one chunk, as step pairs `[start, pause)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompartmentPeriods {
+    pub compartment: String,
+    pub period_steps: i64,
+    pub pairs: Vec<(i64, i64)>,
 }
 
 /// A set that ended (`get_recordings_and_clear`), with its number of chunks (possibly 0).
@@ -194,7 +206,8 @@ impl Manifest {
                 self.sets.push(s);
             }
             JournalEntry::Remove { run, set, chunk } => {
-                self.chunks.retain(|e| !(e.run == run && e.set == set && e.chunk == chunk));
+                self.chunks
+                    .retain(|e| !(e.run == run && e.set == set && e.chunk == chunk));
             }
         }
     }

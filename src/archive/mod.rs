@@ -18,7 +18,10 @@ mod writer;
 
 use std::path::PathBuf;
 
-pub use manifest::{ChunkEntry, ChunkStatus, FileEntry, JournalEntry, Manifest, ManifestWriter, SetEntry, JOURNAL};
+pub use manifest::{
+    ChunkEntry, ChunkStatus, CompartmentPeriods, FileEntry, JournalEntry, Manifest, ManifestWriter,
+    SetEntry, JOURNAL,
+};
 pub use meta::FileMeta;
 pub use reader::{Archive, ChunkRef, ReadStats};
 pub use writer::{ArchiveOptions, ArchiveWriter, ValueStorage};

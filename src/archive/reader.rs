@@ -256,8 +256,57 @@ impl Archive {
         self.file_meta(&file.path)
     }
 
-    /// RecordingTimes of a run and set, rebuilt from file footers alone (no data page read).
+    /// RecordingTimes of a run and set, from metadata alone: the period tables the manifest
+    /// keeps for every complete chunk, or the file footers where it has none.
     pub fn recording_times(&self, run: u32, set: u32) -> Result<RecordingTimes, ArchiveError> {
+        let grid = TimeGrid::new(self.manifest.dt_ms).map_err(|e| ArchiveError::Corrupt {
+            path: self.dir.clone(),
+            what: e.to_string(),
+        })?;
+        let chunks = self.chunks(run, set);
+        let complete = |entry: &&ChunkEntry| {
+            entry.end_step.is_some()
+                && self
+                    .manifest
+                    .compartments
+                    .iter()
+                    .all(|name| entry.periods.iter().any(|p| &p.compartment == name))
+        };
+        if chunks.is_empty() || !chunks.iter().all(complete) {
+            return self.recording_times_from_footers(run, set);
+        }
+        let mut out = Vec::with_capacity(chunks.len());
+        for entry in chunks {
+            let compartments = self
+                .manifest
+                .compartments
+                .iter()
+                .filter_map(|name| entry.periods.iter().find(|p| &p.compartment == name))
+                .map(|p| {
+                    CompartmentTimes::from_pairs(
+                        &p.compartment,
+                        p.period_steps,
+                        p.pairs.clone(),
+                        &grid,
+                    )
+                })
+                .collect();
+            out.push(ChunkTimes {
+                first_step: entry.first_step,
+                end_step: entry.end_step.unwrap_or(entry.first_step),
+                compartments,
+            });
+        }
+        Ok(RecordingTimes::new(self.manifest.dt_ms, out))
+    }
+
+    /// RecordingTimes of a run and set rebuilt from the file footers alone (no data page is
+    /// read); `validate` compares them with the manifest.
+    pub fn recording_times_from_footers(
+        &self,
+        run: u32,
+        set: u32,
+    ) -> Result<RecordingTimes, ArchiveError> {
         let grid = TimeGrid::new(self.manifest.dt_ms).map_err(|e| ArchiveError::Corrupt {
             path: self.dir.clone(),
             what: e.to_string(),

@@ -28,7 +28,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
-use super::manifest::{sync_dir, ChunkEntry, ChunkStatus, FileEntry, JournalEntry, Manifest, ManifestWriter, SetEntry};
+use super::manifest::{
+    sync_dir, ChunkEntry, ChunkStatus, CompartmentPeriods, FileEntry, JournalEntry, Manifest,
+    ManifestWriter, SetEntry,
+};
 use super::meta::{compact_parameters, period_rows, FileMeta};
 use super::{chunk_dir, part_name, temp_part_name, ArchiveError, Kind, FORMAT_VERSION, MANIFEST};
 use crate::monitor::{ChunkEnd, ChunkStart, CompartmentInfo, Sink, SinkError, StateSample};
@@ -836,6 +839,16 @@ impl ArchiveWriter {
             first_step: end.times.first_step,
             end_step: Some(end.times.end_step),
             files,
+            periods: end
+                .times
+                .compartments
+                .iter()
+                .map(|c| CompartmentPeriods {
+                    compartment: c.name.clone(),
+                    period_steps: c.period_steps,
+                    pairs: c.pairs.clone(),
+                })
+                .collect(),
         }))
     }
 
@@ -887,6 +900,7 @@ impl Sink for ArchiveWriter {
             first_step: start.first_step,
             end_step: None,
             files: Vec::new(),
+            periods: Vec::new(),
         }))?;
         Ok(())
     }
@@ -944,7 +958,8 @@ impl Sink for ArchiveWriter {
             .iter()
             .filter(|c| c.run == run && c.set == set && c.status == ChunkStatus::Complete)
             .count() as u32;
-        self.store.record(JournalEntry::Set(SetEntry { run, set, chunks }))?;
+        self.store
+            .record(JournalEntry::Set(SetEntry { run, set, chunks }))?;
         self.store.checkpoint()?;
         Ok(())
     }

@@ -41,6 +41,8 @@ pub fn assert_archive_equals(
         let s = s as u32;
         let rebuilt = archive.recording_times(0, s).unwrap();
         assert_eq!(&rebuilt, times, "times of set {s}");
+        let from_footers = archive.recording_times_from_footers(0, s).unwrap();
+        assert_eq!(&from_footers, times, "times of set {s} from footers");
         let loaded = archive.recordings(0, s).unwrap();
         assert_eq!(loaded.len(), recordings.len());
         for (c, (a, b)) in loaded.iter().zip(recordings).enumerate() {
@@ -189,9 +191,14 @@ fn recording_times_come_from_footers_alone() {
     }
     let archive = Archive::open(dir.path()).unwrap();
     for (s, (_, times)) in sets.iter().enumerate() {
+        assert_eq!(
+            &archive.recording_times_from_footers(0, s as u32).unwrap(),
+            times
+        );
         assert_eq!(&archive.recording_times(0, s as u32).unwrap(), times);
     }
     assert_eq!(archive.read_stats().data_bytes, 0);
+    assert!(archive.read_stats().footer_bytes > 0);
     // Reading data now fails with an error naming the file, not a panic.
     let err = archive
         .read_state(

@@ -19,8 +19,10 @@ const DICT: &[(&str, &[&str])] = &[("pop", &["v", "spike"])];
 fn network() -> Network {
     let mut net = Network::new(0.1).unwrap();
     let i_app: Vec<f64> = (0..200).map(|i| i as f64 * 0.5).collect();
-    net.add_population(PopulationSpec::new("pop", 200, NeuronModel::Izhikevich2007).with_parameter("I_app", i_app))
-        .unwrap();
+    net.add_population(
+        PopulationSpec::new("pop", 200, NeuronModel::Izhikevich2007).with_parameter("I_app", i_app),
+    )
+    .unwrap();
     net
 }
 
@@ -53,15 +55,26 @@ fn crash_child() {
         return;
     };
     let mut net = network();
-    run_both(&mut net, DICT, &schedule(), std::path::Path::new(&dir), options());
+    run_both(
+        &mut net,
+        DICT,
+        &schedule(),
+        std::path::Path::new(&dir),
+        options(),
+    );
 }
 
 fn spawn_child(dir: &std::path::Path, crash_at: Option<&str>) -> std::process::Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["crash::crash_child", "--exact", "--test-threads=1", "--nocapture"])
-        .env(CHILD_DIR, dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    cmd.args([
+        "crash::crash_child",
+        "--exact",
+        "--test-threads=1",
+        "--nocapture",
+    ])
+    .env(CHILD_DIR, dir)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
     if let Some(point) = crash_at {
         cmd.env("NEUROREC_CRASH_AT", point);
     }
@@ -86,10 +99,17 @@ fn check_leftovers(dir: &std::path::Path, expect_unfinished: bool) -> usize {
     for (i, entry) in complete.iter().enumerate() {
         assert_eq!(entry.chunk as usize, i, "complete chunks are a prefix");
         assert_eq!(rebuilt.chunks[i], times.chunks[i]);
-        let at = ChunkRef { run: 0, set: 0, chunk: entry.chunk };
+        let at = ChunkRef {
+            run: 0,
+            set: 0,
+            chunk: entry.chunk,
+        };
         let (_, v) = archive.read_state(at, "pop", "v", None).unwrap();
         assert_eq!(&v, recordings[i].get("pop;v").unwrap());
-        assert_eq!(&archive.read_spikes(at, "pop", None).unwrap()[..], recordings[i].spikes("pop").unwrap());
+        assert_eq!(
+            &archive.read_spikes(at, "pop", None).unwrap()[..],
+            recordings[i].spikes("pop").unwrap()
+        );
         for f in &entry.files {
             let bytes = std::fs::read(dir.join(&f.path)).unwrap();
             assert_eq!(format!("{:08x}", crc32(&bytes)), f.crc32, "{}", f.path);
@@ -100,7 +120,11 @@ fn check_leftovers(dir: &std::path::Path, expect_unfinished: bool) -> usize {
         let unfinished = archive.unfinished();
         assert!(unfinished.len() <= 1);
         for u in unfinished {
-            let at = ChunkRef { run: 0, set: 0, chunk: u.chunk };
+            let at = ChunkRef {
+                run: 0,
+                set: 0,
+                chunk: u.chunk,
+            };
             let err = archive.read_state(at, "pop", "v", None).unwrap_err();
             assert!(err.to_string().contains("unfinished"), "{err}");
         }
