@@ -51,6 +51,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if env("NO_SYNC").is_some() {
         options.sync = false;
     }
+    if env("NO_STATS").is_some() {
+        options.step_statistics = false;
+    }
     let writer = ArchiveWriter::create(out, net.dt(), vec!["pop".into()], options)?;
     let mut mon = Monitors::with_sink(&net, &specs, writer)?;
     let started = std::time::Instant::now();

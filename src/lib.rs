@@ -24,6 +24,7 @@ pub use monitor::{
     NullSink, ResetOptions, Sink,
 };
 pub use times::{CombineMode, Fill, RecordingTimes, TimesError};
+pub mod analysis;
 pub mod archive;
 
 pub use archive::{Archive, ArchiveError, ArchiveOptions, ArchiveWriter};

@@ -65,6 +65,8 @@ pub struct ArchiveOptions {
     pub sync: bool,
     /// Replace an existing archive in the directory instead of refusing.
     pub overwrite: bool,
+    /// Row-group statistics (min/max) on `step`, so time windows skip row groups.
+    pub step_statistics: bool,
     /// Seeds recorded in the manifest.
     pub seeds: serde_json::Value,
     /// The model and monitor description recorded in the manifest.
@@ -75,13 +77,14 @@ impl Default for ArchiveOptions {
     fn default() -> Self {
         Self {
             run: 0,
-            batch_rows: 1 << 18,
-            row_group_rows: 1 << 20,
+            batch_rows: 1 << 17,
+            row_group_rows: 1 << 19,
             part_rows: 1 << 30,
             storage: ValueStorage::F64,
             zstd_level: 1,
             sync: true,
             overwrite: false,
+            step_statistics: true,
             seeds: serde_json::json!({}),
             description: serde_json::json!({}),
         }
@@ -523,9 +526,11 @@ impl ArchiveWriter {
             .set_write_batch_size(1 << 16)
             .set_max_row_group_row_count(None)
             .set_dictionary_enabled(false)
-            .set_statistics_enabled(EnabledStatistics::None)
+            .set_statistics_enabled(EnabledStatistics::None);
+        if self.options.step_statistics {
             // Row-group statistics on `step` let readers skip row groups outside a window.
-            .set_column_statistics_enabled(ColumnPath::from("step"), EnabledStatistics::Chunk);
+            b = b.set_column_statistics_enabled(ColumnPath::from("step"), EnabledStatistics::Chunk);
+        }
         // Measured on 1e8-row tables (README): dictionary + RLE for the columns that repeat
         // one value per sample (`period`, `step`, `time_ms`), delta for the neuron ramp,
         // byte-stream-split + zstd for the recorded values.

@@ -114,22 +114,6 @@ fn seed_info_block_is_byte_identical() {
 }
 
 #[test]
-fn example_prints_the_block() {
-    let out = std::process::Command::new(env!("CARGO"))
-        .args(["run", "-q", "--example", "monitor_recordings"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let expected = std::fs::read_to_string(data("expected_info_block.txt")).unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
-}
-
-#[test]
 fn combine_periods_and_chunks_on_the_seed() {
     use neurorec::{CombineMode, Fill};
     let mut net = seed_network();
