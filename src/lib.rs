@@ -26,5 +26,7 @@ pub use monitor::{
 pub use times::{CombineMode, Fill, RecordingTimes, TimesError};
 pub mod analysis;
 pub mod archive;
+pub mod cli;
+pub mod pipeline;
 
 pub use archive::{Archive, ArchiveError, ArchiveOptions, ArchiveWriter};

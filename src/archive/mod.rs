@@ -14,6 +14,7 @@
 mod manifest;
 mod meta;
 mod reader;
+mod validate;
 mod writer;
 
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ pub use manifest::{
 };
 pub use meta::FileMeta;
 pub use reader::{Archive, ChunkRef, ReadStats};
+pub use validate::{validate, Problem};
 pub use writer::{ArchiveOptions, ArchiveWriter, ValueStorage};
 
 /// Version of the archive format written into every file and the manifest.

@@ -4,6 +4,7 @@
 
 mod analysis;
 mod archive;
+mod cli;
 mod common;
 mod crash;
 mod monitors;

@@ -1,0 +1,559 @@
+//! Pipelines (SPEC §5–6): a TOML file declaring `dt`, populations, the monitor dictionary,
+//! the schedule, plots and an optional sweep. Parsed with serde (unknown keys rejected),
+//! then validated into a [`Pipeline`]: every error names the file, line and column, the
+//! key, what was wrong and what would be right.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::monitor::{MonitorSpec, Monitors, NullSink};
+use crate::schedule::{Action, ParamValueDef};
+use crate::sim::{Network, NeuronModel, ParamValue, PopulationSpec};
+
+/// A pipeline error: where, what and how to fix it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}:{line}:{column}: {key}: {message}{}", file.display(), hint.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
+pub struct PipelineError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// The key path, e.g. `monitors."my_pop1;2"` or `schedule[3].simulate`.
+    pub key: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// `all` or a list of compartment names.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Selection {
+    Named(String),
+    List(Vec<String>),
+}
+
+/// `reset = { model = true, parameters = true }` (both default to true).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetDef {
+    #[serde(default = "yes")]
+    pub model: bool,
+    #[serde(default = "yes")]
+    pub parameters: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `set_parameter = { population = "p", parameter = "I_app", value = 20 }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetParameterDef {
+    pub population: String,
+    pub parameter: String,
+    pub value: ParamValueDef,
+}
+
+/// One schedule entry: a table with exactly one of these keys.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    pub simulate: Option<f64>,
+    pub start: Option<Selection>,
+    pub pause: Option<Selection>,
+    pub reset: Option<ResetDef>,
+    pub get_recordings_and_clear: Option<bool>,
+    pub set_parameter: Option<SetParameterDef>,
+}
+
+/// A population as written in the file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationDef {
+    pub size: Spanned<i64>,
+    #[serde(default = "default_model")]
+    pub model: Spanned<String>,
+    #[serde(default)]
+    pub parameters: IndexMap<String, Spanned<ParamValueDef>>,
+    #[serde(default)]
+    pub initial: IndexMap<String, Spanned<ParamValueDef>>,
+}
+
+fn default_model() -> Spanned<String> {
+    Spanned::new(0..0, "Izhikevich2007".to_string())
+}
+
+/// A plot as written in the file (drawn by `neurorec plot`).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotDef {
+    /// Output file; may use `{set}` and `{chunk}`.
+    pub file: String,
+    /// Rows and columns of subplots.
+    pub shape: (u32, u32),
+    pub position: Vec<u32>,
+    pub compartment: Vec<String>,
+    pub variable: Vec<String>,
+    pub format: Vec<String>,
+    /// Sets to draw (all when missing).
+    #[serde(default)]
+    pub sets: Option<Vec<u32>>,
+    #[serde(default)]
+    pub time_lim: Option<(f64, f64)>,
+    #[serde(default)]
+    pub dpi: Option<u32>,
+}
+
+/// The file as parsed, before validation.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineDef {
+    #[serde(default = "default_dt")]
+    pub dt: Spanned<f64>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    pub populations: IndexMap<String, Spanned<PopulationDef>>,
+    pub monitors: IndexMap<String, Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub schedule: Vec<Spanned<StepDef>>,
+    #[serde(default)]
+    pub plots: Vec<Spanned<PlotDef>>,
+    #[serde(default)]
+    pub sweep: IndexMap<String, Spanned<Vec<f64>>>,
+}
+
+fn default_dt() -> Spanned<f64> {
+    Spanned::new(0..0, 0.1)
+}
+
+/// A validated pipeline, ready to run.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub path: PathBuf,
+    /// The file's text (embedded into the archive's manifest).
+    pub source: String,
+    pub dt_ms: f64,
+    pub seed: Option<u64>,
+    pub populations: Vec<PopulationSpec>,
+    pub monitors: Vec<MonitorSpec>,
+    pub schedule: Vec<Action>,
+    pub plots: Vec<PlotDef>,
+    /// `(population, parameter, values)` of every swept parameter, in file order.
+    pub sweep: Vec<(String, String, Vec<f64>)>,
+}
+
+struct Locator<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl Locator<'_> {
+    fn error(
+        &self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> PipelineError {
+        let offset = span.start.min(self.source.len());
+        let before = &self.source[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        PipelineError {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            key: key.into(),
+            message: message.into(),
+            hint,
+        }
+    }
+
+    /// Where `key` is written in the file (for entries serde gives no span for).
+    fn find_key(&self, key: &str) -> Range<usize> {
+        let quoted = format!("\"{key}\"");
+        let at = self
+            .source
+            .find(&quoted)
+            .or_else(|| self.source.find(&format!("{key} =")))
+            .or_else(|| self.source.find(&format!("[populations.{key}]")))
+            .unwrap_or(0);
+        at..at
+    }
+}
+
+impl Pipeline {
+    /// Reads and validates a pipeline file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, PipelineError> {
+        let path = path.as_ref();
+        let source = std::fs::read_to_string(path).map_err(|e| PipelineError {
+            file: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            key: "(file)".into(),
+            message: format!("cannot read the pipeline: {e}"),
+            hint: Some(
+                "pass the path of a .toml pipeline file, e.g. pipelines/monitor_recordings.toml"
+                    .into(),
+            ),
+        })?;
+        Self::parse(path, &source)
+    }
+
+    /// Parses and validates pipeline text; `path` is used in messages.
+    pub fn parse(path: &Path, source: &str) -> Result<Self, PipelineError> {
+        let loc = Locator { path, source };
+        let def: PipelineDef = toml::from_str(source).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().to_string();
+            let hint = if message.contains("unknown field") {
+                Some("check the spelling; README lists every key of a pipeline".to_string())
+            } else if message.contains("missing field") {
+                Some("add the key; README lists the required keys with examples".to_string())
+            } else if message.contains("invalid type") {
+                Some(
+                    "give a value of the expected type; README shows an example for every key"
+                        .to_string(),
+                )
+            } else {
+                None
+            };
+            loc.error(
+                span,
+                key_at(source, e.span().unwrap_or(0..0)),
+                message,
+                hint,
+            )
+        })?;
+        validate(&loc, def)
+    }
+
+    /// A network with the pipeline's populations (and `overrides` of swept parameters).
+    pub fn network(
+        &self,
+        overrides: &[(String, String, f64)],
+    ) -> Result<Network, crate::sim::SimError> {
+        let mut net = Network::new(self.dt_ms)?;
+        for spec in &self.populations {
+            let mut spec = spec.clone();
+            for (pop, param, value) in overrides {
+                if pop == &spec.name {
+                    spec.parameters.retain(|(p, _)| p != param);
+                    spec.parameters
+                        .push((param.clone(), ParamValue::Scalar(*value)));
+                }
+            }
+            net.add_population(spec)?;
+        }
+        Ok(net)
+    }
+
+    /// Every combination of the sweep's values (one empty combination without a sweep), in
+    /// row-major order of the `[sweep]` table.
+    pub fn sweep_runs(&self) -> Vec<Vec<(String, String, f64)>> {
+        let mut runs: Vec<Vec<(String, String, f64)>> = vec![Vec::new()];
+        for (pop, param, values) in &self.sweep {
+            let mut next = Vec::with_capacity(runs.len() * values.len());
+            for run in &runs {
+                for v in values {
+                    let mut r = run.clone();
+                    r.push((pop.clone(), param.clone(), *v));
+                    next.push(r);
+                }
+            }
+            runs = next;
+        }
+        runs
+    }
+}
+
+/// A readable key path for an error position: the nearest `[table]` header above it.
+fn key_at(source: &str, span: Range<usize>) -> String {
+    let before = &source[..span.start.min(source.len())];
+    before
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let t = l.trim();
+            t.starts_with('[')
+                .then(|| t.trim_matches(|c| c == '[' || c == ']').to_string())
+        })
+        .unwrap_or_else(|| "(top level)".into())
+}
+
+fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineError> {
+    let dt = *def.dt.get_ref();
+    if !(dt.is_finite() && dt > 0.0) {
+        return Err(loc.error(
+            def.dt.span(),
+            "dt",
+            format!("dt must be a positive number of ms, got {dt}"),
+            Some("e.g. dt = 0.1".into()),
+        ));
+    }
+    let mut net =
+        Network::new(dt).map_err(|e| loc.error(def.dt.span(), "dt", e.to_string(), None))?;
+    let mut populations = Vec::new();
+    if def.populations.is_empty() {
+        return Err(loc.error(
+            0..0,
+            "populations",
+            "the pipeline declares no population",
+            Some(
+                "add e.g. [populations.my_pop1] with size = 1 and model = \"Izhikevich2007\""
+                    .into(),
+            ),
+        ));
+    }
+    for (name, pop) in &def.populations {
+        let key = format!("populations.{name}");
+        let p = pop.get_ref();
+        let model = NeuronModel::from_name(p.model.get_ref()).map_err(|e| {
+            loc.error(
+                p.model.span(),
+                format!("{key}.model"),
+                e.to_string(),
+                Some("write model = \"Izhikevich2007\"".into()),
+            )
+        })?;
+        let size = *p.size.get_ref();
+        if size < 1 || size > u32::MAX as i64 {
+            return Err(loc.error(
+                p.size.span(),
+                format!("{key}.size"),
+                format!("size must be a whole number of neurons >= 1, got {size}"),
+                None,
+            ));
+        }
+        let mut spec = PopulationSpec::new(name.clone(), size as usize, model);
+        for (param, value) in &p.parameters {
+            spec = spec.with_parameter(param, ParamValue::from(value.get_ref()));
+        }
+        for (var, value) in &p.initial {
+            spec = spec.with_initial(var, ParamValue::from(value.get_ref()));
+        }
+        net.add_population(spec.clone()).map_err(|e| {
+            // Point at the offending parameter or initial value when there is one.
+            let (span, sub) = match &e {
+                crate::sim::SimError::UnknownParameter { name, .. }
+                | crate::sim::SimError::WrongLength { what: name, .. } => {
+                    let pname = name.trim_start_matches("parameter ").to_string();
+                    p.parameters
+                        .get(&pname)
+                        .map(|v| (v.span(), format!(".parameters.{pname}")))
+                        .or_else(|| {
+                            let vname = name.trim_start_matches("initial value of ").to_string();
+                            p.initial
+                                .get(&vname)
+                                .map(|v| (v.span(), format!(".initial.{vname}")))
+                        })
+                        .unwrap_or((pop.span(), String::new()))
+                }
+                crate::sim::SimError::UnknownVariable { name, .. } => p
+                    .initial
+                    .get(name)
+                    .map(|v| (v.span(), format!(".initial.{name}")))
+                    .unwrap_or((pop.span(), String::new())),
+                _ => (pop.span(), String::new()),
+            };
+            loc.error(span, format!("{key}{sub}"), e.to_string(), None)
+        })?;
+        populations.push(spec);
+    }
+    let mut monitors = Vec::new();
+    for (key, vars) in &def.monitors {
+        let names: Vec<&str> = vars.get_ref().iter().map(String::as_str).collect();
+        let spec = MonitorSpec::parse(key, &names).map_err(|e| {
+            loc.error(
+                vars.span(),
+                format!("monitors.\"{key}\""),
+                e.to_string(),
+                None,
+            )
+        })?;
+        monitors.push(spec);
+    }
+    if monitors.is_empty() {
+        return Err(loc.error(
+            0..0,
+            "monitors",
+            "the pipeline monitors nothing",
+            Some("add e.g. [monitors] \"my_pop1;2\" = [\"v\", \"spike\"]".into()),
+        ));
+    }
+    // The monitors validate compartments, variables and periods against the network.
+    if let Err(e) = Monitors::with_sink(&net, &monitors, NullSink) {
+        let culprit = def
+            .monitors
+            .iter()
+            .find(|(k, v)| {
+                let text = e.to_string();
+                text.contains(&format!("\"{}\"", k.split(';').next().unwrap_or(k)))
+                    || v.get_ref()
+                        .iter()
+                        .any(|x| text.contains(&format!("\"{x}\"")))
+            })
+            .map(|(k, v)| (format!("monitors.\"{k}\""), v.span()))
+            .unwrap_or(("monitors".into(), loc.find_key("monitors")));
+        return Err(loc.error(culprit.1, culprit.0, e.to_string(), None));
+    }
+    let monitored: Vec<&str> = monitors.iter().map(|m| m.compartment.as_str()).collect();
+    let mut schedule = Vec::new();
+    for (i, step) in def.schedule.iter().enumerate() {
+        let s = step.get_ref();
+        let span = step.span();
+        let key = format!("schedule[{i}]");
+        let given = [
+            s.simulate.is_some(),
+            s.start.is_some(),
+            s.pause.is_some(),
+            s.reset.is_some(),
+            s.get_recordings_and_clear.is_some(),
+            s.set_parameter.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if given != 1 {
+            return Err(loc.error(span, key, format!("a schedule entry needs exactly one action, found {given}"), Some("use one of simulate, start, pause, reset, get_recordings_and_clear, set_parameter per [[schedule]] entry".into())));
+        }
+        let selection =
+            |sel: &Selection, what: &str| -> Result<Option<Vec<String>>, PipelineError> {
+                match sel {
+                    Selection::Named(s) if s == "all" => Ok(None),
+                    Selection::Named(s) => Err(loc.error(
+                        span.clone(),
+                        format!("{key}.{what}"),
+                        format!("\"{s}\" is neither \"all\" nor a list of compartments"),
+                        Some(format!(
+                            "write {what} = \"all\" or {what} = [\"{}\"]",
+                            monitored[0]
+                        )),
+                    )),
+                    Selection::List(list) => {
+                        for name in list {
+                            if !monitored.contains(&name.as_str()) {
+                                return Err(loc.error(
+                                    span.clone(),
+                                    format!("{key}.{what}"),
+                                    format!("\"{name}\" is not monitored"),
+                                    Some(format!(
+                                        "monitored compartments are: {}",
+                                        monitored.join(", ")
+                                    )),
+                                ));
+                            }
+                        }
+                        Ok(Some(list.clone()))
+                    }
+                }
+            };
+        let action = if let Some(ms) = s.simulate {
+            if !ms.is_finite() || ms < 0.0 {
+                return Err(loc.error(
+                    span,
+                    format!("{key}.simulate"),
+                    format!("duration must be a finite number of ms >= 0, got {ms}"),
+                    Some("e.g. simulate = 100".into()),
+                ));
+            }
+            Action::Simulate { ms }
+        } else if let Some(sel) = &s.start {
+            Action::Start {
+                compartments: selection(sel, "start")?,
+            }
+        } else if let Some(sel) = &s.pause {
+            Action::Pause {
+                compartments: selection(sel, "pause")?,
+            }
+        } else if let Some(r) = &s.reset {
+            Action::Reset {
+                model: r.model,
+                parameters: r.parameters,
+            }
+        } else if let Some(flag) = s.get_recordings_and_clear {
+            if !flag {
+                return Err(loc.error(
+                    span,
+                    format!("{key}.get_recordings_and_clear"),
+                    "get_recordings_and_clear = false does nothing",
+                    Some("write get_recordings_and_clear = true, or remove the entry".into()),
+                ));
+            }
+            Action::GetRecordingsAndClear
+        } else if let Some(sp) = &s.set_parameter {
+            let value = ParamValue::from(&sp.value);
+            net.set_parameter(&sp.population, &sp.parameter, value)
+                .map_err(|e| {
+                    loc.error(
+                        span.clone(),
+                        format!("{key}.set_parameter"),
+                        e.to_string(),
+                        None,
+                    )
+                })?;
+            Action::SetParameter {
+                population: sp.population.clone(),
+                parameter: sp.parameter.clone(),
+                value: sp.value.clone(),
+            }
+        } else {
+            return Err(loc.error(span, key, "empty schedule entry", None));
+        };
+        schedule.push(action);
+    }
+    let mut sweep = Vec::new();
+    for (key, values) in &def.sweep {
+        let k = format!("sweep.\"{key}\"");
+        let Some((pop, param)) = key.split_once('.') else {
+            return Err(loc.error(
+                values.span(),
+                k,
+                "a swept parameter is written \"population.parameter\"",
+                Some("e.g. \"my_pop2.I_app\" = [0, 20, 40]".into()),
+            ));
+        };
+        let population = net
+            .population(pop)
+            .map_err(|e| loc.error(values.span(), k.clone(), e.to_string(), None))?;
+        if population.parameter(param).is_none() {
+            let known = population
+                .model()
+                .parameters()
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(loc.error(
+                values.span(),
+                k,
+                format!("{pop} has no parameter \"{param}\""),
+                Some(format!("its parameters are: {known}")),
+            ));
+        }
+        if values.get_ref().is_empty() || values.get_ref().iter().any(|v| !v.is_finite()) {
+            return Err(loc.error(
+                values.span(),
+                k,
+                "a sweep needs at least one finite value",
+                None,
+            ));
+        }
+        sweep.push((pop.to_string(), param.to_string(), values.get_ref().clone()));
+    }
+    Ok(Pipeline {
+        path: loc.path.to_path_buf(),
+        source: loc.source.to_string(),
+        dt_ms: dt,
+        seed: def.seed,
+        populations,
+        monitors,
+        schedule,
+        plots: def.plots.into_iter().map(|p| p.into_inner()).collect(),
+        sweep,
+    })
+}
