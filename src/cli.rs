@@ -45,6 +45,13 @@ pub enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Run only share K of N of a sweep's runs (runs r with r % N == K), e.g. `--shard 3/8`
+        /// in a job array; all shards fill the same archive directory.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Threads for the runs of a sweep (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Print the recording times of an archive, e.g. `neurorec times results/seed --set 0 --json`
     Times {
@@ -96,8 +103,24 @@ pub fn execute(command: Command) -> CliResult {
             dry_run,
             f32,
             quiet,
+            shard,
+            jobs,
         } => {
             let pipeline = Pipeline::load(&pipeline)?;
+            let shard = shard.as_deref().map(parse_shard).transpose()?;
+            if !pipeline.sweep.is_empty() && !dry_run {
+                let out = out.ok_or(
+                    "`neurorec run` needs --out DIR (the archive directory), or --dry-run",
+                )?;
+                return run_sweep(&pipeline, &out, force, f32, shard, jobs, quiet);
+            }
+            if shard.is_some() {
+                return Err(format!(
+                    "--shard splits the runs of a [sweep], but {} has no [sweep] table",
+                    pipeline.path.display()
+                )
+                .into());
+            }
             let estimate = estimate(&pipeline)?;
             if dry_run {
                 print!("{}", estimate.text());
@@ -187,6 +210,159 @@ fn selected_sets(
         }
         None => Ok(sets),
     }
+}
+
+/// Parses `K/N` with `0 <= K < N`.
+pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let bad = || {
+        format!("--shard {text}: expected K/N with 0 <= K < N, e.g. --shard 0/4 (SLURM: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
+    };
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let k: usize = k.trim().parse().map_err(|_| bad())?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || k >= n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// Runs every combination of a sweep (or this shard's share) in parallel, each as its own
+/// `run=<r>` partition with its own manifest, and writes `runs.parquet`. A failing run is
+/// reported and does not stop the others.
+pub fn run_sweep(
+    pipeline: &Pipeline,
+    out: &Path,
+    force: bool,
+    f32: bool,
+    shard: Option<(usize, usize)>,
+    jobs: Option<usize>,
+    quiet: bool,
+) -> CliResult {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let combos = pipeline.sweep_runs();
+    let columns: Vec<(String, Vec<f64>)> = pipeline
+        .sweep
+        .iter()
+        .enumerate()
+        .map(|(i, (pop, param, _))| {
+            (
+                format!("{pop}.{param}"),
+                combos.iter().map(|c| c[i].2).collect(),
+            )
+        })
+        .collect();
+    crate::archive::write_runs_table(out, &columns)?;
+    let mine: Vec<usize> = (0..combos.len())
+        .filter(|r| shard.is_none_or(|(k, n)| r % n == k))
+        .collect();
+    let threads = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, mine.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<(), String>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&r) = mine.get(i) else { break };
+                let result = run_one(pipeline, out, r as u32, &combos[r], force, f32, threads > 1)
+                    .map_err(|e| e.to_string());
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((r, result));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(r, _)| *r);
+    let mut failed = Vec::new();
+    for (r, result) in &results {
+        let values = combos[*r]
+            .iter()
+            .map(|(p, q, v)| format!("{p}.{q}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match result {
+            Ok(()) => {
+                if !quiet {
+                    println!("run {r} ({values}): done");
+                }
+            }
+            Err(e) => {
+                eprintln!("run {r} ({values}) failed: {e}");
+                failed.push(*r);
+            }
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "archive written to {} ({} runs, table of runs in runs.parquet)",
+            out.display(),
+            results.len() - failed.len()
+        );
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} runs failed: {failed:?}; the others are complete in {}",
+            failed.len(),
+            results.len(),
+            out.display()
+        )
+        .into())
+    }
+}
+
+fn run_one(
+    pipeline: &Pipeline,
+    out: &Path,
+    run: u32,
+    overrides: &[(String, String, f64)],
+    force: bool,
+    f32: bool,
+    parallel_runs: bool,
+) -> CliResult {
+    let mut net = pipeline.network(overrides)?;
+    if parallel_runs {
+        // Runs already share the cores.
+        net = net.with_threads(1);
+    }
+    let options = ArchiveOptions {
+        run,
+        own_manifest: true,
+        overwrite: force,
+        storage: if f32 {
+            crate::archive::ValueStorage::F32
+        } else {
+            crate::archive::ValueStorage::F64
+        },
+        seeds: serde_json::json!({ "seed": pipeline.seed }),
+        description: serde_json::json!({
+            "pipeline_path": pipeline.path.display().to_string(),
+            "pipeline": pipeline.source,
+            "sweep": overrides.iter().map(|(p, q, v)| (format!("{p}.{q}"), *v)).collect::<std::collections::BTreeMap<_, _>>(),
+        }),
+        ..Default::default()
+    };
+    let names = pipeline
+        .monitors
+        .iter()
+        .map(|m| m.compartment.clone())
+        .collect();
+    let writer = ArchiveWriter::create(out, net.dt(), names, options).map_err(|e| match e {
+        crate::archive::ArchiveError::Exists { path } => format!(
+            "{} already holds run {run}; choose another --out directory, or pass --force to replace it",
+            path.display()
+        ),
+        other => other.to_string(),
+    })?;
+    let mut mon = Monitors::with_sink(&net, &pipeline.monitors, writer)?;
+    run_schedule(&mut net, &mut mon, &pipeline.schedule, |_, _| {})?;
+    mon.into_sink().finish()?;
+    Ok(())
 }
 
 /// Runs a pipeline into an archive at `out`.

@@ -106,10 +106,12 @@ impl Manifest {
         }
     }
 
-    /// Writes the manifest to `dir` atomically: temporary file, fsync, rename, fsync of dir.
-    pub fn store(&self, dir: &Path, sync: bool) -> Result<(), ArchiveError> {
-        let tmp = dir.join(format!(".{MANIFEST}.tmp"));
-        let path = dir.join(MANIFEST);
+    /// Writes the manifest to `dir/<stem>.json` atomically: temporary file, fsync, rename,
+    /// fsync of the directory. The stem is `manifest`, or `manifest-run=<r>` for a run of a
+    /// sweep (each run, possibly in its own process, has its own manifest).
+    pub fn store(&self, dir: &Path, stem: &str, sync: bool) -> Result<(), ArchiveError> {
+        let tmp = dir.join(format!(".{stem}.json.tmp"));
+        let path = dir.join(format!("{stem}.json"));
         let text = serde_json::to_vec_pretty(self).map_err(|e| ArchiveError::Corrupt {
             path: path.clone(),
             what: format!("cannot serialise the manifest: {e}"),
@@ -129,9 +131,43 @@ impl Manifest {
         Ok(())
     }
 
-    /// Reads the manifest of the archive at `dir`.
+    /// Reads every manifest of the archive at `dir` (`manifest.json` and the per-run
+    /// manifests of a sweep), each with its journal, merged into one.
     pub fn load(dir: &Path) -> Result<Self, ArchiveError> {
-        let path = dir.join(MANIFEST);
+        let mut stems: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        let stem = name.strip_suffix(".json")?;
+                        (stem == "manifest" || stem.starts_with("manifest-run="))
+                            .then(|| stem.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        stems.sort();
+        let Some(first) = stems.first() else {
+            return Err(ArchiveError::NotAnArchive {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "there is no {MANIFEST}; pass the directory given to `--out` of the run"
+                ),
+            });
+        };
+        let mut merged = Self::load_with_journal(dir, first)?;
+        for stem in &stems[1..] {
+            let other = Self::load_with_journal(dir, stem)?;
+            merged.chunks.extend(other.chunks);
+            merged.sets.extend(other.sets);
+        }
+        Ok(merged)
+    }
+
+    /// Reads one manifest file, `dir/<stem>.json`.
+    pub fn load_file(dir: &Path, stem: &str) -> Result<Self, ArchiveError> {
+        let path = dir.join(format!("{stem}.json"));
         let text = std::fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => ArchiveError::NotAnArchive {
                 path: dir.to_path_buf(),
@@ -169,7 +205,7 @@ pub fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
         .map_err(ArchiveError::io(dir))
 }
 
-/// Name of the append-only journal beside the manifest.
+/// Name of the append-only journal beside the manifest of a single run.
 pub const JOURNAL: &str = "manifest.journal";
 
 /// How many chunk events the journal collects before the manifest is replaced.
@@ -214,9 +250,9 @@ impl Manifest {
 
     /// Reads the manifest and replays its journal. A torn last line (the process stopped
     /// while appending it) is ignored: that change did not happen.
-    pub fn load_with_journal(dir: &Path) -> Result<Self, ArchiveError> {
-        let mut manifest = Self::load(dir)?;
-        let path = dir.join(JOURNAL);
+    pub fn load_with_journal(dir: &Path, stem: &str) -> Result<Self, ArchiveError> {
+        let mut manifest = Self::load_file(dir, stem)?;
+        let path = dir.join(format!("{stem}.journal"));
         match std::fs::read(&path) {
             Ok(bytes) => {
                 for line in bytes.split(|b| *b == b'\n') {
@@ -241,6 +277,7 @@ impl Manifest {
 #[derive(Debug)]
 pub struct ManifestWriter {
     dir: std::path::PathBuf,
+    stem: String,
     manifest: Manifest,
     journal: Option<std::fs::File>,
     pending: usize,
@@ -248,10 +285,16 @@ pub struct ManifestWriter {
 }
 
 impl ManifestWriter {
-    /// Stores `manifest` in `dir` and starts an empty journal.
-    pub fn create(dir: &Path, manifest: Manifest, sync: bool) -> Result<Self, ArchiveError> {
+    /// Stores `manifest` as `dir/<stem>.json` and starts an empty journal.
+    pub fn create(
+        dir: &Path,
+        stem: &str,
+        manifest: Manifest,
+        sync: bool,
+    ) -> Result<Self, ArchiveError> {
         let mut w = Self {
             dir: dir.to_path_buf(),
+            stem: stem.to_string(),
             manifest,
             journal: None,
             pending: 0,
@@ -268,7 +311,7 @@ impl ManifestWriter {
 
     /// Applies a change and makes it durable.
     pub fn record(&mut self, entry: JournalEntry) -> Result<(), ArchiveError> {
-        let path = self.dir.join(JOURNAL);
+        let path = self.dir.join(format!("{}.journal", self.stem));
         let mut line = serde_json::to_vec(&entry).map_err(|e| ArchiveError::Corrupt {
             path: path.clone(),
             what: e.to_string(),
@@ -299,9 +342,9 @@ impl ManifestWriter {
 
     /// Replaces the manifest atomically with every change so far and empties the journal.
     pub fn checkpoint(&mut self) -> Result<(), ArchiveError> {
-        self.manifest.store(&self.dir, self.sync)?;
+        self.manifest.store(&self.dir, &self.stem, self.sync)?;
         self.journal = None;
-        let path = self.dir.join(JOURNAL);
+        let path = self.dir.join(format!("{}.journal", self.stem));
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

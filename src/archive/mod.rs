@@ -14,6 +14,7 @@
 mod manifest;
 mod meta;
 mod reader;
+mod runs;
 mod validate;
 mod writer;
 
@@ -25,6 +26,7 @@ pub use manifest::{
 };
 pub use meta::FileMeta;
 pub use reader::{Archive, ChunkRef, ReadStats};
+pub use runs::{write_runs_table, RUNS_TABLE};
 pub use validate::{validate, Problem};
 pub use writer::{ArchiveOptions, ArchiveWriter, ValueStorage};
 

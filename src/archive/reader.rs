@@ -50,7 +50,7 @@ impl Archive {
     /// Opens the archive at `dir` (reads its manifest).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, ArchiveError> {
         let dir = dir.as_ref().to_path_buf();
-        let manifest = Manifest::load_with_journal(&dir)?;
+        let manifest = Manifest::load(&dir)?;
         Ok(Self {
             dir,
             manifest,

@@ -33,7 +33,7 @@ use super::manifest::{
     ManifestWriter, SetEntry,
 };
 use super::meta::{compact_parameters, period_rows, FileMeta};
-use super::{chunk_dir, part_name, temp_part_name, ArchiveError, Kind, FORMAT_VERSION, MANIFEST};
+use super::{chunk_dir, part_name, temp_part_name, ArchiveError, Kind, FORMAT_VERSION};
 use crate::monitor::{ChunkEnd, ChunkStart, CompartmentInfo, Sink, SinkError, StateSample};
 
 /// How recorded values are stored.
@@ -63,8 +63,11 @@ pub struct ArchiveOptions {
     pub zstd_level: i32,
     /// fsync files and the manifest before they are renamed (crash safety).
     pub sync: bool,
-    /// Replace an existing archive in the directory instead of refusing.
+    /// Replace an existing archive (of this run, with `own_manifest`) instead of refusing.
     pub overwrite: bool,
+    /// Keep this run's manifest in its own file (`manifest-run=<r>.json`), so the runs of a
+    /// sweep, in one process or in many (shards of a job array), fill one archive.
+    pub own_manifest: bool,
     /// Row-group statistics (min/max) on `step`, so time windows skip row groups.
     pub step_statistics: bool,
     /// Seeds recorded in the manifest.
@@ -84,6 +87,7 @@ impl Default for ArchiveOptions {
             zstd_level: 1,
             sync: true,
             overwrite: false,
+            own_manifest: false,
             step_statistics: true,
             seeds: serde_json::json!({}),
             description: serde_json::json!({}),
@@ -452,16 +456,57 @@ impl ArchiveWriter {
         options: ArchiveOptions,
     ) -> Result<Self, ArchiveError> {
         let dir = dir.as_ref().to_path_buf();
-        if dir.join(MANIFEST).exists() {
+        let stem = if options.own_manifest {
+            format!("manifest-run={}", options.run)
+        } else {
+            "manifest".to_string()
+        };
+        let exists = if options.own_manifest {
+            dir.join(format!("{stem}.json")).exists()
+        } else {
+            Manifest::load(&dir).is_ok()
+        };
+        if exists {
             if !options.overwrite {
                 return Err(ArchiveError::Exists { path: dir });
             }
-            // Only the archive's own entries are removed.
-            for name in compartments
-                .iter()
-                .chain(std::iter::once(&MANIFEST.to_string()))
-            {
-                let p = dir.join(name);
+            // Only the archive's own entries are removed: a single run's whole archive, or
+            // one run of a sweep.
+            let mut remove: Vec<PathBuf> = Vec::new();
+            for name in &compartments {
+                if options.own_manifest {
+                    for kind in [Kind::State, Kind::Spikes] {
+                        remove.push(
+                            dir.join(name)
+                                .join(kind.as_str())
+                                .join(format!("run={}", options.run)),
+                        );
+                    }
+                } else {
+                    remove.push(dir.join(name));
+                }
+            }
+            let stems: Vec<String> = if options.own_manifest {
+                vec![stem.clone()]
+            } else {
+                std::fs::read_dir(&dir)
+                    .map_err(ArchiveError::io(&dir))?
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        let stem = name
+                            .strip_suffix(".json")
+                            .or_else(|| name.strip_suffix(".journal"))?;
+                        (stem == "manifest" || stem.starts_with("manifest-run="))
+                            .then(|| stem.to_string())
+                    })
+                    .collect()
+            };
+            for stem in stems {
+                remove.push(dir.join(format!("{stem}.json")));
+                remove.push(dir.join(format!("{stem}.journal")));
+            }
+            for p in remove {
                 if p.is_dir() {
                     std::fs::remove_dir_all(&p).map_err(ArchiveError::io(&p))?;
                 } else if p.exists() {
@@ -476,7 +521,7 @@ impl ArchiveWriter {
             options.description.clone(),
             compartments,
         );
-        let store = ManifestWriter::create(&dir, manifest, options.sync)?;
+        let store = ManifestWriter::create(&dir, &stem, manifest, options.sync)?;
         let (tx, rx) = sync_channel::<Job>(2);
         let encoder = std::thread::Builder::new()
             .name("neurorec-encoder".into())

@@ -256,3 +256,94 @@ fn pipeline_errors_name_place_and_fix() {
         insta::assert_snapshot!(name, pipeline_error(&body));
     }
 }
+
+#[test]
+fn sweeps_fill_one_archive_in_parallel_and_in_shards() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    neurorec()
+        .arg("run")
+        .arg(pipeline("current_sweep.toml"))
+        .arg("--out")
+        .arg(&full)
+        .assert()
+        .success();
+    let sharded = dir.path().join("sharded");
+    for k in 0..3 {
+        neurorec()
+            .arg("run")
+            .arg(pipeline("current_sweep.toml"))
+            .arg("--out")
+            .arg(&sharded)
+            .args(["--shard", &format!("{k}/3"), "--quiet"])
+            .assert()
+            .success();
+    }
+    for out in [&full, &sharded] {
+        let archive = neurorec::Archive::open(out).unwrap();
+        assert_eq!(archive.runs(), vec![0, 1, 2, 3]);
+        neurorec().arg("validate").arg(out).assert().success();
+    }
+    // Sharded and in-process runs give the same data.
+    for run in 0..4 {
+        let a = neurorec::Archive::open(&full)
+            .unwrap()
+            .recordings(run, 0)
+            .unwrap();
+        let b = neurorec::Archive::open(&sharded)
+            .unwrap()
+            .recordings(run, 0)
+            .unwrap();
+        assert_eq!(a, b, "run {run}");
+    }
+    // runs.parquet joins with the spikes of all runs: the rate grows with the current.
+    let runs = LazyFrame::scan_parquet(
+        PlRefPath::from(full.join("runs.parquet").to_str().unwrap()),
+        Default::default(),
+    )
+    .unwrap();
+    let spikes = neurorec::analysis::scan(&full, "exc", neurorec::archive::Kind::Spikes).unwrap();
+    let per_run = spikes
+        .group_by([col("run")])
+        .agg([len().alias("spikes")])
+        .join(
+            runs,
+            [col("run")],
+            [col("run").cast(DataType::Int64)],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .sort(["exc.I_app"], Default::default())
+        .collect()
+        .unwrap();
+    let counts: Vec<u32> = per_run
+        .column("spikes")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(counts.len(), 3, "I_app = 0 never fires: {per_run}");
+    assert!(counts.windows(2).all(|w| w[0] < w[1]), "{per_run}");
+
+    // One failing run is reported and does not lose the others.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(broken.join("exc/spikes")).unwrap();
+    std::fs::write(broken.join("exc/spikes/run=2"), b"in the way").unwrap();
+    let assert = neurorec()
+        .arg("run")
+        .arg(pipeline("current_sweep.toml"))
+        .arg("--out")
+        .arg(&broken)
+        .assert()
+        .failure();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("run 2 (exc.I_app=100) failed"), "{stderr}");
+    assert!(stderr.contains("1 of 4 runs failed"), "{stderr}");
+    let archive = neurorec::Archive::open(&broken).unwrap();
+    for run in [0, 1, 3] {
+        assert_eq!(archive.chunks(run, 0).len(), 1, "run {run} is complete");
+    }
+    let err = neurorec::cli::parse_shard("3/3").unwrap_err();
+    assert!(err.contains("0 <= K < N"), "{err}");
+}
