@@ -131,7 +131,7 @@ pub fn execute(command: Command) -> CliResult {
             if !quiet && estimate.state_rows + estimate.spike_rows > 10_000_000 {
                 eprint!("{}", estimate.text());
             }
-            run(&pipeline, &out, force, f32)?;
+            run(&pipeline, &out, force, f32, !quiet)?;
             let info = info_block(&Archive::open(&out)?, 0, None)?;
             if !quiet {
                 print!("{info}");
@@ -365,8 +365,76 @@ fn run_one(
     Ok(())
 }
 
+/// Runs a schedule, showing progress (simulated ms, bytes written, rate) on stderr when it is
+/// a terminal and the run lasts longer than about two seconds.
+fn run_with_progress(
+    net: &mut Network,
+    mon: &mut Monitors<ArchiveWriter>,
+    actions: &[crate::schedule::Action],
+    show: bool,
+) -> CliResult {
+    use std::io::{IsTerminal, Write};
+    let show = show && std::io::stderr().is_terminal();
+    let total_ms: f64 = actions
+        .iter()
+        .map(|a| match a {
+            crate::schedule::Action::Simulate { ms } => *ms,
+            _ => 0.0,
+        })
+        .sum();
+    let started = std::time::Instant::now();
+    let mut done_ms = 0.0;
+    let mut shown = false;
+    let mut report = |done_ms: f64, mon: &Monitors<ArchiveWriter>, last: bool| {
+        let elapsed = started.elapsed().as_secs_f64();
+        if !show || (elapsed < 2.0 && !shown) {
+            return;
+        }
+        let bytes: u64 = mon
+            .sink()
+            .manifest()
+            .chunks
+            .iter()
+            .flat_map(|c| &c.files)
+            .map(|f| f.bytes)
+            .sum();
+        let mut err = std::io::stderr();
+        let _ = write!(
+            err,
+            "\r{:>10.1} / {:.1} ms simulated  {:>9.1} MB written  {:>8.1} ms/s{}",
+            done_ms,
+            total_ms,
+            bytes as f64 / 1e6,
+            done_ms / elapsed.max(1e-9),
+            if last { "\n" } else { "" }
+        );
+        let _ = err.flush();
+        shown = true;
+    };
+    let mut on_set = |_: &mut Monitors<ArchiveWriter>, _| {};
+    for action in actions {
+        if let crate::schedule::Action::Simulate { ms } = action {
+            let mut steps = net.steps_for(*ms)?;
+            while steps > 0 {
+                let slice = steps.min(2_000);
+                mon.simulate_steps(net, slice)?;
+                steps -= slice;
+                done_ms += slice as f64 * net.dt();
+                report(done_ms.min(total_ms), mon, false);
+            }
+        } else {
+            crate::schedule::apply(net, mon, action, &mut on_set)?;
+        }
+    }
+    if mon.get_recording_times(net).nr_chunks() > 0 {
+        mon.end_set(net)?;
+    }
+    report(total_ms, mon, true);
+    Ok(())
+}
+
 /// Runs a pipeline into an archive at `out`.
-pub fn run(pipeline: &Pipeline, out: &Path, force: bool, f32: bool) -> CliResult {
+pub fn run(pipeline: &Pipeline, out: &Path, force: bool, f32: bool, progress: bool) -> CliResult {
     let mut net = pipeline.network(&[])?;
     let options = ArchiveOptions {
         overwrite: force,
@@ -395,7 +463,7 @@ pub fn run(pipeline: &Pipeline, out: &Path, force: bool, f32: bool) -> CliResult
         other => other.to_string(),
     })?;
     let mut mon = Monitors::with_sink(&net, &pipeline.monitors, writer)?;
-    run_schedule(&mut net, &mut mon, &pipeline.schedule, |_, _| {})?;
+    run_with_progress(&mut net, &mut mon, &pipeline.schedule, progress)?;
     mon.into_sink().finish()?;
     Ok(())
 }

@@ -527,6 +527,12 @@ impl<S: Sink> Monitors<S> {
     /// step what the running monitors ask for.
     pub fn simulate(&mut self, net: &mut Network, duration_ms: f64) -> Result<(), MonitorError> {
         let steps = net.steps_for(duration_ms)?;
+        self.simulate_steps(net, steps)
+    }
+
+    /// Advances the network by `steps` steps, recording as [`Monitors::simulate`] does.
+    pub fn simulate_steps(&mut self, net: &mut Network, steps: i64) -> Result<(), MonitorError> {
+        let steps = steps.max(0);
         if !self.compartments.iter().any(|c| c.running) {
             net.advance_unobserved(steps);
             return Ok(());
