@@ -67,6 +67,31 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Draw a figure from an archive, e.g.
+    /// `neurorec plot results/seed --plan plan.toml --set 0 --chunk 1 --out fig.png`
+    Plot {
+        /// The archive directory.
+        dir: PathBuf,
+        /// TOML with `shape = [2, 2]`, `position = [1, 2]`, `compartment = [...]`,
+        /// `variable = [...]`, `format = [...]` (as PlotRecordings' plan).
+        #[arg(long)]
+        plan: PathBuf,
+        /// Output file, `.png` or `.svg`.
+        #[arg(long, short)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        run: u32,
+        #[arg(long, default_value_t = 0)]
+        set: u32,
+        #[arg(long, default_value_t = 0)]
+        chunk: u32,
+        /// Only this window, in ms, e.g. `--time-lim 100,300`.
+        #[arg(long, value_name = "T0,T1")]
+        time_lim: Option<String>,
+        /// Resolution (default 300, as PlotRecordings).
+        #[arg(long, default_value_t = 300)]
+        dpi: u32,
+    },
     /// Show what an archive holds, e.g. `neurorec inspect results/seed`
     Inspect {
         /// The archive directory.
@@ -132,9 +157,13 @@ pub fn execute(command: Command) -> CliResult {
                 eprint!("{}", estimate.text());
             }
             run(&pipeline, &out, force, f32, !quiet)?;
-            let info = info_block(&Archive::open(&out)?, 0, None)?;
+            let archive = Archive::open(&out)?;
+            let info = info_block(&archive, 0, None)?;
             if !quiet {
                 print!("{info}");
+            }
+            draw_pipeline_plots(&pipeline, &archive, quiet)?;
+            if !quiet {
                 eprintln!("archive written to {}", out.display());
             }
             Ok(())
@@ -160,6 +189,53 @@ pub fn execute(command: Command) -> CliResult {
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 print!("{}", info_block(&archive, run, set)?);
+            }
+            Ok(())
+        }
+        Command::Plot {
+            dir,
+            plan,
+            out,
+            run,
+            set,
+            chunk,
+            time_lim,
+            dpi,
+        } => {
+            let archive = Archive::open(&dir)?;
+            let text =
+                std::fs::read_to_string(&plan).map_err(|e| format!("{}: {e}", plan.display()))?;
+            let def: PlanFile = toml::from_str(&text)
+                .map_err(|e| format!("{}: {}", plan.display(), e.message()))?;
+            let time_lim = time_lim
+                .map(|t| {
+                    let (a, b) = t
+                        .split_once(',')
+                        .ok_or("--time-lim T0,T1, e.g. --time-lim 100,300")?;
+                    Ok::<_, String>((
+                        a.trim()
+                            .parse::<f64>()
+                            .map_err(|_| format!("--time-lim: \"{a}\" is not a number"))?,
+                        b.trim()
+                            .parse::<f64>()
+                            .map_err(|_| format!("--time-lim: \"{b}\" is not a number"))?,
+                    ))
+                })
+                .transpose()?;
+            let plot_plan = crate::plot::PlotPlan {
+                shape: def.shape,
+                position: def.position,
+                compartment: def.compartment,
+                variable: def.variable,
+                format: def.format,
+            };
+            let options = crate::plot::PlotOptions {
+                chunk: crate::archive::ChunkRef { run, set, chunk },
+                time_lim,
+                dpi,
+            };
+            for w in crate::plot::plot(&archive, &plot_plan, &options, &out)? {
+                eprintln!("  {w}");
             }
             Ok(())
         }
@@ -210,6 +286,68 @@ fn selected_sets(
         }
         None => Ok(sets),
     }
+}
+
+/// A plan file for `neurorec plot`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    shape: (u32, u32),
+    position: Vec<u32>,
+    compartment: Vec<String>,
+    variable: Vec<String>,
+    format: Vec<String>,
+}
+
+/// Draws the pipeline's `[[plots]]` for every chunk of every set of run 0 into
+/// `DIR/figures/`, file names with `{set}` (from 0), `{set1}` (from 1) and `{chunk}`.
+pub fn draw_pipeline_plots(pipeline: &Pipeline, archive: &Archive, quiet: bool) -> CliResult {
+    if pipeline.plots.is_empty() {
+        return Ok(());
+    }
+    let figures = archive.dir().join("figures");
+    std::fs::create_dir_all(&figures).map_err(|e| format!("{}: {e}", figures.display()))?;
+    for def in &pipeline.plots {
+        let plan = crate::plot::PlotPlan {
+            shape: def.shape,
+            position: def.position.clone(),
+            compartment: def.compartment.clone(),
+            variable: def.variable.clone(),
+            format: def.format.clone(),
+        };
+        for set in archive.sets(0) {
+            if def.sets.as_ref().is_some_and(|s| !s.contains(&set)) {
+                continue;
+            }
+            for entry in archive.chunks(0, set) {
+                let name = def
+                    .file
+                    .replace("{set1}", &(set + 1).to_string())
+                    .replace("{set}", &set.to_string())
+                    .replace("{chunk}", &entry.chunk.to_string());
+                let path = figures.join(&name);
+                let options = crate::plot::PlotOptions {
+                    chunk: crate::archive::ChunkRef {
+                        run: 0,
+                        set,
+                        chunk: entry.chunk,
+                    },
+                    time_lim: def.time_lim,
+                    dpi: def.dpi.unwrap_or(300),
+                };
+                let warnings = crate::plot::plot(archive, &plan, &options, &path)?;
+                if !quiet {
+                    let mut text = format!("Generate fig {}...", path.display());
+                    for w in &warnings {
+                        text.push_str(&format!(" \n  {w}\n"));
+                    }
+                    text.push_str(" Done");
+                    eprintln!("{text}");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses `K/N` with `0 <= K < N`.

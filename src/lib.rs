@@ -28,5 +28,6 @@ pub mod analysis;
 pub mod archive;
 pub mod cli;
 pub mod pipeline;
+pub mod plot;
 
 pub use archive::{Archive, ArchiveError, ArchiveOptions, ArchiveWriter};

@@ -8,5 +8,6 @@ mod cli;
 mod common;
 mod crash;
 mod monitors;
+mod plot;
 mod properties;
 mod seed;

@@ -1,0 +1,205 @@
+//! Figures drawn from the archive: the seed's six figures, every format in SVG, and every
+//! validation error of a plan.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use neurorec::archive::{Archive, ChunkRef};
+use neurorec::plot::{plot, PlotOptions, PlotPlan};
+
+fn neurorec() -> Command {
+    Command::cargo_bin("neurorec").unwrap()
+}
+
+fn pipeline(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("pipelines")
+        .join(name)
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    (w, h)
+}
+
+#[test]
+fn the_seed_run_draws_its_six_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("seed");
+    let assert = neurorec()
+        .arg("run")
+        .arg(pipeline("monitor_recordings.toml"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(
+        stderr.matches("WARNING PlotRecordings: my_pop1 does not contain any spikes in the given time interval.").count(),
+        4,
+        "{stderr}"
+    );
+    for name in [
+        "monitor_recordings_1_chunk0.png",
+        "monitor_recordings_1_chunk1.png",
+        "monitor_recordings_1_chunk2.png",
+        "monitor_recordings_2_chunk0.png",
+        "monitor_recordings_2_chunk1.png",
+        "monitor_recordings_3_chunk0.png",
+    ] {
+        let path = out.join("figures").join(name);
+        assert_eq!(png_size(&path), (3840, 2880), "{name}");
+        // A blank figure of this size compresses to a few kB; drawn ones are far larger.
+        assert!(
+            std::fs::metadata(&path).unwrap().len() > 100_000,
+            "{name} looks blank"
+        );
+    }
+}
+
+fn plan(position: &[u32], compartment: &[&str], variable: &[&str], format: &[&str]) -> PlotPlan {
+    PlotPlan {
+        shape: (2, 3),
+        position: position.to_vec(),
+        compartment: compartment.iter().map(|s| s.to_string()).collect(),
+        variable: variable.iter().map(|s| s.to_string()).collect(),
+        format: format.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn every_format_draws_titles_and_labels_in_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    neurorec()
+        .arg("run")
+        .arg(pipeline("current_sweep.toml"))
+        .arg("--out")
+        .arg(&out)
+        .arg("-q")
+        .assert()
+        .success();
+    let archive = Archive::open(&out).unwrap();
+    let options = PlotOptions {
+        chunk: ChunkRef {
+            run: 3,
+            set: 0,
+            chunk: 0,
+        },
+        time_lim: None,
+        dpi: 100,
+    };
+    let svg = dir.path().join("all.svg");
+    let p = plan(
+        &[1, 2, 3, 4, 5, 6],
+        &["exc"; 6],
+        &["v", "v", "v", "spike", "spike", "spike"],
+        &[
+            "line",
+            "line_mean",
+            "matrix",
+            "raster",
+            "interspike",
+            "mean",
+        ],
+    );
+    let warnings = plot(&archive, &p, &options, &svg).unwrap();
+    assert!(warnings.is_empty());
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for needle in [
+        "Variable v of exc (10)",
+        "Spikes exc",
+        "time [ms]",
+        "# neurons",
+        "ISI [ms]",
+        "range [",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from the SVG");
+    }
+    let p = plan(
+        &[1, 6],
+        &["exc", "exc"],
+        &["v", "spike"],
+        &["matrix_mean", "cv"],
+    );
+    plot(&archive, &p, &options, &dir.path().join("two.png")).unwrap();
+    let p = plan(&[2], &["exc"], &["spike"], &["hybrid"]);
+    plot(&archive, &p, &options, &dir.path().join("hybrid.svg")).unwrap();
+    // The CLI draws the same from a plan file.
+    let plan_file = dir.path().join("plan.toml");
+    std::fs::write(&plan_file, "shape = [1, 2]\nposition = [1, 2]\ncompartment = [\"exc\", \"exc\"]\nvariable = [\"v\", \"spike\"]\nformat = [\"line\", \"raster\"]\n").unwrap();
+    neurorec()
+        .arg("plot")
+        .arg(&out)
+        .arg("--plan")
+        .arg(&plan_file)
+        .args([
+            "--run",
+            "2",
+            "--time-lim",
+            "100,300",
+            "--dpi",
+            "100",
+            "--out",
+        ])
+        .arg(dir.path().join("cli.png"))
+        .assert()
+        .success();
+    assert_eq!(png_size(&dir.path().join("cli.png")), (1280, 960));
+}
+
+#[test]
+fn invalid_plans_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    neurorec()
+        .arg("run")
+        .arg(pipeline("current_sweep.toml"))
+        .arg("--out")
+        .arg(&out)
+        .arg("-q")
+        .assert()
+        .success();
+    let archive = Archive::open(&out).unwrap();
+    let options = PlotOptions {
+        chunk: ChunkRef {
+            run: 3,
+            set: 0,
+            chunk: 0,
+        },
+        time_lim: None,
+        dpi: 100,
+    };
+    let path = dir.path().join("x.png");
+    let err = |p: PlotPlan, o: &PlotOptions| plot(&archive, &p, o, &path).unwrap_err().to_string();
+    assert!(err(plan(&[7], &["exc"], &["v"], &["line"]), &options).contains("outside 1..6"));
+    assert!(err(
+        plan(&[1, 1], &["exc", "exc"], &["v", "v"], &["line", "line"]),
+        &options
+    )
+    .contains("used twice"));
+    assert!(err(plan(&[1], &["inh"], &["v"], &["line"]), &options)
+        .contains("unknown compartment \"inh\""));
+    assert!(err(plan(&[1], &["exc"], &["w"], &["line"]), &options)
+        .contains("no recorded variable \"w\""));
+    assert!(err(plan(&[1], &["exc"], &["v"], &["raster"]), &options).contains("not for variables"));
+    assert!(err(plan(&[1], &["exc"], &["spike"], &["line"]), &options).contains("not for spikes"));
+    assert!(err(plan(&[1, 2], &["exc"], &["v"], &["line"]), &options).contains("same length"));
+    let outside = PlotOptions {
+        time_lim: Some((5000.0, 6000.0)),
+        ..options.clone()
+    };
+    assert!(err(plan(&[1], &["exc"], &["v"], &["line"]), &outside).contains("outside the chunk"));
+    let svg_path = dir.path().join("x.jpg");
+    let e = plot(
+        &archive,
+        &plan(&[1], &["exc"], &["v"], &["line"]),
+        &options,
+        &svg_path,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains(".png or .svg"), "{e}");
+}
