@@ -468,9 +468,27 @@ fn run_one(
         // Runs already share the cores.
         net = net.with_threads(1);
     }
-    let options = ArchiveOptions {
-        run,
-        own_manifest: true,
+    let sweep: std::collections::BTreeMap<String, f64> = overrides
+        .iter()
+        .map(|(p, q, v)| (format!("{p}.{q}"), *v))
+        .collect();
+    let mut options = archive_options(pipeline, force, f32, serde_json::json!(sweep));
+    options.run = run;
+    options.own_manifest = true;
+    let mut mon = monitors_into_archive(pipeline, &net, out, options, &format!("run {run}"))?;
+    run_schedule(&mut net, &mut mon, &pipeline.schedule, |_, _| {})?;
+    mon.into_sink().finish()?;
+    Ok(())
+}
+
+/// Archive options of a pipeline run (the pipeline embedded in the manifest).
+fn archive_options(
+    pipeline: &Pipeline,
+    force: bool,
+    f32: bool,
+    sweep: serde_json::Value,
+) -> ArchiveOptions {
+    ArchiveOptions {
         overwrite: force,
         storage: if f32 {
             crate::archive::ValueStorage::F32
@@ -481,10 +499,21 @@ fn run_one(
         description: serde_json::json!({
             "pipeline_path": pipeline.path.display().to_string(),
             "pipeline": pipeline.source,
-            "sweep": overrides.iter().map(|(p, q, v)| (format!("{p}.{q}"), *v)).collect::<std::collections::BTreeMap<_, _>>(),
+            "sweep": sweep,
         }),
         ..Default::default()
-    };
+    }
+}
+
+/// The pipeline's monitors streaming into a new archive at `out`; `what` names the run in
+/// the error for an existing archive.
+fn monitors_into_archive(
+    pipeline: &Pipeline,
+    net: &Network,
+    out: &Path,
+    options: ArchiveOptions,
+    what: &str,
+) -> Result<Monitors<ArchiveWriter>, Box<dyn std::error::Error>> {
     let names = pipeline
         .monitors
         .iter()
@@ -492,15 +521,12 @@ fn run_one(
         .collect();
     let writer = ArchiveWriter::create(out, net.dt(), names, options).map_err(|e| match e {
         crate::archive::ArchiveError::Exists { path } => format!(
-            "{} already holds run {run}; choose another --out directory, or pass --force to replace it",
+            "{} already holds {what}; choose another --out directory, or pass --force to replace it",
             path.display()
         ),
         other => other.to_string(),
     })?;
-    let mut mon = Monitors::with_sink(&net, &pipeline.monitors, writer)?;
-    run_schedule(&mut net, &mut mon, &pipeline.schedule, |_, _| {})?;
-    mon.into_sink().finish()?;
-    Ok(())
+    Ok(Monitors::with_sink(net, &pipeline.monitors, writer)?)
 }
 
 /// Runs a schedule, showing progress (simulated ms, bytes written, rate) on stderr when it is
@@ -574,33 +600,8 @@ fn run_with_progress(
 /// Runs a pipeline into an archive at `out`.
 pub fn run(pipeline: &Pipeline, out: &Path, force: bool, f32: bool, progress: bool) -> CliResult {
     let mut net = pipeline.network(&[])?;
-    let options = ArchiveOptions {
-        overwrite: force,
-        storage: if f32 {
-            crate::archive::ValueStorage::F32
-        } else {
-            crate::archive::ValueStorage::F64
-        },
-        seeds: serde_json::json!({ "seed": pipeline.seed }),
-        description: serde_json::json!({
-            "pipeline_path": pipeline.path.display().to_string(),
-            "pipeline": pipeline.source,
-        }),
-        ..Default::default()
-    };
-    let names = pipeline
-        .monitors
-        .iter()
-        .map(|m| m.compartment.clone())
-        .collect();
-    let writer = ArchiveWriter::create(out, net.dt(), names, options).map_err(|e| match e {
-        crate::archive::ArchiveError::Exists { path } => format!(
-            "{} already holds an archive; choose another --out directory, or pass --force to replace it",
-            path.display()
-        ),
-        other => other.to_string(),
-    })?;
-    let mut mon = Monitors::with_sink(&net, &pipeline.monitors, writer)?;
+    let options = archive_options(pipeline, force, f32, serde_json::Value::Null);
+    let mut mon = monitors_into_archive(pipeline, &net, out, options, "an archive")?;
     run_with_progress(&mut net, &mut mon, &pipeline.schedule, progress)?;
     mon.into_sink().finish()?;
     Ok(())
