@@ -320,6 +320,42 @@ fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
+/// A subplot's axes as PlotRecordings draws them: title, no grid, labelled axes.
+fn axes<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: impl AsRef<str>,
+    scale: f64,
+    y_label_px: f64,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    (x_desc, y_desc): (&str, &str),
+) -> Result<
+    ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    String,
+> {
+    let px = |v: f64| (v * scale) as u32;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title.as_ref(), font(scale, 16.0))
+        .margin(px(10.0))
+        .x_label_area_size(px(40.0))
+        .y_label_area_size(px(y_label_px))
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(font(scale, 12.0))
+        .axis_desc_style(font(scale, 13.0))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
 fn font(scale: f64, size: f64) -> TextStyle<'static> {
     ("sans-serif", size * scale).into_font().color(&BLACK)
 }
@@ -376,22 +412,14 @@ fn draw_panel<DB: DrawingBackend>(
             if format.starts_with("matrix") {
                 let title = format!("{title}, range [{lo:.2}, {hi:.2}]");
                 let n = rows.len().max(1);
-                let mut chart = ChartBuilder::on(area)
-                    .caption(title, font(scale, 16.0))
-                    .margin(px(10.0))
-                    .x_label_area_size(px(40.0))
-                    .y_label_area_size(px(50.0))
-                    .build_cartesian_2d(x0..x1, 0f64..n as f64)
-                    .map_err(|e| e.to_string())?;
-                chart
-                    .configure_mesh()
-                    .disable_mesh()
-                    .x_desc("time [ms]")
-                    .y_desc(if mean_only { "mean" } else { "neuron" })
-                    .label_style(font(scale, 12.0))
-                    .axis_desc_style(font(scale, 13.0))
-                    .draw()
-                    .map_err(|e| e.to_string())?;
+                let mut chart = axes(
+                    area,
+                    title,
+                    scale,
+                    50.0,
+                    (x0..x1, 0f64..n as f64),
+                    ("time [ms]", if mean_only { "mean" } else { "neuron" }),
+                )?;
                 let half = period_ms / 2.0;
                 let cells = rows.iter().enumerate().flat_map(|(n, row)| {
                     times
@@ -410,22 +438,14 @@ fn draw_panel<DB: DrawingBackend>(
                 chart.draw_series(cells).map_err(|e| e.to_string())?;
                 return Ok(());
             }
-            let mut chart = ChartBuilder::on(area)
-                .caption(title, font(scale, 16.0))
-                .margin(px(10.0))
-                .x_label_area_size(px(40.0))
-                .y_label_area_size(px(60.0))
-                .build_cartesian_2d(x0..x1, (lo - pad)..(hi + pad))
-                .map_err(|e| e.to_string())?;
-            chart
-                .configure_mesh()
-                .disable_mesh()
-                .x_desc("time [ms]")
-                .y_desc(name.as_str())
-                .label_style(font(scale, 12.0))
-                .axis_desc_style(font(scale, 13.0))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            let mut chart = axes(
+                area,
+                title,
+                scale,
+                60.0,
+                (x0..x1, (lo - pad)..(hi + pad)),
+                ("time [ms]", name.as_str()),
+            )?;
             for row in &rows {
                 // Pauses are gaps: a new segment wherever samples are more than a period apart.
                 let mut segment: Vec<(f64, f64)> = Vec::new();
@@ -485,25 +505,17 @@ fn draw_panel<DB: DrawingBackend>(
             }
             match format.as_str() {
                 "raster" | "hybrid" => {
-                    let mut chart = ChartBuilder::on(area)
-                        .caption(title, font(scale, 16.0))
-                        .margin(px(10.0))
-                        .x_label_area_size(px(40.0))
-                        .y_label_area_size(px(60.0))
-                        .build_cartesian_2d(
+                    let mut chart = axes(
+                        area,
+                        title,
+                        scale,
+                        60.0,
+                        (
                             window.0..window.1.max(window.0 + 1.0),
                             -0.5f64..(*neurons as f64 - 0.5).max(0.5),
-                        )
-                        .map_err(|e| e.to_string())?;
-                    chart
-                        .configure_mesh()
-                        .disable_mesh()
-                        .x_desc("time [ms]")
-                        .y_desc("# neurons")
-                        .label_style(font(scale, 12.0))
-                        .axis_desc_style(font(scale, 13.0))
-                        .draw()
-                        .map_err(|e| e.to_string())?;
+                        ),
+                        ("time [ms]", "# neurons"),
+                    )?;
                     let r = px(2.0).max(1);
                     chart
                         .draw_series(
@@ -534,25 +546,14 @@ fn draw_panel<DB: DrawingBackend>(
                         })
                         .collect();
                     let max = rate.iter().map(|r| r.1).fold(1.0, f64::max);
-                    let mut chart = ChartBuilder::on(area)
-                        .caption(title, font(scale, 16.0))
-                        .margin(px(10.0))
-                        .x_label_area_size(px(40.0))
-                        .y_label_area_size(px(60.0))
-                        .build_cartesian_2d(
-                            window.0..window.1.max(window.0 + 1.0),
-                            0f64..max * 1.05,
-                        )
-                        .map_err(|e| e.to_string())?;
-                    chart
-                        .configure_mesh()
-                        .disable_mesh()
-                        .x_desc("time [ms]")
-                        .y_desc("mean firing rate [Hz]")
-                        .label_style(font(scale, 12.0))
-                        .axis_desc_style(font(scale, 13.0))
-                        .draw()
-                        .map_err(|e| e.to_string())?;
+                    let mut chart = axes(
+                        area,
+                        title,
+                        scale,
+                        60.0,
+                        (window.0..window.1.max(window.0 + 1.0), 0f64..max * 1.05),
+                        ("time [ms]", "mean firing rate [Hz]"),
+                    )?;
                     chart
                         .draw_series(LineSeries::new(rate, BLACK.stroke_width(px(1.5).max(1))))
                         .map_err(|e| e.to_string())?;
@@ -597,22 +598,14 @@ fn draw_panel<DB: DrawingBackend>(
                         }
                     }
                     let max = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
-                    let mut chart = ChartBuilder::on(area)
-                        .caption(title, font(scale, 16.0))
-                        .margin(px(10.0))
-                        .x_label_area_size(px(40.0))
-                        .y_label_area_size(px(60.0))
-                        .build_cartesian_2d(range.0..range.1, 0f64..max * 1.05)
-                        .map_err(|e| e.to_string())?;
-                    chart
-                        .configure_mesh()
-                        .disable_mesh()
-                        .x_desc(label)
-                        .y_desc("count")
-                        .label_style(font(scale, 12.0))
-                        .axis_desc_style(font(scale, 13.0))
-                        .draw()
-                        .map_err(|e| e.to_string())?;
+                    let mut chart = axes(
+                        area,
+                        title,
+                        scale,
+                        60.0,
+                        (range.0..range.1, 0f64..max * 1.05),
+                        (label, "count"),
+                    )?;
                     chart
                         .draw_series(counts.iter().enumerate().map(|(i, c)| {
                             let a = range.0 + i as f64 * width;

@@ -138,6 +138,21 @@ impl NeuronModel {
     pub fn variable_index(self, name: &str) -> Option<usize> {
         self.variables().iter().position(|(n, _)| *n == name)
     }
+
+    /// Index of a state variable, or the error listing the model's variables.
+    fn variable_index_or_err(self, name: &str) -> Result<usize, SimError> {
+        self.variable_index(name)
+            .ok_or_else(|| SimError::UnknownVariable {
+                model: self.name(),
+                name: name.to_string(),
+                known: self
+                    .variables()
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
 }
 
 /// A value given population-wide or per neuron.
@@ -276,18 +291,7 @@ impl Population {
         let mut initial: Vec<Vec<f64>> =
             model.variables().iter().map(|(_, x)| vec![*x; n]).collect();
         for (name, value) in &spec.initial {
-            let idx = model
-                .variable_index(name)
-                .ok_or_else(|| SimError::UnknownVariable {
-                    model: model.name(),
-                    name: name.clone(),
-                    known: model
-                        .variables()
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
+            let idx = model.variable_index_or_err(name)?;
             initial[idx] = expand(value, &format!("initial value of {name}"), &spec.name, n)?;
         }
         let uniform = params.iter().map(|p| all_equal(p)).collect();
@@ -367,18 +371,7 @@ impl Population {
     /// Sets a state variable population-wide or per neuron (takes effect at the next step).
     pub fn set_variable(&mut self, name: &str, value: &ParamValue) -> Result<(), SimError> {
         let model = self.model;
-        let idx = model
-            .variable_index(name)
-            .ok_or_else(|| SimError::UnknownVariable {
-                model: model.name(),
-                name: name.to_string(),
-                known: model
-                    .variables()
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+        let idx = model.variable_index_or_err(name)?;
         self.vars[idx] = expand(value, &format!("variable {name}"), &self.name, self.size)?;
         self.i_v_current = false;
         Ok(())
