@@ -457,7 +457,7 @@ fn run_split(
     kernel: KernelKind,
     params: &IzhParams<'_>,
     dt: f64,
-    mut state: IzhState<'_>,
+    state: IzhState<'_>,
     pieces: usize,
     steps: i64,
 ) {
