@@ -579,12 +579,10 @@ impl ArchiveWriter {
         // Measured on 1e8-row tables (README): dictionary + RLE for the columns that repeat
         // one value per sample (`period`, `step`, `time_ms`), delta for the neuron ramp,
         // byte-stream-split + zstd for the recorded values.
-        for col in ["period", "step", "time_ms"] {
-            b = b.set_column_dictionary_enabled(ColumnPath::from(col), true);
+        for col in ["period", "step", "neuron"] {
+            b = b.set_column_encoding(ColumnPath::from(col), Encoding::DELTA_BINARY_PACKED);
         }
-        b = b
-            .set_column_dictionary_enabled(ColumnPath::from("neuron"), false)
-            .set_column_encoding(ColumnPath::from("neuron"), Encoding::DELTA_BINARY_PACKED);
+        b = b.set_column_encoding(ColumnPath::from("time_ms"), Encoding::BYTE_STREAM_SPLIT);
         if kind == Kind::State {
             for col in variables {
                 b = b
