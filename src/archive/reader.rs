@@ -347,7 +347,7 @@ impl Archive {
         kind: Kind,
         columns: &[&str],
         window: Option<(i64, i64)>,
-        mut each: impl FnMut(&[i64], &[u32], &[Vec<f64>]),
+        mut each: impl FnMut(&[i64], &[u32], &[&[f64]]),
     ) -> Result<(), ArchiveError> {
         for file in self.files(entry, compartment, kind) {
             let path = self.dir.join(&file.path);
@@ -386,51 +386,75 @@ impl Archive {
                 .with_batch_size(1 << 16)
                 .build()
                 .map_err(ArchiveError::parquet(&path))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| ArchiveError::Corrupt {
-                    path: path.clone(),
-                    what: e.to_string(),
-                })?;
-                let corrupt = |what: String| ArchiveError::Corrupt {
-                    path: path.clone(),
-                    what,
-                };
-                let steps = batch
-                    .column_by_name("step")
-                    .and_then(|c| c.as_primitive_opt::<Int64Type>())
-                    .ok_or_else(|| corrupt("no Int64 column `step`".into()))?;
-                let neurons = batch
-                    .column_by_name("neuron")
-                    .and_then(|c| c.as_primitive_opt::<UInt32Type>())
-                    .ok_or_else(|| corrupt("no UInt32 column `neuron`".into()))?;
-                let mut values = Vec::with_capacity(columns.len());
-                for name in columns {
-                    let col = batch
-                        .column_by_name(name)
-                        .ok_or_else(|| corrupt(format!("no column `{name}`")))?;
-                    values.push(if let Some(a) = col.as_primitive_opt::<Float64Type>() {
-                        a.values().to_vec()
-                    } else if let Some(a) = col.as_primitive_opt::<Float32Type>() {
-                        a.values().iter().map(|v| *v as f64).collect()
-                    } else {
-                        return Err(corrupt(format!("column `{name}` is not a float column")));
-                    });
-                }
-                let steps = steps.values();
-                let neurons = neurons.values();
-                match window {
-                    None => each(steps, neurons, &values),
-                    Some((lo, hi)) => {
-                        let a = steps.partition_point(|s| *s < lo);
-                        let b = steps.partition_point(|s| *s < hi);
-                        if a < b {
-                            let vals: Vec<Vec<f64>> =
-                                values.iter().map(|v| v[a..b].to_vec()).collect();
-                            each(&steps[a..b], &neurons[a..b], &vals);
+            // Decoding runs on its own thread, one batch ahead of `each`: the two overlap.
+            std::thread::scope(|scope| -> Result<(), ArchiveError> {
+                let (tx, rx) = std::sync::mpsc::sync_channel(2);
+                scope.spawn(move || {
+                    for batch in reader {
+                        if tx.send(batch).is_err() {
+                            break;
+                        }
+                    }
+                });
+                for batch in rx {
+                    let batch = batch.map_err(|e| ArchiveError::Corrupt {
+                        path: path.clone(),
+                        what: e.to_string(),
+                    })?;
+                    let corrupt = |what: String| ArchiveError::Corrupt {
+                        path: path.clone(),
+                        what,
+                    };
+                    let steps = batch
+                        .column_by_name("step")
+                        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+                        .ok_or_else(|| corrupt("no Int64 column `step`".into()))?;
+                    let neurons = batch
+                        .column_by_name("neuron")
+                        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+                        .ok_or_else(|| corrupt("no UInt32 column `neuron`".into()))?;
+                    // f64 columns are passed as they were decoded; f32 ones widened once.
+                    let mut widened: Vec<Option<Vec<f64>>> = Vec::with_capacity(columns.len());
+                    let mut arrays = Vec::with_capacity(columns.len());
+                    for name in columns {
+                        let col = batch
+                            .column_by_name(name)
+                            .ok_or_else(|| corrupt(format!("no column `{name}`")))?;
+                        if let Some(a) = col.as_primitive_opt::<Float32Type>() {
+                            widened.push(Some(a.values().iter().map(|v| *v as f64).collect()));
+                        } else if col.as_primitive_opt::<Float64Type>().is_some() {
+                            widened.push(None);
+                        } else {
+                            return Err(corrupt(format!("column `{name}` is not a float column")));
+                        }
+                        arrays.push(col);
+                    }
+                    let values: Vec<&[f64]> = arrays
+                        .iter()
+                        .zip(&widened)
+                        .map(|(col, w)| match w {
+                            Some(v) => v.as_slice(),
+                            None => col
+                                .as_primitive_opt::<Float64Type>()
+                                .map_or(&[][..], |a| &a.values()[..]),
+                        })
+                        .collect();
+                    let steps = steps.values();
+                    let neurons = neurons.values();
+                    match window {
+                        None => each(steps, neurons, &values),
+                        Some((lo, hi)) => {
+                            let a = steps.partition_point(|s| *s < lo);
+                            let b = steps.partition_point(|s| *s < hi);
+                            if a < b {
+                                let vals: Vec<&[f64]> = values.iter().map(|v| &v[a..b]).collect();
+                                each(&steps[a..b], &neurons[a..b], &vals);
+                            }
                         }
                     }
                 }
-            }
+                Ok(())
+            })?;
         }
         Ok(())
     }
@@ -443,6 +467,49 @@ impl Archive {
                 (b / dt + 1e-9).floor() as i64 + 1,
             )
         })
+    }
+
+    /// The file metadata of a compartment in a chunk (neurons, variables, period table, ...).
+    pub fn compartment_meta(
+        &self,
+        at: ChunkRef,
+        compartment: &str,
+    ) -> Result<FileMeta, ArchiveError> {
+        let entry = self.entry(at)?;
+        self.first_meta(entry, compartment)
+    }
+
+    /// Streams a chunk's `state` rows of a compartment batch by batch, sorted by step then
+    /// neuron: `each(steps, neurons, values)` with one value slice per requested variable.
+    /// With `window_ms = (t0, t1)` only rows with `t0 <= time <= t1` are passed and row
+    /// groups outside the window are not read. Memory stays bounded by one batch.
+    pub fn scan_state(
+        &self,
+        at: ChunkRef,
+        compartment: &str,
+        variables: &[&str],
+        window_ms: Option<(f64, f64)>,
+        each: impl FnMut(&[i64], &[u32], &[&[f64]]),
+    ) -> Result<(), ArchiveError> {
+        let entry = self.entry(at)?;
+        let meta = self.first_meta(entry, compartment)?;
+        if let Some(missing) = variables
+            .iter()
+            .find(|v| !meta.variables.iter().any(|m| m == *v))
+        {
+            return Err(self.not_found(format!(
+                "variable \"{missing}\" of {compartment} (recorded: {})",
+                meta.variables.join(", ")
+            )));
+        }
+        self.scan(
+            entry,
+            compartment,
+            Kind::State,
+            variables,
+            self.window_steps(window_ms),
+            each,
+        )
     }
 
     /// A chunk's recording of `variable` as `[samples, neurons]` with the step of each
@@ -486,7 +553,7 @@ impl Archive {
                     }
                     expected_neuron = (expected_neuron + 1) % n.max(1);
                 }
-                data.extend_from_slice(&vals[0]);
+                data.extend_from_slice(vals[0]);
             },
         )?;
         let path = self.dir.clone();

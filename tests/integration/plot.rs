@@ -126,8 +126,43 @@ fn every_format_draws_titles_and_labels_in_svg() {
         &["matrix_mean", "cv"],
     );
     plot(&archive, &p, &options, &dir.path().join("two.png")).unwrap();
-    let p = plan(&[2], &["exc"], &["spike"], &["hybrid"]);
+    // The raster with the population rate on a second axis; an expression of variables.
+    let p = plan(
+        &[2, 4],
+        &["exc", "exc"],
+        &["spike", "(v - 10) * 2"],
+        &["hybrid", "line"],
+    );
     plot(&archive, &p, &options, &dir.path().join("hybrid.svg")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("hybrid.svg")).unwrap();
+    for needle in [
+        "Spikes exc",
+        "# neurons",
+        "mean firing rate [Hz]",
+        "Variable (v - 10) * 2 of exc (10)",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from the hybrid SVG");
+    }
+    // More samples than pixels: 500 samples on a figure of 128 x 96 pixels are drawn as a
+    // min/max envelope of a few dozen columns, not 500 points per line.
+    let tiny = PlotOptions {
+        dpi: 10,
+        ..options.clone()
+    };
+    let p = plan(&[1], &["exc"], &["v"], &["line_mean"]);
+    plot(&archive, &p, &tiny, &dir.path().join("tiny.svg")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("tiny.svg")).unwrap();
+    // The data line is the polyline with the most points (the others are axes and ticks).
+    let n = text
+        .split("<polyline")
+        .skip(1)
+        .map(|p| {
+            let points = p.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+            points.split_whitespace().count()
+        })
+        .max()
+        .expect("a polyline");
+    assert!(n > 10 && n <= 2 * 128, "{n} points for 500 samples on 128 pixels");
     // The CLI draws the same from a plan file.
     let plan_file = dir.path().join("plan.toml");
     std::fs::write(&plan_file, "shape = [1, 2]\nposition = [1, 2]\ncompartment = [\"exc\", \"exc\"]\nvariable = [\"v\", \"spike\"]\nformat = [\"line\", \"raster\"]\n").unwrap();
@@ -186,6 +221,14 @@ fn invalid_plans_are_errors() {
     assert!(err(plan(&[1], &["exc"], &["w"], &["line"]), &options)
         .contains("no recorded variable \"w\""));
     assert!(err(plan(&[1], &["exc"], &["v"], &["raster"]), &options).contains("not for variables"));
+    assert!(err(plan(&[1], &["exc"], &["v - w*2"], &["line"]), &options)
+        .contains("no recorded variable \"w\""));
+    assert!(err(plan(&[1], &["exc"], &["v + spike"], &["line"]), &options)
+        .contains("spike cannot be part of an expression"));
+    assert!(err(plan(&[1], &["exc"], &["v +"], &["line"]), &options)
+        .contains("at character 4: expected a number, a variable or '('"));
+    assert!(err(plan(&[1], &["exc"], &["__import__('os')"], &["line"]), &options)
+        .contains("is not allowed"));
     assert!(err(plan(&[1], &["exc"], &["spike"], &["line"]), &options).contains("not for spikes"));
     assert!(err(plan(&[1, 2], &["exc"], &["v"], &["line"]), &options).contains("same length"));
     let outside = PlotOptions {

@@ -1,0 +1,1138 @@
+//! Figures from an archive (SPEC §7, CompNeuroPy's `PlotRecordings`): a grid of subplots, each
+//! a compartment's variable or spikes of one chunk, drawn to PNG or SVG. Data is read from
+//! the archive, never from memory; text uses an embedded font, so no system fonts are
+//! needed.
+
+mod expr;
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::archive::{Archive, ArchiveError, ChunkRef};
+
+pub use expr::{Expr, ExprError};
+
+/// Errors of plans and drawing.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("plan: {0}")]
+    Plan(String),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("drawing {path}: {what}")]
+    Draw { path: String, what: String },
+}
+
+/// Formats for variables.
+pub const VARIABLE_FORMATS: [&str; 4] = ["line", "line_mean", "matrix", "matrix_mean"];
+/// Formats for spikes.
+pub const SPIKE_FORMATS: [&str; 5] = ["raster", "mean", "hybrid", "interspike", "cv"];
+
+/// What to draw: PlotRecordings' `shape` and `plan`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotPlan {
+    pub shape: (u32, u32),
+    pub position: Vec<u32>,
+    pub compartment: Vec<String>,
+    pub variable: Vec<String>,
+    pub format: Vec<String>,
+}
+
+/// Which chunk, which window, how large.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotOptions {
+    pub chunk: ChunkRef,
+    pub time_lim: Option<(f64, f64)>,
+    pub dpi: u32,
+}
+
+fn plan_error(msg: impl Into<String>) -> PlotError {
+    PlotError::Plan(msg.into())
+}
+
+/// Checks a plan against the archive as PlotRecordings does, returning errors instead of
+/// exiting.
+pub fn validate_plan(plan: &PlotPlan, archive: &Archive, chunk: ChunkRef) -> Result<(), PlotError> {
+    let n = plan.position.len();
+    if plan.compartment.len() != n || plan.variable.len() != n || plan.format.len() != n {
+        return Err(plan_error(format!(
+            "position, compartment, variable and format must have the same length, got {}, {}, {} and {}",
+            n,
+            plan.compartment.len(),
+            plan.variable.len(),
+            plan.format.len()
+        )));
+    }
+    let (rows, cols) = plan.shape;
+    if rows == 0 || cols == 0 {
+        return Err(plan_error(format!(
+            "shape ({rows}, {cols}) has no subplot; use e.g. shape = [2, 2]"
+        )));
+    }
+    let slots = rows * cols;
+    for (i, p) in plan.position.iter().enumerate() {
+        if *p < 1 || *p > slots {
+            return Err(plan_error(format!(
+                "position {p} is outside 1..{slots} of shape ({rows}, {cols})"
+            )));
+        }
+        if plan.position[..i].contains(p) {
+            return Err(plan_error(format!(
+                "position {p} is used twice; give every subplot its own position"
+            )));
+        }
+    }
+    let entry = archive
+        .chunks(chunk.run, chunk.set)
+        .into_iter()
+        .find(|c| c.chunk == chunk.chunk)
+        .ok_or_else(|| {
+            plan_error(format!(
+                "run {} set {} has no chunk {}",
+                chunk.run, chunk.set, chunk.chunk
+            ))
+        })?;
+    for i in 0..n {
+        let comp = &plan.compartment[i];
+        let var = &plan.variable[i];
+        let fmt = &plan.format[i];
+        if !archive.manifest().compartments.contains(comp) {
+            return Err(plan_error(format!(
+                "unknown compartment \"{comp}\"; the archive holds {}",
+                archive.manifest().compartments.join(", ")
+            )));
+        }
+        let file = entry
+            .files
+            .iter()
+            .find(|f| &f.compartment == comp)
+            .ok_or_else(|| plan_error(format!("no files of {comp} in this chunk")))?;
+        let meta = archive.file_meta(&file.path)?;
+        let has_spikes = entry
+            .files
+            .iter()
+            .any(|f| &f.compartment == comp && f.kind == crate::archive::Kind::Spikes);
+        if var == "spike" {
+            if !has_spikes {
+                return Err(plan_error(format!("{comp} does not record spikes")));
+            }
+            if !SPIKE_FORMATS.contains(&fmt.as_str()) {
+                return Err(plan_error(format!(
+                    "format \"{fmt}\" is not for spikes; use one of {}",
+                    SPIKE_FORMATS.join(", ")
+                )));
+            }
+        } else {
+            let state_meta = entry
+                .files
+                .iter()
+                .find(|f| &f.compartment == comp && f.kind == crate::archive::Kind::State)
+                .map(|f| archive.file_meta(&f.path))
+                .transpose()?
+                .unwrap_or(meta);
+            let expr = Expr::parse(var).map_err(|e| {
+                plan_error(format!(
+                    "variable \"{var}\" of {comp} is not a variable or an arithmetic expression of variables ({e})"
+                ))
+            })?;
+            if !expr.is_variable() && expr.variables().iter().any(|v| v == "spike") {
+                return Err(plan_error(format!(
+                    "\"{var}\": spike cannot be part of an expression; plot spikes on their own with variable = \"spike\""
+                )));
+            }
+            if let Some(missing) = expr
+                .variables()
+                .iter()
+                .find(|v| !state_meta.variables.contains(v))
+            {
+                return Err(plan_error(format!(
+                    "{comp} has no recorded variable \"{missing}\"; recorded: {}",
+                    state_meta
+                        .variables
+                        .iter()
+                        .cloned()
+                        .chain(has_spikes.then(|| "spike".to_string()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if !VARIABLE_FORMATS.contains(&fmt.as_str()) {
+                return Err(plan_error(format!(
+                    "format \"{fmt}\" is not for variables; use one of {}",
+                    VARIABLE_FORMATS.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How samples map to the columns of a variable subplot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Columns {
+    /// Every sample is a column (no more samples than pixels).
+    Exact,
+    /// Samples are binned into `bins` columns of `width` ms from `start`: each column is
+    /// drawn as the min/max envelope (lines) or the mean (matrix) of its samples.
+    Binned { start: f64, width: f64, bins: usize },
+}
+
+/// One column of a variable subplot: a sample, or a bin of samples.
+struct Column {
+    key: i64,
+    t: f64,
+    /// A pause lies between this column and the previous one: lines are not joined.
+    gap_before: bool,
+    /// Lines: per row min and max. Matrix: per row sum and count.
+    a: Vec<f64>,
+    b: Vec<f64>,
+}
+
+/// A variable subplot reduced while the archive is streamed: memory is bounded by the
+/// number of pixel columns times the rows drawn, whatever the length of the chunk.
+struct VarPanel {
+    title: String,
+    name: String,
+    expr: Expr,
+    /// Index in the scanned columns of each of `expr.variables()`.
+    inputs: Vec<usize>,
+    matrix: bool,
+    mean: bool,
+    neurons: usize,
+    /// Output row of each neuron (lines: the neuron; matrix: a band of neurons).
+    row_of: Vec<u32>,
+    rows: usize,
+    columns: Columns,
+    dt: f64,
+    period_ms: f64,
+    cols: Vec<Column>,
+    last_step: Option<i64>,
+    sample_sum: f64,
+    sample_n: usize,
+    lo: f64,
+    hi: f64,
+    scratch: Vec<f64>,
+}
+
+/// What a variable subplot's reduction depends on besides its expression.
+struct PanelShape {
+    neurons: usize,
+    window: (f64, f64),
+    period_ms: f64,
+    dt: f64,
+    /// Drawable pixels (width, height).
+    pixels: (usize, usize),
+}
+
+impl VarPanel {
+    fn new(
+        title: String,
+        name: &str,
+        expr: Expr,
+        inputs: Vec<usize>,
+        format: &str,
+        shape: &PanelShape,
+    ) -> Self {
+        let PanelShape {
+            neurons,
+            window,
+            period_ms,
+            dt,
+            pixels: (px_w, px_h),
+        } = *shape;
+        let matrix = format.starts_with("matrix");
+        let mean = format.ends_with("_mean");
+        let rows = if mean {
+            1
+        } else if matrix {
+            neurons.clamp(1, px_h.max(1))
+        } else {
+            neurons.max(1)
+        };
+        let row_of = (0..neurons)
+            .map(|n| (n * rows / neurons.max(1)) as u32)
+            .collect();
+        // At most one sample per period fits in the window: bin only when that exceeds the
+        // pixel columns.
+        let samples = (window.1 - window.0) / period_ms + 1.0;
+        let columns = if samples <= px_w as f64 {
+            Columns::Exact
+        } else {
+            Columns::Binned {
+                start: window.0,
+                width: (window.1 - window.0) / px_w as f64,
+                bins: px_w,
+            }
+        };
+        VarPanel {
+            title,
+            name: name.to_string(),
+            expr,
+            inputs,
+            matrix,
+            mean,
+            neurons,
+            row_of,
+            rows,
+            columns,
+            dt,
+            period_ms,
+            cols: Vec::new(),
+            last_step: None,
+            sample_sum: 0.0,
+            sample_n: 0,
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn start_sample(&mut self, step: i64) {
+        let t = step as f64 * self.dt;
+        let gap = self
+            .last_step
+            .is_some_and(|last| (step - last) as f64 * self.dt > self.period_ms * 1.5);
+        let (key, t_col) = match self.columns {
+            Columns::Exact => (step, t),
+            Columns::Binned { start, width, bins } => {
+                let k = (((t - start) / width).floor().max(0.0) as i64).min(bins as i64 - 1);
+                (k, start + (k as f64 + 0.5) * width)
+            }
+        };
+        if gap || self.cols.last().is_none_or(|c| c.key != key) {
+            let (a, b) = if self.matrix {
+                (vec![0.0; self.rows], vec![0.0; self.rows])
+            } else {
+                (
+                    vec![f64::INFINITY; self.rows],
+                    vec![f64::NEG_INFINITY; self.rows],
+                )
+            };
+            self.cols.push(Column {
+                key,
+                t: t_col,
+                gap_before: gap,
+                a,
+                b,
+            });
+        }
+        self.last_step = Some(step);
+    }
+
+    fn put(&mut self, row: usize, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        self.lo = self.lo.min(v);
+        self.hi = self.hi.max(v);
+        let Some(col) = self.cols.last_mut() else {
+            return;
+        };
+        if self.matrix {
+            col.a[row] += v;
+            col.b[row] += 1.0;
+        } else {
+            col.a[row] = col.a[row].min(v);
+            col.b[row] = col.b[row].max(v);
+        }
+    }
+
+    fn flush_mean(&mut self) {
+        if self.mean && self.sample_n > 0 {
+            let m = self.sample_sum / self.sample_n as f64;
+            self.put(0, m);
+        }
+        self.sample_sum = 0.0;
+        self.sample_n = 0;
+    }
+
+    /// Consumes rows sorted by step then neuron; `values[k]` is the k-th scanned variable.
+    fn feed(&mut self, steps: &[i64], neurons: &[u32], values: &[&[f64]]) {
+        let mut computed = Vec::new();
+        let column: &[f64] = if self.expr.is_variable() {
+            values[self.inputs[0]]
+        } else {
+            computed.reserve(steps.len());
+            for r in 0..steps.len() {
+                self.scratch.clear();
+                self.scratch
+                    .extend(self.inputs.iter().map(|k| values[*k][r]));
+                computed.push(self.expr.eval(&self.scratch));
+            }
+            &computed
+        };
+        let mut i = 0;
+        while i < steps.len() {
+            let step = steps[i];
+            let j = i + steps[i..].partition_point(|s| *s == step);
+            if self.last_step != Some(step) {
+                self.flush_mean();
+                self.start_sample(step);
+            }
+            let (vals, nrns) = (&column[i..j], &neurons[i..j]);
+            if self.mean {
+                for v in vals.iter().filter(|v| v.is_finite()) {
+                    self.sample_sum += v;
+                    self.sample_n += 1;
+                }
+            } else if let Some(col) = self.cols.last_mut() {
+                let (mut lo, mut hi) = (self.lo, self.hi);
+                for (v, n) in vals.iter().zip(nrns) {
+                    if !v.is_finite() {
+                        continue;
+                    }
+                    lo = lo.min(*v);
+                    hi = hi.max(*v);
+                    let row = self.row_of.get(*n as usize).copied().unwrap_or(0) as usize;
+                    if self.matrix {
+                        col.a[row] += v;
+                        col.b[row] += 1.0;
+                    } else {
+                        col.a[row] = col.a[row].min(*v);
+                        col.b[row] = col.b[row].max(*v);
+                    }
+                }
+                (self.lo, self.hi) = (lo, hi);
+            }
+            i = j;
+        }
+    }
+}
+
+/// One subplot's data, read from the archive.
+enum Panel {
+    Variable(Box<VarPanel>),
+    Spikes {
+        title: String,
+        format: String,
+        compartment: String,
+        /// (time in ms, neuron) of every spike.
+        spikes: Vec<(f64, u32)>,
+        neurons: usize,
+        window: (f64, f64),
+    },
+}
+
+/// Drawable pixels of one subplot of a figure of `size` split into `shape`.
+fn panel_pixels(size: (u32, u32), shape: (u32, u32), scale: f64) -> (usize, usize) {
+    let w = size.0 as f64 / shape.1.max(1) as f64 - 90.0 * scale;
+    let h = size.1 as f64 / shape.0.max(1) as f64 - 90.0 * scale;
+    (w.max(10.0) as usize, h.max(10.0) as usize)
+}
+
+/// Draws a figure from an archive to `path` (`.png` or `.svg`). Returns the warnings printed
+/// by PlotRecordings (e.g. a spike subplot without spikes).
+///
+/// Only the columns and row groups the plan needs are read, each compartment's state once
+/// for all its subplots. Lines with more samples than pixels are drawn as a min/max envelope
+/// per pixel column, matrices as the mean per pixel cell, rasters with more spikes than
+/// pixels as a density image.
+pub fn plot(
+    archive: &Archive,
+    plan: &PlotPlan,
+    options: &PlotOptions,
+    path: &Path,
+) -> Result<Vec<String>, PlotError> {
+    validate_plan(plan, archive, options.chunk)?;
+    let format_ok = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("svg") | Some("png")
+    );
+    if !format_ok {
+        return Err(plan_error(format!(
+            "{} must end in .png or .svg",
+            path.display()
+        )));
+    }
+    let times = archive.recording_times(options.chunk.run, options.chunk.set)?;
+    let chunk_times = times
+        .chunks
+        .get(options.chunk.chunk as usize)
+        .ok_or_else(|| plan_error(format!("no chunk {}", options.chunk.chunk)))?;
+    let dt = archive.manifest().dt_ms;
+    // The chunk's recorded window: first start to last stop over all compartments.
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for c in &chunk_times.compartments {
+        for &(s0, s1) in &c.pairs {
+            lo = lo.min(s0 as f64 * dt);
+            hi = hi.max((s1 - 1) as f64 * dt);
+        }
+    }
+    if !lo.is_finite() {
+        lo = 0.0;
+        hi = 1.0;
+    }
+    let window = match options.time_lim {
+        Some((a, b)) => {
+            if a >= b || b < lo || a > hi {
+                return Err(plan_error(format!(
+                    "time_lim ({a}, {b}) is outside the chunk's recordings ({lo}, {hi}); give a window inside them"
+                )));
+            }
+            (a, b)
+        }
+        None => (lo, hi),
+    };
+    let scale = options.dpi as f64 / 100.0;
+    let size = ((1280.0 * scale) as u32, (960.0 * scale) as u32);
+    let (px_w, px_h) = panel_pixels(size, plan.shape, scale);
+    let mut warnings = Vec::new();
+    let mut panels: Vec<Option<Panel>> = (0..plan.position.len()).map(|_| None).collect();
+    // Variable subplots, grouped by compartment: one scan feeds all of a compartment's.
+    let mut compartments: Vec<&String> = Vec::new();
+    for (comp, var) in plan.compartment.iter().zip(&plan.variable) {
+        if var != "spike" && !compartments.contains(&comp) {
+            compartments.push(comp);
+        }
+    }
+    for comp in compartments {
+        let indices: Vec<usize> = (0..plan.position.len())
+            .filter(|i| &plan.compartment[*i] == comp && plan.variable[*i] != "spike")
+            .collect();
+        let meta = archive.compartment_meta(options.chunk, comp)?;
+        let neurons = meta.neurons;
+        let period_ms = chunk_times
+            .compartment(comp)
+            .map_or(dt, |c| c.period_steps as f64 * dt);
+        let mut scanned: Vec<String> = Vec::new();
+        let mut accs: Vec<(usize, VarPanel)> = Vec::new();
+        for i in indices {
+            let var = &plan.variable[i];
+            let format = plan.format[i].clone();
+            let expr = Expr::parse(var).map_err(|e| plan_error(format!("{var}: {e}")))?;
+            let inputs = expr
+                .variables()
+                .iter()
+                .map(|v| match scanned.iter().position(|s| s == v) {
+                    Some(k) => k,
+                    None => {
+                        scanned.push(v.clone());
+                        scanned.len() - 1
+                    }
+                })
+                .collect();
+            let title = format!("Variable {var} of {comp} ({neurons})");
+            let shape = PanelShape {
+                neurons,
+                window,
+                period_ms,
+                dt,
+                pixels: (px_w, px_h),
+            };
+            accs.push((i, VarPanel::new(title, var, expr, inputs, &format, &shape)));
+        }
+        let names: Vec<&str> = scanned.iter().map(|s| s.as_str()).collect();
+        archive.scan_state(options.chunk, comp, &names, Some(window), |s, n, v| {
+            for (_, acc) in accs.iter_mut() {
+                acc.feed(s, n, v);
+            }
+        })?;
+        for (i, mut acc) in accs {
+            acc.flush_mean();
+            panels[i] = Some(Panel::Variable(Box::new(acc)));
+        }
+    }
+    for i in 0..plan.position.len() {
+        let comp = &plan.compartment[i];
+        if plan.variable[i] != "spike" {
+            continue;
+        }
+        let per_neuron = archive.read_spikes(options.chunk, comp, Some(window))?;
+        let neurons = per_neuron.len();
+        let mut spikes = Vec::new();
+        for (n, steps) in per_neuron.iter().enumerate() {
+            spikes.extend(steps.iter().map(|s| (*s as f64 * dt, n as u32)));
+        }
+        if spikes.is_empty() {
+            warnings.push(format!(
+                "WARNING PlotRecordings: {comp} does not contain any spikes in the given time interval."
+            ));
+        }
+        panels[i] = Some(Panel::Spikes {
+            title: format!("Spikes {comp}"),
+            format: plan.format[i].clone(),
+            compartment: comp.clone(),
+            spikes,
+            neurons,
+            window,
+        });
+    }
+    let panels: Vec<Panel> = panels.into_iter().flatten().collect();
+    register_font()?;
+    let draw_err = |what: String| PlotError::Draw {
+        path: path.display().to_string(),
+        what,
+    };
+    let frame = Frame {
+        scale,
+        window,
+        pixels: (px_w, px_h),
+    };
+    if path.extension().and_then(|e| e.to_str()) == Some("svg") {
+        let root = SVGBackend::new(path, size).into_drawing_area();
+        draw(&root, plan, &panels, &frame).map_err(draw_err)?;
+        root.present().map_err(|e| draw_err(e.to_string()))?;
+    } else {
+        let root = BitMapBackend::new(path, size).into_drawing_area();
+        draw(&root, plan, &panels, &frame).map_err(draw_err)?;
+        root.present().map_err(|e| draw_err(e.to_string()))?;
+    }
+    Ok(warnings)
+}
+
+fn register_font() -> Result<(), PlotError> {
+    static ONCE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .map_err(|_| "the embedded font could not be loaded".to_string())
+    })
+    .clone()
+    .map_err(|what| PlotError::Draw {
+        path: String::new(),
+        what,
+    })
+}
+
+type DrawResult = Result<(), String>;
+
+/// What every subplot of a figure shares.
+struct Frame {
+    scale: f64,
+    window: (f64, f64),
+    /// Drawable pixels of one subplot (width, height).
+    pixels: (usize, usize),
+}
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    plan: &PlotPlan,
+    panels: &[Panel],
+    frame: &Frame,
+) -> DrawResult {
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let areas = root.split_evenly((plan.shape.0 as usize, plan.shape.1 as usize));
+    for (panel, pos) in panels.iter().zip(&plan.position) {
+        let area = &areas[*pos as usize - 1];
+        draw_panel(area, panel, frame)?;
+    }
+    Ok(())
+}
+
+type Chart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A subplot's axes as PlotRecordings draws them: title, no grid, labelled axes.
+fn axes<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: impl AsRef<str>,
+    scale: f64,
+    y_label_px: f64,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    (x_desc, y_desc): (&str, &str),
+) -> Result<Chart<'a, DB>, String> {
+    let px = |v: f64| (v * scale) as u32;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title.as_ref(), font(scale, 16.0))
+        .margin(px(10.0))
+        .x_label_area_size(px(40.0))
+        .y_label_area_size(px(y_label_px))
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(font(scale, 12.0))
+        .axis_desc_style(font(scale, 13.0))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
+fn font(scale: f64, size: f64) -> TextStyle<'static> {
+    ("sans-serif", size * scale).into_font().color(&BLACK)
+}
+
+/// The population rate in 100 bins over the window, in Hz, as PlotRecordings' `mean`.
+fn population_rate(spikes: &[(f64, u32)], neurons: usize, window: (f64, f64)) -> Vec<(f64, f64)> {
+    let bins = 100usize;
+    let width = (window.1 - window.0).max(1e-9) / bins as f64;
+    let mut counts = vec![0f64; bins];
+    for (t, _) in spikes {
+        let b = (((t - window.0) / width).max(0.0) as usize).min(bins - 1);
+        counts[b] += 1.0;
+    }
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                window.0 + (i as f64 + 0.5) * width,
+                c / neurons.max(1) as f64 / (width / 1000.0),
+            )
+        })
+        .collect()
+}
+
+/// Dots per spike, or a density image when there are more spikes than pixels.
+fn draw_raster<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    spikes: &[(f64, u32)],
+    neurons: usize,
+    frame: &Frame,
+) -> DrawResult {
+    let (w, h) = frame.pixels;
+    let window = frame.window;
+    if spikes.len() <= w * h {
+        let r = ((2.0 * frame.scale) as u32).max(1);
+        return chart
+            .draw_series(
+                spikes
+                    .iter()
+                    .map(|(t, n)| Circle::new((*t, *n as f64), r, BLACK.filled())),
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+    }
+    let rows = neurons.clamp(1, h);
+    let width = (window.1 - window.0).max(1e-9) / w as f64;
+    let mut counts = vec![0u32; w * rows];
+    for (t, n) in spikes {
+        let x = (((t - window.0) / width).max(0.0) as usize).min(w - 1);
+        let y = (*n as usize * rows / neurons.max(1)).min(rows - 1);
+        counts[y * w + x] += 1;
+    }
+    let max = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let band = neurons.max(1) as f64 / rows as f64;
+    let cells = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c > 0)
+        .map(|(i, c)| {
+            let (y, x) = (i / w, i % w);
+            // Darker where more spikes fall into the pixel; a single spike stays visible.
+            let f = 0.3 + 0.7 * (*c as f64 / max).sqrt();
+            let g = (255.0 * (1.0 - f)) as u8;
+            let t0 = window.0 + x as f64 * width;
+            Rectangle::new(
+                [
+                    (t0, y as f64 * band - 0.5),
+                    (t0 + width, (y + 1) as f64 * band - 0.5),
+                ],
+                RGBColor(g, g, g).filled(),
+            )
+        });
+    chart
+        .draw_series(cells)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn draw_variable<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    p: &VarPanel,
+    frame: &Frame,
+) -> DrawResult {
+    let scale = frame.scale;
+    let px = |x: f64| (x * scale) as u32;
+    let (x0, x1) = if frame.window.1 > frame.window.0 {
+        frame.window
+    } else {
+        (frame.window.0, frame.window.0 + 1.0)
+    };
+    let (mut lo, mut hi) = (p.lo, p.hi);
+    if !lo.is_finite() {
+        lo = 0.0;
+        hi = 1.0;
+    }
+    if hi - lo < 1e-12 {
+        lo -= 0.5;
+        hi += 0.5;
+    }
+    if p.matrix {
+        let title = format!("{}, range [{:.2}, {:.2}]", p.title, p.lo, p.hi);
+        let (lo, hi) = (p.lo, if p.hi > p.lo { p.hi } else { p.lo + 1.0 });
+        let n = if p.mean { 1 } else { p.neurons.max(1) };
+        let mut chart = axes(
+            area,
+            title,
+            scale,
+            50.0,
+            (x0..x1, 0f64..n as f64),
+            ("time [ms]", if p.mean { "mean" } else { "neuron" }),
+        )?;
+        let half = match p.columns {
+            Columns::Exact => p.period_ms / 2.0,
+            Columns::Binned { width, .. } => width / 2.0,
+        };
+        let band = n as f64 / p.rows as f64;
+        let cells = p.cols.iter().flat_map(|col| {
+            (0..p.rows).filter_map(move |r| {
+                let v = if p.mean {
+                    col.a[r]
+                } else {
+                    col.a[r] / col.b[r]
+                };
+                if p.mean && !col.a[r].is_finite() || !p.mean && col.b[r] == 0.0 {
+                    return None;
+                }
+                let f = ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
+                let color = ViridisRGB::get_color(f);
+                Some(Rectangle::new(
+                    [
+                        (col.t - half, r as f64 * band),
+                        (col.t + half, (r + 1) as f64 * band),
+                    ],
+                    color.filled(),
+                ))
+            })
+        });
+        chart.draw_series(cells).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let pad = (hi - lo) * 0.05;
+    let mut chart = axes(
+        area,
+        &p.title,
+        scale,
+        60.0,
+        (x0..x1, (lo - pad)..(hi + pad)),
+        ("time [ms]", p.name.as_str()),
+    )?;
+    let style = BLACK.stroke_width(px(1.5).max(1));
+    for r in 0..p.rows {
+        // Pauses are gaps: a new line wherever a pause lies between two columns.
+        let mut segment: Vec<(f64, f64)> = Vec::new();
+        for col in &p.cols {
+            if col.gap_before && !segment.is_empty() {
+                chart
+                    .draw_series(LineSeries::new(std::mem::take(&mut segment), style))
+                    .map_err(|e| e.to_string())?;
+            }
+            let (a, b) = (col.a[r], col.b[r]);
+            if !a.is_finite() {
+                continue;
+            }
+            segment.push((col.t, a));
+            if b > a {
+                // The envelope of a pixel column: a vertical stroke from min to max.
+                segment.push((col.t, b));
+            }
+        }
+        if !segment.is_empty() {
+            chart
+                .draw_series(LineSeries::new(segment, style))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    frame: &Frame,
+) -> DrawResult {
+    let scale = frame.scale;
+    let px = |x: f64| (x * scale) as u32;
+    match panel {
+        Panel::Variable(p) => draw_variable(area, p, frame),
+        Panel::Spikes {
+            title,
+            format,
+            compartment,
+            spikes,
+            neurons,
+            window,
+        } => {
+            if spikes.is_empty() {
+                let chart = ChartBuilder::on(area)
+                    .caption(title, font(scale, 16.0))
+                    .margin(px(10.0))
+                    .build_cartesian_2d(0f64..1.0, 0f64..1.0)
+                    .map_err(|e| e.to_string())?;
+                let plotting = chart.plotting_area();
+                plotting
+                    .draw(&Rectangle::new(
+                        [(0.0, 0.0), (1.0, 1.0)],
+                        BLACK.stroke_width(1),
+                    ))
+                    .map_err(|e| e.to_string())?;
+                let text = format!("{compartment} does not contain any spikes.");
+                let style = font(scale, 13.0).pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                ));
+                plotting
+                    .draw(&Text::new(text, (0.5, 0.5), style))
+                    .map_err(|e| e.to_string())?;
+                return Ok(());
+            }
+            let x_range = window.0..window.1.max(window.0 + 1.0);
+            let y_range = -0.5f64..(*neurons as f64 - 0.5).max(0.5);
+            match format.as_str() {
+                "raster" => {
+                    let mut chart = axes(
+                        area,
+                        title,
+                        scale,
+                        60.0,
+                        (x_range, y_range),
+                        ("time [ms]", "# neurons"),
+                    )?;
+                    draw_raster(&mut chart, spikes, *neurons, frame)
+                }
+                "hybrid" => {
+                    // The raster with the population rate on a second y axis.
+                    let rate = population_rate(spikes, *neurons, *window);
+                    let max = rate.iter().map(|r| r.1).fold(1.0, f64::max);
+                    let chart = ChartBuilder::on(area)
+                        .caption(title, font(scale, 16.0))
+                        .margin(px(10.0))
+                        .x_label_area_size(px(40.0))
+                        .y_label_area_size(px(60.0))
+                        .right_y_label_area_size(px(60.0))
+                        .build_cartesian_2d(x_range.clone(), y_range)
+                        .map_err(|e| e.to_string())?;
+                    let mut chart = chart.set_secondary_coord(x_range, 0f64..max * 1.05);
+                    chart
+                        .configure_mesh()
+                        .disable_mesh()
+                        .x_desc("time [ms]")
+                        .y_desc("# neurons")
+                        .label_style(font(scale, 12.0))
+                        .axis_desc_style(font(scale, 13.0))
+                        .draw()
+                        .map_err(|e| e.to_string())?;
+                    chart
+                        .configure_secondary_axes()
+                        .y_desc("mean firing rate [Hz]")
+                        .label_style(font(scale, 12.0).color(&RED))
+                        .axis_desc_style(font(scale, 13.0).color(&RED))
+                        .draw()
+                        .map_err(|e| e.to_string())?;
+                    draw_raster(&mut chart, spikes, *neurons, frame)?;
+                    chart
+                        .draw_secondary_series(LineSeries::new(
+                            rate,
+                            RED.stroke_width(px(1.5).max(1)),
+                        ))
+                        .map_err(|e| e.to_string())?;
+                    Ok(())
+                }
+                "mean" => {
+                    let rate = population_rate(spikes, *neurons, *window);
+                    let max = rate.iter().map(|r| r.1).fold(1.0, f64::max);
+                    let mut chart = axes(
+                        area,
+                        title,
+                        scale,
+                        60.0,
+                        (x_range, 0f64..max * 1.05),
+                        ("time [ms]", "mean firing rate [Hz]"),
+                    )?;
+                    chart
+                        .draw_series(LineSeries::new(rate, BLACK.stroke_width(px(1.5).max(1))))
+                        .map_err(|e| e.to_string())?;
+                    Ok(())
+                }
+                _ => draw_histogram(area, title, format, spikes, *neurons, scale),
+            }
+        }
+    }
+}
+
+/// `interspike` (ISI, 0-200 ms) or `cv` (0-2): histograms with 100 bins.
+fn draw_histogram<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    format: &str,
+    spikes: &[(f64, u32)],
+    neurons: usize,
+    scale: f64,
+) -> DrawResult {
+    let mut per_neuron: Vec<Vec<f64>> = vec![Vec::new(); neurons];
+    for (t, n) in spikes {
+        if let Some(list) = per_neuron.get_mut(*n as usize) {
+            list.push(*t);
+        }
+    }
+    let (values, range, label): (Vec<f64>, (f64, f64), &str) = if format == "interspike" {
+        let isi = per_neuron
+            .iter()
+            .flat_map(|ts| ts.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>())
+            .collect();
+        (isi, (0.0, 200.0), "ISI [ms]")
+    } else {
+        let cv = per_neuron
+            .iter()
+            .filter_map(|ts| {
+                let isi: Vec<f64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
+                if isi.len() < 2 {
+                    return None;
+                }
+                let mean = isi.iter().sum::<f64>() / isi.len() as f64;
+                let var = isi.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / isi.len() as f64;
+                Some(var.sqrt() / mean)
+            })
+            .collect();
+        (cv, (0.0, 2.0), "CV")
+    };
+    let bins = 100usize;
+    let width = (range.1 - range.0) / bins as f64;
+    let mut counts = vec![0u32; bins];
+    for v in &values {
+        if *v >= range.0 && *v <= range.1 {
+            counts[(((v - range.0) / width) as usize).min(bins - 1)] += 1;
+        }
+    }
+    let max = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let mut chart = axes(
+        area,
+        title,
+        scale,
+        60.0,
+        (range.0..range.1, 0f64..max * 1.05),
+        (label, "count"),
+    )?;
+    chart
+        .draw_series(counts.iter().enumerate().map(|(i, c)| {
+            let a = range.0 + i as f64 * width;
+            Rectangle::new([(a, 0.0), (a + width, *c as f64)], BLACK.filled())
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panel(expr: &str, inputs: Vec<usize>, format: &str, shape: &PanelShape) -> VarPanel {
+        let e = Expr::parse(expr).unwrap();
+        VarPanel::new(String::new(), expr, e, inputs, format, shape)
+    }
+
+    /// Rows of `samples` (step, per-neuron values of each variable), as the archive streams
+    /// them: sorted by step then neuron, split into batches of `batch` rows.
+    fn feed(p: &mut VarPanel, samples: &[(i64, Vec<Vec<f64>>)], batch: usize) {
+        let mut steps = Vec::new();
+        let mut neurons = Vec::new();
+        let vars = samples[0].1.len();
+        let mut values = vec![Vec::new(); vars];
+        for (step, per_var) in samples {
+            for n in 0..per_var[0].len() {
+                steps.push(*step);
+                neurons.push(n as u32);
+                for (k, v) in per_var.iter().enumerate() {
+                    values[k].push(v[n]);
+                }
+            }
+        }
+        let mut i = 0;
+        while i < steps.len() {
+            let j = (i + batch).min(steps.len());
+            let vals: Vec<&[f64]> = values.iter().map(|v| &v[i..j]).collect();
+            p.feed(&steps[i..j], &neurons[i..j], &vals);
+            i = j;
+        }
+        p.flush_mean();
+    }
+
+    #[test]
+    fn exact_columns_evaluate_expressions_and_keep_pauses_as_gaps() {
+        let shape = PanelShape {
+            neurons: 2,
+            window: (0.0, 10.0),
+            period_ms: 1.0,
+            dt: 0.1,
+            pixels: (100, 100),
+        };
+        // Variables scanned as [u, v]; the expression uses v first.
+        let mut p = panel("v*2 - u", vec![1, 0], "line", &shape);
+        assert_eq!(p.columns, Columns::Exact);
+        let samples: Vec<(i64, Vec<Vec<f64>>)> = [0, 10, 20, 60, 70]
+            .iter()
+            .map(|s| {
+                let x = *s as f64;
+                (*s, vec![vec![x, -x], vec![x + 1.0, x + 2.0]])
+            })
+            .collect();
+        feed(&mut p, &samples, 3);
+        assert_eq!(p.cols.len(), 5);
+        let gaps: Vec<bool> = p.cols.iter().map(|c| c.gap_before).collect();
+        assert_eq!(gaps, [false, false, false, true, false]);
+        for (col, (s, _)) in p.cols.iter().zip(&samples) {
+            let x = *s as f64;
+            assert_eq!(col.t, x * 0.1);
+            assert_eq!(col.a, [(x + 1.0) * 2.0 - x, (x + 2.0) * 2.0 + x]);
+            assert_eq!(col.a, col.b);
+        }
+        assert_eq!((p.lo, p.hi), (2.0, 144.0 + 70.0));
+    }
+
+    #[test]
+    fn long_lines_become_a_min_max_envelope_per_pixel_column() {
+        let shape = PanelShape {
+            neurons: 1,
+            window: (0.0, 1000.0),
+            period_ms: 0.1,
+            dt: 0.1,
+            pixels: (50, 40),
+        };
+        let mut p = panel("v", vec![0], "line", &shape);
+        assert!(matches!(p.columns, Columns::Binned { bins: 50, .. }));
+        let value = |s: i64| ((s * 7919) % 1000) as f64 - 500.0;
+        let samples: Vec<(i64, Vec<Vec<f64>>)> =
+            (0..=10_000).map(|s| (s, vec![vec![value(s)]])).collect();
+        feed(&mut p, &samples, 977);
+        assert_eq!(p.cols.len(), 50);
+        for (k, col) in p.cols.iter().enumerate() {
+            // Bin k holds the samples with k*20 <= t < (k+1)*20 (the last one also t = 1000).
+            let steps: Vec<i64> = (0..=10_000)
+                .filter(|s| ((*s as f64 * 0.1 / 20.0).floor() as usize).min(49) == k)
+                .collect();
+            let lo = steps.iter().map(|s| value(*s)).fold(f64::INFINITY, f64::min);
+            let hi = steps.iter().map(|s| value(*s)).fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!((col.a[0], col.b[0]), (lo, hi), "bin {k}");
+            assert_eq!(col.t, k as f64 * 20.0 + 10.0);
+        }
+    }
+
+    #[test]
+    fn means_and_matrix_cells_average_what_they_cover() {
+        let shape = PanelShape {
+            neurons: 1000,
+            window: (0.0, 2.0),
+            period_ms: 1.0,
+            dt: 1.0,
+            pixels: (100, 10),
+        };
+        let samples: Vec<(i64, Vec<Vec<f64>>)> = (0..3)
+            .map(|s| (s, vec![(0..1000).map(|n| (n + s) as f64).collect()]))
+            .collect();
+        let mut mean = panel("v", vec![0], "line_mean", &shape);
+        feed(&mut mean, &samples, 333);
+        let means: Vec<f64> = mean.cols.iter().map(|c| c.a[0]).collect();
+        assert_eq!(means, [499.5, 500.5, 501.5]);
+        let mut matrix = panel("v", vec![0], "matrix", &shape);
+        feed(&mut matrix, &samples, 333);
+        assert_eq!(matrix.rows, 10);
+        for (s, col) in matrix.cols.iter().enumerate() {
+            for r in 0..10 {
+                // Row r covers neurons 100r .. 100r+99.
+                assert_eq!(col.b[r], 100.0);
+                assert_eq!(col.a[r] / col.b[r], (100 * r) as f64 + 49.5 + s as f64);
+            }
+        }
+        assert_eq!((matrix.lo, matrix.hi), (0.0, 1001.0));
+    }
+}
