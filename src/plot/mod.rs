@@ -1100,8 +1100,14 @@ mod tests {
             let steps: Vec<i64> = (0..=10_000)
                 .filter(|s| ((*s as f64 * 0.1 / 20.0).floor() as usize).min(49) == k)
                 .collect();
-            let lo = steps.iter().map(|s| value(*s)).fold(f64::INFINITY, f64::min);
-            let hi = steps.iter().map(|s| value(*s)).fold(f64::NEG_INFINITY, f64::max);
+            let lo = steps
+                .iter()
+                .map(|s| value(*s))
+                .fold(f64::INFINITY, f64::min);
+            let hi = steps
+                .iter()
+                .map(|s| value(*s))
+                .fold(f64::NEG_INFINITY, f64::max);
             assert_eq!((col.a[0], col.b[0]), (lo, hi), "bin {k}");
             assert_eq!(col.t, k as f64 * 20.0 + 10.0);
         }

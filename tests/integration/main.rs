@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod crash;
 mod monitors;
+mod notebooks;
 mod plot;
 mod properties;
 mod seed;

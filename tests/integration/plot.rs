@@ -141,7 +141,10 @@ fn every_format_draws_titles_and_labels_in_svg() {
         "mean firing rate [Hz]",
         "Variable (v - 10) * 2 of exc (10)",
     ] {
-        assert!(text.contains(needle), "{needle} missing from the hybrid SVG");
+        assert!(
+            text.contains(needle),
+            "{needle} missing from the hybrid SVG"
+        );
     }
     // More samples than pixels: 500 samples on a figure of 128 x 96 pixels are drawn as a
     // min/max envelope of a few dozen columns, not 500 points per line.
@@ -157,12 +160,21 @@ fn every_format_draws_titles_and_labels_in_svg() {
         .split("<polyline")
         .skip(1)
         .map(|p| {
-            let points = p.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+            let points = p
+                .split("points=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
             points.split_whitespace().count()
         })
         .max()
         .expect("a polyline");
-    assert!(n > 10 && n <= 2 * 128, "{n} points for 500 samples on 128 pixels");
+    assert!(
+        n > 10 && n <= 2 * 128,
+        "{n} points for 500 samples on 128 pixels"
+    );
     // The CLI draws the same from a plan file.
     let plan_file = dir.path().join("plan.toml");
     std::fs::write(&plan_file, "shape = [1, 2]\nposition = [1, 2]\ncompartment = [\"exc\", \"exc\"]\nvariable = [\"v\", \"spike\"]\nformat = [\"line\", \"raster\"]\n").unwrap();
@@ -223,12 +235,17 @@ fn invalid_plans_are_errors() {
     assert!(err(plan(&[1], &["exc"], &["v"], &["raster"]), &options).contains("not for variables"));
     assert!(err(plan(&[1], &["exc"], &["v - w*2"], &["line"]), &options)
         .contains("no recorded variable \"w\""));
-    assert!(err(plan(&[1], &["exc"], &["v + spike"], &["line"]), &options)
-        .contains("spike cannot be part of an expression"));
+    assert!(
+        err(plan(&[1], &["exc"], &["v + spike"], &["line"]), &options)
+            .contains("spike cannot be part of an expression")
+    );
     assert!(err(plan(&[1], &["exc"], &["v +"], &["line"]), &options)
         .contains("at character 4: expected a number, a variable or '('"));
-    assert!(err(plan(&[1], &["exc"], &["__import__('os')"], &["line"]), &options)
-        .contains("is not allowed"));
+    assert!(err(
+        plan(&[1], &["exc"], &["__import__('os')"], &["line"]),
+        &options
+    )
+    .contains("is not allowed"));
     assert!(err(plan(&[1], &["exc"], &["spike"], &["line"]), &options).contains("not for spikes"));
     assert!(err(plan(&[1, 2], &["exc"], &["v"], &["line"]), &options).contains("same length"));
     let outside = PlotOptions {
