@@ -545,6 +545,66 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
         }
         sweep.push((pop.to_string(), param.to_string(), values.get_ref().clone()));
     }
+    // Plots are checked now, before anything runs, against what the monitors record.
+    let recorded: Vec<crate::plot::Recorded> = monitors
+        .iter()
+        .map(|m| crate::plot::Recorded {
+            compartment: m.compartment.clone(),
+            variables: m
+                .variables
+                .iter()
+                .filter(|v| *v != "spike")
+                .cloned()
+                .collect(),
+            spikes: m.variables.iter().any(|v| v == "spike"),
+        })
+        .collect();
+    for (i, plot) in def.plots.iter().enumerate() {
+        let key = format!("plots[{i}]");
+        let p = plot.get_ref();
+        let plan = crate::plot::PlotPlan {
+            shape: p.shape,
+            position: p.position.clone(),
+            compartment: p.compartment.clone(),
+            variable: p.variable.clone(),
+            format: p.format.clone(),
+        };
+        if let Err(e) = crate::plot::check_plan(&plan, &recorded) {
+            let message = e.to_string();
+            let message = message
+                .strip_prefix("plan: ")
+                .unwrap_or(&message)
+                .to_string();
+            return Err(loc.error(plot.span(), key, message, None));
+        }
+        let lower = p.file.to_ascii_lowercase();
+        if !(lower.ends_with(".png") || lower.ends_with(".svg")) {
+            return Err(loc.error(
+                plot.span(),
+                key,
+                format!("file \"{}\" must end in .png or .svg", p.file),
+                Some("e.g. file = \"figure_{set1}_chunk{chunk}.png\"".into()),
+            ));
+        }
+        if let Some((a, b)) = p.time_lim {
+            if !(a.is_finite() && b.is_finite() && a < b) {
+                return Err(loc.error(
+                    plot.span(),
+                    key,
+                    format!("time_lim [{a}, {b}] is not a window"),
+                    Some("give time_lim = [t0, t1] with t0 < t1, in ms".into()),
+                ));
+            }
+        }
+        if p.dpi == Some(0) || p.dpi.is_some_and(|d| d > 1200) {
+            return Err(loc.error(
+                plot.span(),
+                key,
+                format!("dpi {} is out of range", p.dpi.unwrap_or(0)),
+                Some("use 1..=1200 (default 300)".into()),
+            ));
+        }
+    }
     Ok(Pipeline {
         path: loc.path.to_path_buf(),
         source: loc.source.to_string(),

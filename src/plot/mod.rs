@@ -52,9 +52,18 @@ fn plan_error(msg: impl Into<String>) -> PlotError {
     PlotError::Plan(msg.into())
 }
 
-/// Checks a plan against the archive as PlotRecordings does, returning errors instead of
-/// exiting.
-pub fn validate_plan(plan: &PlotPlan, archive: &Archive, chunk: ChunkRef) -> Result<(), PlotError> {
+/// What one compartment records, for checking plans: its state variables and whether its
+/// spikes are recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub compartment: String,
+    pub variables: Vec<String>,
+    pub spikes: bool,
+}
+
+/// Checks a plan as PlotRecordings does, against what is recorded (from an archive, or from
+/// a pipeline's monitors before anything runs), returning errors instead of exiting.
+pub fn check_plan(plan: &PlotPlan, recorded: &[Recorded]) -> Result<(), PlotError> {
     let n = plan.position.len();
     if plan.compartment.len() != n || plan.variable.len() != n || plan.format.len() != n {
         return Err(plan_error(format!(
@@ -84,6 +93,65 @@ pub fn validate_plan(plan: &PlotPlan, archive: &Archive, chunk: ChunkRef) -> Res
             )));
         }
     }
+    for i in 0..n {
+        let comp = &plan.compartment[i];
+        let var = &plan.variable[i];
+        let fmt = &plan.format[i];
+        let Some(rec) = recorded.iter().find(|r| &r.compartment == comp) else {
+            return Err(plan_error(format!(
+                "unknown compartment \"{comp}\"; recorded are {}",
+                recorded
+                    .iter()
+                    .map(|r| r.compartment.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        if var == "spike" {
+            if !rec.spikes {
+                return Err(plan_error(format!("{comp} does not record spikes")));
+            }
+            if !SPIKE_FORMATS.contains(&fmt.as_str()) {
+                return Err(plan_error(format!(
+                    "format \"{fmt}\" is not for spikes; use one of {}",
+                    SPIKE_FORMATS.join(", ")
+                )));
+            }
+            continue;
+        }
+        let expr = Expr::parse(var).map_err(|e| {
+            plan_error(format!(
+                "variable \"{var}\" of {comp} is not a variable or an arithmetic expression of variables ({e})"
+            ))
+        })?;
+        if !expr.is_variable() && expr.variables().iter().any(|v| v == "spike") {
+            return Err(plan_error(format!(
+                "\"{var}\": spike cannot be part of an expression; plot spikes on their own with variable = \"spike\""
+            )));
+        }
+        if let Some(missing) = expr.variables().iter().find(|v| !rec.variables.contains(v)) {
+            return Err(plan_error(format!(
+                "{comp} has no recorded variable \"{missing}\"; recorded: {}",
+                rec.variables
+                    .iter()
+                    .cloned()
+                    .chain(rec.spikes.then(|| "spike".to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if !VARIABLE_FORMATS.contains(&fmt.as_str()) {
+            return Err(plan_error(format!(
+                "format \"{fmt}\" is not for variables; use one of {}",
+                VARIABLE_FORMATS.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a plan against one chunk of an archive (see [`check_plan`]).
+pub fn validate_plan(plan: &PlotPlan, archive: &Archive, chunk: ChunkRef) -> Result<(), PlotError> {
     let entry = archive
         .chunks(chunk.run, chunk.set)
         .into_iter()
@@ -94,79 +162,27 @@ pub fn validate_plan(plan: &PlotPlan, archive: &Archive, chunk: ChunkRef) -> Res
                 chunk.run, chunk.set, chunk.chunk
             ))
         })?;
-    for i in 0..n {
-        let comp = &plan.compartment[i];
-        let var = &plan.variable[i];
-        let fmt = &plan.format[i];
-        if !archive.manifest().compartments.contains(comp) {
-            return Err(plan_error(format!(
-                "unknown compartment \"{comp}\"; the archive holds {}",
-                archive.manifest().compartments.join(", ")
-            )));
-        }
-        let file = entry
+    let mut recorded = Vec::new();
+    for comp in &archive.manifest().compartments {
+        let files: Vec<_> = entry
             .files
             .iter()
-            .find(|f| &f.compartment == comp)
-            .ok_or_else(|| plan_error(format!("no files of {comp} in this chunk")))?;
-        let meta = archive.file_meta(&file.path)?;
-        let has_spikes = entry
-            .files
-            .iter()
-            .any(|f| &f.compartment == comp && f.kind == crate::archive::Kind::Spikes);
-        if var == "spike" {
-            if !has_spikes {
-                return Err(plan_error(format!("{comp} does not record spikes")));
-            }
-            if !SPIKE_FORMATS.contains(&fmt.as_str()) {
-                return Err(plan_error(format!(
-                    "format \"{fmt}\" is not for spikes; use one of {}",
-                    SPIKE_FORMATS.join(", ")
-                )));
-            }
-        } else {
-            let state_meta = entry
-                .files
-                .iter()
-                .find(|f| &f.compartment == comp && f.kind == crate::archive::Kind::State)
-                .map(|f| archive.file_meta(&f.path))
-                .transpose()?
-                .unwrap_or(meta);
-            let expr = Expr::parse(var).map_err(|e| {
-                plan_error(format!(
-                    "variable \"{var}\" of {comp} is not a variable or an arithmetic expression of variables ({e})"
-                ))
-            })?;
-            if !expr.is_variable() && expr.variables().iter().any(|v| v == "spike") {
-                return Err(plan_error(format!(
-                    "\"{var}\": spike cannot be part of an expression; plot spikes on their own with variable = \"spike\""
-                )));
-            }
-            if let Some(missing) = expr
-                .variables()
-                .iter()
-                .find(|v| !state_meta.variables.contains(v))
-            {
-                return Err(plan_error(format!(
-                    "{comp} has no recorded variable \"{missing}\"; recorded: {}",
-                    state_meta
-                        .variables
-                        .iter()
-                        .cloned()
-                        .chain(has_spikes.then(|| "spike".to_string()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            if !VARIABLE_FORMATS.contains(&fmt.as_str()) {
-                return Err(plan_error(format!(
-                    "format \"{fmt}\" is not for variables; use one of {}",
-                    VARIABLE_FORMATS.join(", ")
-                )));
-            }
+            .filter(|f| &f.compartment == comp)
+            .collect();
+        let spikes = files.iter().any(|f| f.kind == crate::archive::Kind::Spikes);
+        let variables = match files.iter().find(|f| f.kind == crate::archive::Kind::State) {
+            Some(f) => archive.file_meta(&f.path)?.variables,
+            None => Vec::new(),
+        };
+        if !files.is_empty() {
+            recorded.push(Recorded {
+                compartment: comp.clone(),
+                variables,
+                spikes,
+            });
         }
     }
-    Ok(())
+    check_plan(plan, &recorded)
 }
 
 /// How samples map to the columns of a variable subplot.

@@ -248,6 +248,18 @@ fn pipeline_errors_name_place_and_fix() {
             format!("{HEAD}[monitors]\np = [\"v\"]\n[sweep]\n\"p.I_ap\" = [1, 2]\n"),
         ),
         (
+            "plot_unknown_variable",
+            format!("{HEAD}[monitors]\np = [\"v\", \"spike\"]\n[[plots]]\nfile = \"f.png\"\nshape = [1, 2]\nposition = [1, 2]\ncompartment = [\"p\", \"p\"]\nvariable = [\"v - u\", \"spike\"]\nformat = [\"line\", \"raster\"]\n"),
+        ),
+        (
+            "plot_spike_in_expression",
+            format!("{HEAD}[monitors]\np = [\"v\", \"spike\"]\n[[plots]]\nfile = \"f.png\"\nshape = [1, 1]\nposition = [1]\ncompartment = [\"p\"]\nvariable = [\"v * spike\"]\nformat = [\"line\"]\n"),
+        ),
+        (
+            "plot_file_extension",
+            format!("{HEAD}[monitors]\np = [\"v\"]\n[[plots]]\nfile = \"f.jpg\"\nshape = [1, 1]\nposition = [1]\ncompartment = [\"p\"]\nvariable = [\"v\"]\nformat = [\"line\"]\n"),
+        ),
+        (
             "two_actions",
             format!("{HEAD}[monitors]\np = [\"v\"]\n[[schedule]]\nsimulate = 5\nstart = \"all\"\n"),
         ),
