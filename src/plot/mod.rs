@@ -210,7 +210,6 @@ struct Column {
 /// number of pixel columns times the rows drawn, whatever the length of the chunk.
 struct VarPanel {
     title: String,
-    name: String,
     expr: Expr,
     /// Index in the scanned columns of each of `expr.variables()`.
     inputs: Vec<usize>,
@@ -245,7 +244,6 @@ struct PanelShape {
 impl VarPanel {
     fn new(
         title: String,
-        name: &str,
         expr: Expr,
         inputs: Vec<usize>,
         format: &str,
@@ -284,7 +282,6 @@ impl VarPanel {
         };
         VarPanel {
             title,
-            name: name.to_string(),
             expr,
             inputs,
             matrix,
@@ -371,6 +368,8 @@ impl VarPanel {
             values[self.inputs[0]]
         } else {
             computed.reserve(steps.len());
+            // Row r of every input column (one column per variable of the expression).
+            #[allow(clippy::needless_range_loop)]
             for r in 0..steps.len() {
                 self.scratch.clear();
                 self.scratch
@@ -538,7 +537,7 @@ pub fn plot(
                 dt,
                 pixels: (px_w, px_h),
             };
-            accs.push((i, VarPanel::new(title, var, expr, inputs, &format, &shape)));
+            accs.push((i, VarPanel::new(title, expr, inputs, &format, &shape)));
         }
         let names: Vec<&str> = scanned.iter().map(|s| s.as_str()).collect();
         archive.scan_state(options.chunk, comp, &names, Some(window), |s, n, v| {
@@ -551,9 +550,8 @@ pub fn plot(
             panels[i] = Some(Panel::Variable(Box::new(acc)));
         }
     }
-    for i in 0..plan.position.len() {
-        let comp = &plan.compartment[i];
-        if plan.variable[i] != "spike" {
+    for (i, (comp, var)) in plan.compartment.iter().zip(&plan.variable).enumerate() {
+        if var != "spike" {
             continue;
         }
         let per_neuron = archive.read_spikes(options.chunk, comp, Some(window))?;
@@ -677,6 +675,19 @@ fn font(scale: f64, size: f64) -> TextStyle<'static> {
     ("sans-serif", size * scale).into_font().color(&BLACK)
 }
 
+/// A value range bound as CompNeuroPy's `sci` writes it: one decimal (`-69.8`, `35.0`), or
+/// for magnitudes below 1 one decimal of a power-of-ten mantissa (`1.8e-5`).
+fn sci(x: f64) -> String {
+    if !x.is_finite() {
+        return "nan".to_string();
+    }
+    if x == 0.0 || x.abs() >= 1.0 {
+        return crate::sim::py_float_repr((x * 10.0).round() / 10.0);
+    }
+    let zeros = (-x.abs().log10()).ceil() as i32;
+    format!("{:.1}e-{zeros}", x * 10f64.powi(zeros))
+}
+
 /// The population rate in 100 bins over the window, in Hz, as PlotRecordings' `mean`.
 fn population_rate(spikes: &[(f64, u32)], neurons: usize, window: (f64, f64)) -> Vec<(f64, f64)> {
     let bins = 100usize;
@@ -707,8 +718,19 @@ fn draw_raster<DB: DrawingBackend>(
 ) -> DrawResult {
     let (w, h) = frame.pixels;
     let window = frame.window;
+    if spikes.iter().all(|(_, n)| *n == 0) {
+        // Only neuron 0 fires: PlotRecordings draws tall ticks (`|`) instead of dots.
+        return chart
+            .draw_series(
+                spikes.iter().map(|(t, _)| {
+                    PathElement::new(vec![(*t, -0.1), (*t, 0.1)], BLACK.stroke_width(1))
+                }),
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+    }
     if spikes.len() <= w * h {
-        let r = ((2.0 * frame.scale) as u32).max(1);
+        let r = ((1.2 * frame.scale) as u32).max(1);
         return chart
             .draw_series(
                 spikes
@@ -774,7 +796,9 @@ fn draw_variable<DB: DrawingBackend>(
         hi += 0.5;
     }
     if p.matrix {
-        let title = format!("{}, range [{:.2}, {:.2}]", p.title, p.lo, p.hi);
+        // As PlotRecordings: the value range in the title (its `sci` format), neuron 0 at
+        // the top (matplotlib's imshow), no y label.
+        let title = format!("{} [{}, {}]", p.title, sci(p.lo), sci(p.hi));
         let (lo, hi) = (p.lo, if p.hi > p.lo { p.hi } else { p.lo + 1.0 });
         let n = if p.mean { 1 } else { p.neurons.max(1) };
         let mut chart = axes(
@@ -782,8 +806,8 @@ fn draw_variable<DB: DrawingBackend>(
             title,
             scale,
             50.0,
-            (x0..x1, 0f64..n as f64),
-            ("time [ms]", if p.mean { "mean" } else { "neuron" }),
+            (x0..x1, (n as f64 - 0.5)..-0.5),
+            ("time [ms]", ""),
         )?;
         let half = match p.columns {
             Columns::Exact => p.period_ms / 2.0,
@@ -804,8 +828,8 @@ fn draw_variable<DB: DrawingBackend>(
                 let color = ViridisRGB::get_color(f);
                 Some(Rectangle::new(
                     [
-                        (col.t - half, r as f64 * band),
-                        (col.t + half, (r + 1) as f64 * band),
+                        (col.t - half, r as f64 * band - 0.5),
+                        (col.t + half, (r + 1) as f64 * band - 0.5),
                     ],
                     color.filled(),
                 ))
@@ -821,7 +845,7 @@ fn draw_variable<DB: DrawingBackend>(
         scale,
         60.0,
         (x0..x1, (lo - pad)..(hi + pad)),
-        ("time [ms]", p.name.as_str()),
+        ("time [ms]", ""),
     )?;
     let style = BLACK.stroke_width(px(1.5).max(1));
     for r in 0..p.rows {
@@ -893,12 +917,18 @@ fn draw_panel<DB: DrawingBackend>(
                 return Ok(());
             }
             let x_range = window.0..window.1.max(window.0 + 1.0);
-            let y_range = -0.5f64..(*neurons as f64 - 0.5).max(0.5);
+            // PlotRecordings' titles: the raster counts neurons up to the highest that
+            // fired; the rate (also as hybrid, whose title it overwrites) and the histograms
+            // count every neuron of the compartment.
+            let max_rank = spikes.iter().map(|(_, n)| *n).max().unwrap_or(0) as f64;
+            let y_range = -0.5f64..max_rank + 0.5;
+            let raster_title = format!("{title} ({})", max_rank + 1.0);
+            let activity_title = format!("Activity {compartment} ({neurons})");
             match format.as_str() {
                 "raster" => {
                     let mut chart = axes(
                         area,
-                        title,
+                        raster_title,
                         scale,
                         60.0,
                         (x_range, y_range),
@@ -911,7 +941,7 @@ fn draw_panel<DB: DrawingBackend>(
                     let rate = population_rate(spikes, *neurons, *window);
                     let max = rate.iter().map(|r| r.1).fold(1.0, f64::max);
                     let chart = ChartBuilder::on(area)
-                        .caption(title, font(scale, 16.0))
+                        .caption(activity_title, font(scale, 16.0))
                         .margin(px(10.0))
                         .x_label_area_size(px(40.0))
                         .y_label_area_size(px(60.0))
@@ -930,7 +960,7 @@ fn draw_panel<DB: DrawingBackend>(
                         .map_err(|e| e.to_string())?;
                     chart
                         .configure_secondary_axes()
-                        .y_desc("mean firing rate [Hz]")
+                        .y_desc("Mean firing rate [Hz]")
                         .label_style(font(scale, 12.0).color(&RED))
                         .axis_desc_style(font(scale, 13.0).color(&RED))
                         .draw()
@@ -949,27 +979,28 @@ fn draw_panel<DB: DrawingBackend>(
                     let max = rate.iter().map(|r| r.1).fold(1.0, f64::max);
                     let mut chart = axes(
                         area,
-                        title,
+                        activity_title,
                         scale,
                         60.0,
                         (x_range, 0f64..max * 1.05),
-                        ("time [ms]", "mean firing rate [Hz]"),
+                        ("time [ms]", "Mean firing rate [Hz]"),
                     )?;
                     chart
                         .draw_series(LineSeries::new(rate, BLACK.stroke_width(px(1.5).max(1))))
                         .map_err(|e| e.to_string())?;
                     Ok(())
                 }
-                _ => draw_histogram(area, title, format, spikes, *neurons, scale),
+                _ => draw_histogram(area, compartment, format, spikes, *neurons, scale),
             }
         }
     }
 }
 
-/// `interspike` (ISI, 0-200 ms) or `cv` (0-2): histograms with 100 bins.
+/// `interspike` (ISI, 0-200 ms) or `cv` (0-2): histograms with 100 bins, normalised to a
+/// probability density as PlotRecordings draws them (`density=True`).
 fn draw_histogram<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    title: &str,
+    compartment: &str,
     format: &str,
     spikes: &[(f64, u32)],
     neurons: usize,
@@ -986,7 +1017,7 @@ fn draw_histogram<DB: DrawingBackend>(
             .iter()
             .flat_map(|ts| ts.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>())
             .collect();
-        (isi, (0.0, 200.0), "ISI [ms]")
+        (isi, (0.0, 200.0), "Interspike interval [ms]")
     } else {
         let cv = per_neuron
             .iter()
@@ -1000,7 +1031,7 @@ fn draw_histogram<DB: DrawingBackend>(
                 Some(var.sqrt() / mean)
             })
             .collect();
-        (cv, (0.0, 2.0), "CV")
+        (cv, (0.0, 2.0), "Coefficient of variation")
     };
     let bins = 100usize;
     let width = (range.1 - range.0) / bins as f64;
@@ -1010,19 +1041,28 @@ fn draw_histogram<DB: DrawingBackend>(
             counts[(((v - range.0) / width) as usize).min(bins - 1)] += 1;
         }
     }
-    let max = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+    // Density: count / (values in range * bin width), so the bars integrate to 1.
+    let total = counts.iter().sum::<u32>().max(1) as f64;
+    let density: Vec<f64> = counts.iter().map(|c| *c as f64 / (total * width)).collect();
+    let max = density.iter().copied().fold(0.0, f64::max);
+    let max = if max > 0.0 { max } else { 1.0 };
+    let name = if format == "interspike" {
+        "Interspike interval histogram"
+    } else {
+        "Coefficient of variation histogram"
+    };
     let mut chart = axes(
         area,
-        title,
+        format!("{name} {compartment} ({neurons})"),
         scale,
         60.0,
         (range.0..range.1, 0f64..max * 1.05),
-        (label, "count"),
+        (label, "Probability"),
     )?;
     chart
-        .draw_series(counts.iter().enumerate().map(|(i, c)| {
+        .draw_series(density.iter().enumerate().map(|(i, d)| {
             let a = range.0 + i as f64 * width;
-            Rectangle::new([(a, 0.0), (a + width, *c as f64)], BLACK.filled())
+            Rectangle::new([(a, 0.0), (a + width, *d)], BLACK.filled())
         }))
         .map_err(|e| e.to_string())?;
     Ok(())
@@ -1034,7 +1074,7 @@ mod tests {
 
     fn panel(expr: &str, inputs: Vec<usize>, format: &str, shape: &PanelShape) -> VarPanel {
         let e = Expr::parse(expr).unwrap();
-        VarPanel::new(String::new(), expr, e, inputs, format, shape)
+        VarPanel::new(String::new(), e, inputs, format, shape)
     }
 
     /// Rows of `samples` (step, per-neuron values of each variable), as the archive streams
@@ -1061,6 +1101,17 @@ mod tests {
             i = j;
         }
         p.flush_mean();
+    }
+
+    #[test]
+    fn range_bounds_are_written_as_compneuropy_does() {
+        assert_eq!(sci(0.0001), "1.0e-4");
+        assert_eq!(sci(1.77), "1.8");
+        assert_eq!(sci(1.77e-5), "1.8e-5");
+        assert_eq!(sci(177.22), "177.2");
+        assert_eq!(sci(-69.77), "-69.8");
+        assert_eq!(sci(35.0), "35.0");
+        assert_eq!(sci(0.0), "0.0");
     }
 
     #[test]

@@ -111,11 +111,15 @@ fn every_format_draws_titles_and_labels_in_svg() {
     let text = std::fs::read_to_string(&svg).unwrap();
     for needle in [
         "Variable v of exc (10)",
-        "Spikes exc",
+        "Spikes exc (10)",
         "time [ms]",
         "# neurons",
-        "ISI [ms]",
-        "range [",
+        "Interspike interval histogram exc (10)",
+        "Interspike interval [ms]",
+        "Probability",
+        "Activity exc (10)",
+        "Mean firing rate [Hz]",
+        "Variable v of exc (10) [",
     ] {
         assert!(text.contains(needle), "{needle} missing from the SVG");
     }
@@ -136,9 +140,9 @@ fn every_format_draws_titles_and_labels_in_svg() {
     plot(&archive, &p, &options, &dir.path().join("hybrid.svg")).unwrap();
     let text = std::fs::read_to_string(dir.path().join("hybrid.svg")).unwrap();
     for needle in [
-        "Spikes exc",
+        "Activity exc (10)",
         "# neurons",
-        "mean firing rate [Hz]",
+        "Mean firing rate [Hz]",
         "Variable (v - 10) * 2 of exc (10)",
     ] {
         assert!(
