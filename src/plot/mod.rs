@@ -659,16 +659,27 @@ fn axes<'a, DB: DrawingBackend>(
         .y_label_area_size(px(y_label_px))
         .build_cartesian_2d(x, y)
         .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
+    let neuron_axis = y_desc == "# neurons" || y_desc.is_empty() && title.as_ref().ends_with(']');
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
         .label_style(font(scale, 12.0))
-        .axis_desc_style(font(scale, 13.0))
-        .draw()
-        .map_err(|e| e.to_string())?;
+        .axis_desc_style(font(scale, 13.0));
+    if neuron_axis {
+        mesh.y_label_formatter(&|v| neuron_tick(*v));
+    }
+    mesh.draw().map_err(|e| e.to_string())?;
     Ok(chart)
+}
+
+/// A tick label of a neuron axis (rasters, matrices): only whole neuron indices are labelled.
+fn neuron_tick(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{:.0}", v.round() + 0.0)
+    } else {
+        String::new()
+    }
 }
 
 fn font(scale: f64, size: f64) -> TextStyle<'static> {
@@ -954,6 +965,7 @@ fn draw_panel<DB: DrawingBackend>(
                         .disable_mesh()
                         .x_desc("time [ms]")
                         .y_desc("# neurons")
+                        .y_label_formatter(&|v| neuron_tick(*v))
                         .label_style(font(scale, 12.0))
                         .axis_desc_style(font(scale, 13.0))
                         .draw()
