@@ -180,6 +180,11 @@ pub fn validate_plan(plan: &PlotPlan, archive: &Archive, chunk: ChunkRef) -> Res
                 variables,
                 spikes,
             });
+        } else if plan.compartment.contains(comp) {
+            return Err(plan_error(format!(
+                "{comp} recorded nothing in run {} set {} chunk {}; choose a chunk in which it was recorded (neurorec inspect lists them)",
+                chunk.run, chunk.set, chunk.chunk
+            )));
         }
     }
     check_plan(plan, &recorded)
