@@ -10,6 +10,10 @@ use neurorec::archive::{Archive, ArchiveOptions, ArchiveWriter, ChunkRef};
 use neurorec::plot::{plot, PlotOptions, PlotPlan};
 use neurorec::{MonitorSpec, Monitors, Network, NeuronModel, PopulationSpec};
 
+// The allocator and its setting as in the `neurorec` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn write_archive(dir: &std::path::Path, n: usize, ms: f64) {
     let mut net = Network::new(0.1).expect("dt");
     let frac = |x: f64| x - x.floor();
@@ -40,6 +44,7 @@ fn write_archive(dir: &std::path::Path, n: usize, ms: f64) {
 }
 
 fn bench_plot(c: &mut Criterion) {
+    neurorec::alloc::keep_freed_memory();
     let dir = tempfile::tempdir().expect("tempdir");
     let archive_dir = dir.path().join("archive");
     write_archive(&archive_dir, 10_000, 1000.0);

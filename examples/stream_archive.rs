@@ -11,6 +11,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use neurorec::{MonitorSpec, Monitors, Network, NeuronModel, PopulationSpec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As the `neurorec` binary does.
+    neurorec::alloc::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let usage = "usage: stream_archive N DURATION_MS OUT_DIR [f32]";
     let n: usize = args.get(1).ok_or(usage)?.parse()?;

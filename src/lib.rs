@@ -9,6 +9,7 @@
 //! - [`times`]: [`RecordingTimes`], the period tables of every chunk and what is computed
 //!   from them.
 
+pub mod alloc;
 pub mod sim;
 
 pub use sim::{

@@ -4,5 +4,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    neurorec::alloc::keep_freed_memory();
     neurorec::cli::main()
 }
