@@ -63,6 +63,9 @@ pub struct ArchiveOptions {
     pub zstd_level: i32,
     /// fsync files and the manifest before they are renamed (crash safety).
     pub sync: bool,
+    /// With `sync`, a file is also written back to disk in the background every this many
+    /// bytes while it is written, so the fsync at its close has little left to wait for.
+    pub writeback_bytes: u64,
     /// Replace an existing archive (of this run, with `own_manifest`) instead of refusing.
     pub overwrite: bool,
     /// Keep this run's manifest in its own file (`manifest-run=<r>.json`), so the runs of a
@@ -86,6 +89,7 @@ impl Default for ArchiveOptions {
             storage: ValueStorage::F64,
             zstd_level: 1,
             sync: true,
+            writeback_bytes: 64 << 20,
             overwrite: false,
             own_manifest: false,
             step_statistics: true,
@@ -153,6 +157,38 @@ struct Checksummed {
     inner: BufWriter<File>,
     hasher: crc32fast::Hasher,
     bytes: u64,
+    writeback: Option<Writeback>,
+}
+
+/// Early writeback: every `ArchiveOptions::writeback_bytes` a background thread asks the OS to write what
+/// the file holds so far to disk, while encoding goes on; the fsync at close then has at
+/// most the last stretch left to wait for (it cost 0.4-0.5 s per 610 MB otherwise). Errors
+/// of these early syncs are left to that final fsync, which reports them.
+struct Writeback {
+    file: Arc<File>,
+    every: u64,
+    next_at: u64,
+    busy: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Writeback {
+    fn after(&mut self, bytes: u64) {
+        use std::sync::atomic::Ordering;
+        if bytes < self.next_at || self.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.next_at = bytes + self.every;
+        let (file, busy) = (Arc::clone(&self.file), Arc::clone(&self.busy));
+        let spawned = std::thread::Builder::new()
+            .name("neurorec-writeback".into())
+            .spawn(move || {
+                let _ = file.sync_data();
+                busy.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.busy.store(false, Ordering::Release);
+        }
+    }
 }
 
 impl Write for Checksummed {
@@ -160,6 +196,9 @@ impl Write for Checksummed {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
+        if let Some(w) = &mut self.writeback {
+            w.after(self.bytes);
+        }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -175,6 +214,8 @@ enum Job {
         schema: SchemaRef,
         props: Box<WriterProperties>,
         row_group_rows: usize,
+        /// Bytes between early writebacks (files fsynced at close only).
+        writeback_bytes: Option<u64>,
     },
     Batch {
         id: u64,
@@ -202,8 +243,12 @@ fn encoder_loop(jobs: Receiver<Job>) {
                 schema,
                 props,
                 row_group_rows,
+                writeback_bytes,
             } => {
-                files.insert(id, open_file(tmp, schema, *props, row_group_rows));
+                files.insert(
+                    id,
+                    open_file(tmp, schema, *props, row_group_rows, writeback_bytes),
+                );
             }
             Job::Batch { id, columns } => {
                 super::crash_point("batch");
@@ -246,15 +291,27 @@ fn open_file(
     schema: SchemaRef,
     props: WriterProperties,
     row_group_rows: usize,
+    writeback_bytes: Option<u64>,
 ) -> Result<EncFile, ArchiveError> {
     if let Some(parent) = tmp.parent() {
         std::fs::create_dir_all(parent).map_err(ArchiveError::io(parent))?;
     }
     let file = File::create(&tmp).map_err(ArchiveError::io(&tmp))?;
+    // A second handle of the same file for early writeback (only when fsynced at close).
+    let writeback = match writeback_bytes.map(|every| (every.max(1), file.try_clone())) {
+        Some((every, Ok(clone))) => Some(Writeback {
+            file: Arc::new(clone),
+            every,
+            next_at: every,
+            busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }),
+        _ => None,
+    };
     let out = Checksummed {
         inner: BufWriter::with_capacity(1 << 20, file),
         hasher: crc32fast::Hasher::new(),
         bytes: 0,
+        writeback,
     };
     // The Arrow schema is stored at the end (see `close_file`), when the metadata is complete.
     let options = ArrowWriterOptions::new()
@@ -675,6 +732,7 @@ impl ArchiveWriter {
             schema,
             props,
             row_group_rows: self.options.row_group_rows,
+            writeback_bytes: self.options.sync.then_some(self.options.writeback_bytes),
         })?;
         let chunk = self
             .chunk

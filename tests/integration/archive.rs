@@ -119,6 +119,25 @@ fn small_options() -> ArchiveOptions {
 }
 
 #[test]
+fn files_written_back_early_read_back_exactly_and_validate() {
+    // fsync on, and a background writeback after every KiB: many syncs overlap writing.
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = seed_network();
+    let options = ArchiveOptions {
+        batch_rows: 64,
+        row_group_rows: 256,
+        sync: true,
+        writeback_bytes: 1024,
+        ..Default::default()
+    };
+    let sets = run_both(&mut net, SEED_DICT, &seed_schedule(), dir.path(), options);
+    assert_archive_equals(dir.path(), &sets);
+    let archive = Archive::open(dir.path()).unwrap();
+    let problems = neurorec::archive::validate(&archive);
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[test]
 fn small_batches_row_groups_and_parts_read_back_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let mut net = seed_network();
