@@ -463,8 +463,9 @@ impl Archive {
         window_ms.map(|(a, b)| {
             let dt = self.manifest.dt_ms;
             (
+                // Float-to-int casts saturate; the end must not overflow either.
                 (a / dt - 1e-9).ceil() as i64,
-                (b / dt + 1e-9).floor() as i64 + 1,
+                ((b / dt + 1e-9).floor() as i64).saturating_add(1),
             )
         })
     }

@@ -162,13 +162,15 @@ struct Checksummed {
 
 /// Early writeback: every `ArchiveOptions::writeback_bytes` a background thread asks the OS to write what
 /// the file holds so far to disk, while encoding goes on; the fsync at close then has at
-/// most the last stretch left to wait for (it cost 0.4-0.5 s per 610 MB otherwise). Errors
-/// of these early syncs are left to that final fsync, which reports them.
+/// most the last stretch left to wait for (it cost 0.4-0.5 s per 610 MB otherwise). An error
+/// of an early sync is kept and reported when the file is closed (the OS reports a
+/// writeback error only once, so the final fsync might not see it again).
 struct Writeback {
     file: Arc<File>,
     every: u64,
     next_at: u64,
     busy: Arc<std::sync::atomic::AtomicBool>,
+    error: Arc<std::sync::Mutex<Option<std::io::Error>>>,
 }
 
 impl Writeback {
@@ -179,10 +181,15 @@ impl Writeback {
         }
         self.next_at = bytes + self.every;
         let (file, busy) = (Arc::clone(&self.file), Arc::clone(&self.busy));
+        let error = Arc::clone(&self.error);
         let spawned = std::thread::Builder::new()
             .name("neurorec-writeback".into())
             .spawn(move || {
-                let _ = file.sync_data();
+                if let Err(e) = file.sync_data() {
+                    if let Ok(mut slot) = error.lock() {
+                        slot.get_or_insert(e);
+                    }
+                }
                 busy.store(false, Ordering::Release);
             });
         if spawned.is_err() {
@@ -304,6 +311,7 @@ fn open_file(
             every,
             next_at: every,
             busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            error: Arc::default(),
         }),
         _ => None,
     };
@@ -430,12 +438,22 @@ fn close_file(
         .map_err(ArchiveError::parquet(&tmp))?;
     let bytes = out.bytes;
     let crc = out.hasher.finalize();
+    let early_error = out.writeback.and_then(|w| {
+        // Wait for a writeback still running, then take its error, if any.
+        while w.busy.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        w.error.lock().ok().and_then(|mut slot| slot.take())
+    });
     let inner = out.inner.into_inner().map_err(|e| ArchiveError::Io {
         path: tmp.clone(),
         source: e.into_error(),
     })?;
     if sync {
         inner.sync_all().map_err(ArchiveError::io(&tmp))?;
+    }
+    if let Some(e) = early_error {
+        return Err(ArchiveError::io(&tmp)(e));
     }
     drop(inner);
     super::crash_point("file_written");

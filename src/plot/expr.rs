@@ -98,11 +98,18 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, ExprError> {
     Ok(out)
 }
 
+/// Longest expression accepted, in tokens: keeps the tree (and the recursion that builds,
+/// evaluates and drops it) shallow whatever a plan file holds.
+const MAX_TOKENS: usize = 1000;
+/// Deepest nesting of parentheses and unary signs accepted.
+const MAX_DEPTH: usize = 100;
+
 struct Parser {
     tokens: Vec<(usize, Token)>,
     at: usize,
     end: usize,
     variables: Vec<String>,
+    depth: usize,
 }
 
 impl Parser {
@@ -150,6 +157,19 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Node, ExprError> {
+        self.depth += 1;
+        let node = self.unary_inner();
+        self.depth -= 1;
+        node
+    }
+
+    fn unary_inner(&mut self) -> Result<Node, ExprError> {
+        if self.depth > MAX_DEPTH {
+            return Err(ExprError {
+                position: self.position(),
+                message: format!("nested deeper than {MAX_DEPTH} levels"),
+            });
+        }
         match self.peek() {
             Some(Token::Op('-')) => {
                 self.at += 1;
@@ -199,11 +219,18 @@ impl Expr {
     pub fn parse(text: &str) -> Result<Self, ExprError> {
         let tokens = tokenize(text)?;
         let end = text.chars().count() + 1;
+        if tokens.len() > MAX_TOKENS {
+            return Err(ExprError {
+                position: tokens[MAX_TOKENS].0,
+                message: format!("longer than {MAX_TOKENS} numbers, variables and operators"),
+            });
+        }
         let mut parser = Parser {
             tokens,
             at: 0,
             end,
             variables: Vec::new(),
+            depth: 0,
         };
         let node = parser.sum()?;
         if parser.at < parser.tokens.len() {
@@ -279,9 +306,22 @@ mod tests {
             ("__import__('os')", 12, "''' is not allowed"),
             ("1.2.3", 1, "is not a number"),
             ("", 1, "found the end"),
+            (&"(".repeat(500), 101, "nested deeper than 100 levels"),
+            (&format!("{}v", "-".repeat(500)), 101, "nested deeper"),
+            (
+                &format!("{}v", "-".repeat(100_000)),
+                1001,
+                "longer than 1000",
+            ),
+            (&vec!["v"; 600].join("+"), 1001, "longer than 1000"),
         ] {
             let err = Expr::parse(text).unwrap_err();
-            assert_eq!(err.position, position, "{text}: {err}");
+            assert_eq!(
+                err.position,
+                position,
+                "{}: {err}",
+                &text[..text.len().min(40)]
+            );
             assert!(err.message.contains(needle), "{text}: {err}");
         }
     }

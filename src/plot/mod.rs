@@ -80,6 +80,11 @@ pub fn check_plan(plan: &PlotPlan, recorded: &[Recorded]) -> Result<(), PlotErro
             "shape ({rows}, {cols}) has no subplot; use e.g. shape = [2, 2]"
         )));
     }
+    if rows > 20 || cols > 20 {
+        return Err(plan_error(format!(
+            "shape ({rows}, {cols}) has too many subplots; use at most 20 rows and 20 columns"
+        )));
+    }
     let slots = rows * cols;
     for (i, p) in plan.position.iter().enumerate() {
         if *p < 1 || *p > slots {
@@ -456,10 +461,11 @@ pub fn plot(
     path: &Path,
 ) -> Result<Vec<String>, PlotError> {
     validate_plan(plan, archive, options.chunk)?;
-    let format_ok = matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("svg") | Some("png")
-    );
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    let format_ok = matches!(extension.as_deref(), Some("svg") | Some("png"));
     if !format_ok {
         return Err(plan_error(format!(
             "{} must end in .png or .svg",
@@ -485,9 +491,15 @@ pub fn plot(
         lo = 0.0;
         hi = 1.0;
     }
+    if !(1..=1200).contains(&options.dpi) {
+        return Err(plan_error(format!(
+            "dpi {} is out of range; use 1..=1200 (default 300)",
+            options.dpi
+        )));
+    }
     let window = match options.time_lim {
         Some((a, b)) => {
-            if a >= b || b < lo || a > hi {
+            if !(a.is_finite() && b.is_finite()) || a >= b || b < lo || a > hi {
                 return Err(plan_error(format!(
                     "time_lim ({a}, {b}) is outside the chunk's recordings ({lo}, {hi}); give a window inside them"
                 )));
@@ -590,7 +602,7 @@ pub fn plot(
         window,
         pixels: (px_w, px_h),
     };
-    if path.extension().and_then(|e| e.to_str()) == Some("svg") {
+    if extension.as_deref() == Some("svg") {
         let root = SVGBackend::new(path, size).into_drawing_area();
         draw(&root, plan, &panels, &frame).map_err(draw_err)?;
         root.present().map_err(|e| draw_err(e.to_string()))?;
@@ -807,6 +819,11 @@ fn draw_variable<DB: DrawingBackend>(
         lo = 0.0;
         hi = 1.0;
     }
+    if !(hi - lo).is_finite() {
+        // A span beyond f64 (e.g. an expression scaling by 1e306): keep the axis finite.
+        lo = lo.max(-f64::MAX / 4.0);
+        hi = hi.min(f64::MAX / 4.0);
+    }
     if hi - lo < 1e-12 {
         lo -= 0.5;
         hi += 0.5;
@@ -832,14 +849,11 @@ fn draw_variable<DB: DrawingBackend>(
         let band = n as f64 / p.rows as f64;
         let cells = p.cols.iter().flat_map(|col| {
             (0..p.rows).filter_map(move |r| {
-                let v = if p.mean {
-                    col.a[r]
-                } else {
-                    col.a[r] / col.b[r]
-                };
-                if p.mean && !col.a[r].is_finite() || !p.mean && col.b[r] == 0.0 {
+                // Sum and count of the values (or sample means) in the cell.
+                if col.b[r] == 0.0 {
                     return None;
                 }
+                let v = col.a[r] / col.b[r];
                 let f = ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
                 let color = ViridisRGB::get_color(f);
                 Some(Rectangle::new(

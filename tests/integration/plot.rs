@@ -257,6 +257,31 @@ fn invalid_plans_are_errors() {
         ..options.clone()
     };
     assert!(err(plan(&[1], &["exc"], &["v"], &["line"]), &outside).contains("outside the chunk"));
+    let not_a_window = PlotOptions {
+        time_lim: Some((f64::NAN, f64::NAN)),
+        ..options.clone()
+    };
+    assert!(
+        err(plan(&[1], &["exc"], &["v"], &["line"]), &not_a_window).contains("outside the chunk")
+    );
+    for dpi in [0, 100_000] {
+        let o = PlotOptions {
+            dpi,
+            ..options.clone()
+        };
+        assert!(err(plan(&[1], &["exc"], &["v"], &["line"]), &o).contains("out of range"));
+    }
+    let mut huge = plan(&[1], &["exc"], &["v"], &["line"]);
+    huge.shape = (65536, 65537);
+    assert!(err(huge, &options).contains("too many subplots"));
+    // The extension is matched in any case.
+    plot(
+        &archive,
+        &plan(&[1], &["exc"], &["v"], &["line"]),
+        &options,
+        &dir.path().join("upper.PNG"),
+    )
+    .unwrap();
     let svg_path = dir.path().join("x.jpg");
     let e = plot(
         &archive,
