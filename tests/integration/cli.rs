@@ -2,20 +2,9 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use clap::CommandFactory;
 
-use crate::common::data;
-
-fn neurorec() -> Command {
-    Command::cargo_bin("neurorec").unwrap()
-}
-
-fn pipeline(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("pipelines")
-        .join(name)
-}
+use crate::common::{data, neurorec, pipeline};
 
 #[test]
 fn cli_definition_is_consistent() {

@@ -3,6 +3,30 @@
 use neurorec::schedule::{run_schedule, Action};
 use neurorec::{ChunkRecordings, Monitors, Network, NeuronModel, PopulationSpec, RecordingTimes};
 
+/// The `neurorec` binary of this build.
+pub fn neurorec() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("neurorec").unwrap()
+}
+
+/// Path of a pipeline in `pipelines/`.
+pub fn pipeline(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("pipelines")
+        .join(name)
+}
+
+/// Runs `neurorec run pipelines/<name> --out <out> --quiet` and expects success.
+pub fn run_pipeline(name: &str, out: &std::path::Path) {
+    neurorec()
+        .arg("run")
+        .arg(pipeline(name))
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .assert()
+        .success();
+}
+
 /// Path of a file in `tests/data`.
 pub fn data(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

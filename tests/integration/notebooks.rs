@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use crate::common::run_pipeline;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,20 +38,8 @@ fn notebooks_execute_against_fresh_archives() {
     let dir = tempfile::tempdir().unwrap();
     let seed = dir.path().join("monitor_recordings");
     let sweep = dir.path().join("current_sweep");
-    for (pipeline, out) in [
-        ("monitor_recordings.toml", &seed),
-        ("current_sweep.toml", &sweep),
-    ] {
-        Command::cargo_bin("neurorec")
-            .unwrap()
-            .arg("run")
-            .arg(root().join("pipelines").join(pipeline))
-            .arg("--out")
-            .arg(out)
-            .arg("--quiet")
-            .assert()
-            .success();
-    }
+    run_pipeline("monitor_recordings.toml", &seed);
+    run_pipeline("current_sweep.toml", &sweep);
     let out = std::process::Command::new(python)
         .arg(root().join("tests/python/run_notebooks.py"))
         .arg(&seed)
@@ -91,15 +79,10 @@ fn readme_loading_snippets_run() {
     assert_eq!(snippets.len(), 4, "polars, pandas, pyarrow, DuckDB");
     // The snippets use the main command's output path, relative to the checkout.
     let dir = tempfile::tempdir().unwrap();
-    Command::cargo_bin("neurorec")
-        .unwrap()
-        .arg("run")
-        .arg(root().join("pipelines/monitor_recordings.toml"))
-        .arg("--out")
-        .arg(dir.path().join("target/results/monitor_recordings"))
-        .arg("--quiet")
-        .assert()
-        .success();
+    run_pipeline(
+        "monitor_recordings.toml",
+        &dir.path().join("target/results/monitor_recordings"),
+    );
     for snippet in snippets {
         assert!(snippet.lines().count() <= 5, "{snippet}");
         let out = std::process::Command::new(&python)

@@ -3,19 +3,9 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use crate::common::{neurorec, pipeline, run_pipeline};
 use neurorec::archive::{Archive, ChunkRef};
 use neurorec::plot::{plot, PlotOptions, PlotPlan};
-
-fn neurorec() -> Command {
-    Command::cargo_bin("neurorec").unwrap()
-}
-
-fn pipeline(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("pipelines")
-        .join(name)
-}
 
 fn png_size(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path).unwrap();
@@ -60,6 +50,22 @@ fn the_seed_run_draws_its_six_figures() {
     }
 }
 
+/// The current sweep's archive in `out`, and run 3 (I_app 150) chunk 0 at 100 dpi.
+fn sweep_archive(out: &Path) -> (Archive, PlotOptions) {
+    run_pipeline("current_sweep.toml", out);
+    let archive = Archive::open(out).unwrap();
+    let options = PlotOptions {
+        chunk: ChunkRef {
+            run: 3,
+            set: 0,
+            chunk: 0,
+        },
+        time_lim: None,
+        dpi: 100,
+    };
+    (archive, options)
+}
+
 fn plan(position: &[u32], compartment: &[&str], variable: &[&str], format: &[&str]) -> PlotPlan {
     PlotPlan {
         shape: (2, 3),
@@ -74,24 +80,7 @@ fn plan(position: &[u32], compartment: &[&str], variable: &[&str], format: &[&st
 fn every_format_draws_titles_and_labels_in_svg() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
-    neurorec()
-        .arg("run")
-        .arg(pipeline("current_sweep.toml"))
-        .arg("--out")
-        .arg(&out)
-        .arg("-q")
-        .assert()
-        .success();
-    let archive = Archive::open(&out).unwrap();
-    let options = PlotOptions {
-        chunk: ChunkRef {
-            run: 3,
-            set: 0,
-            chunk: 0,
-        },
-        time_lim: None,
-        dpi: 100,
-    };
+    let (archive, options) = sweep_archive(&out);
     let svg = dir.path().join("all.svg");
     let p = plan(
         &[1, 2, 3, 4, 5, 6],
@@ -206,24 +195,7 @@ fn every_format_draws_titles_and_labels_in_svg() {
 fn invalid_plans_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
-    neurorec()
-        .arg("run")
-        .arg(pipeline("current_sweep.toml"))
-        .arg("--out")
-        .arg(&out)
-        .arg("-q")
-        .assert()
-        .success();
-    let archive = Archive::open(&out).unwrap();
-    let options = PlotOptions {
-        chunk: ChunkRef {
-            run: 3,
-            set: 0,
-            chunk: 0,
-        },
-        time_lim: None,
-        dpi: 100,
-    };
+    let (archive, options) = sweep_archive(&out);
     let path = dir.path().join("x.png");
     let err = |p: PlotPlan, o: &PlotOptions| plot(&archive, &p, o, &path).unwrap_err().to_string();
     assert!(err(plan(&[7], &["exc"], &["v"], &["line"]), &options).contains("outside 1..6"));
