@@ -5,49 +5,31 @@
 //! Run: `cargo bench --bench plot` (the whole command: `neurorec plot DIR --plan plan.toml`,
 //! see README, performance).
 
+mod common;
+
+use common::write_archive;
 use criterion::{criterion_group, criterion_main, Criterion};
-use neurorec::archive::{Archive, ArchiveOptions, ArchiveWriter, ChunkRef};
+use neurorec::archive::{Archive, ArchiveOptions, ChunkRef};
 use neurorec::plot::{plot, PlotOptions, PlotPlan};
-use neurorec::{MonitorSpec, Monitors, Network, NeuronModel, PopulationSpec};
+use neurorec::schedule::Action;
 
 // The allocator and its setting as in the `neurorec` binary.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn write_archive(dir: &std::path::Path, n: usize, ms: f64) {
-    let mut net = Network::new(0.1).expect("dt");
-    let frac = |x: f64| x - x.floor();
-    let i_app: Vec<f64> = (0..n)
-        .map(|i| 20.0 + 60.0 * frac(i as f64 * 0.618_033_988_7))
-        .collect();
-    let v0: Vec<f64> = (0..n)
-        .map(|i| -70.0 + 15.0 * frac(i as f64 * 0.414_213_562_3))
-        .collect();
-    net.add_population(
-        PopulationSpec::new("pop", n, NeuronModel::Izhikevich2007)
-            .with_parameter("I_app", i_app)
-            .with_initial("v", v0),
-    )
-    .expect("population");
-    let specs = MonitorSpec::parse_dict(&[("pop", &["v", "spike"])]).expect("monitors");
-    let options = ArchiveOptions {
-        sync: false,
-        ..Default::default()
-    };
-    let writer =
-        ArchiveWriter::create(dir, net.dt(), vec!["pop".into()], options).expect("archive");
-    let mut mon = Monitors::with_sink(&net, &specs, writer).expect("monitors");
-    mon.start(&net, None).expect("start");
-    mon.simulate(&mut net, ms).expect("simulate");
-    mon.end_set(&net).expect("end set");
-    mon.into_sink().finish().expect("finish");
-}
-
 fn bench_plot(c: &mut Criterion) {
     neurorec::alloc::keep_freed_memory();
     let dir = tempfile::tempdir().expect("tempdir");
     let archive_dir = dir.path().join("archive");
-    write_archive(&archive_dir, 10_000, 1000.0);
+    let actions = [
+        Action::Start { compartments: None },
+        Action::Simulate { ms: 1000.0 },
+    ];
+    let options = ArchiveOptions {
+        sync: false,
+        ..Default::default()
+    };
+    write_archive(&archive_dir, 10_000, &actions, options);
     let archive = Archive::open(&archive_dir).expect("open");
     let plan = PlotPlan {
         shape: (1, 3),
