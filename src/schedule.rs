@@ -62,6 +62,8 @@ pub fn run_schedule<S: Sink>(
     if mon.get_recording_times(net).nr_chunks() > 0 {
         let times = mon.end_set(net)?;
         on_set(mon, times);
+    } else {
+        mon.discard_empty_chunk(net)?;
     }
     Ok(())
 }

@@ -497,6 +497,18 @@ impl<S: Sink> Monitors<S> {
         Ok(())
     }
 
+    /// Drops the current chunk if nothing in it is kept (no sample and no period with
+    /// simulated time), telling the sink when it had begun one; a chunk with recordings is
+    /// left alone. For the end of a run that stops right after a start: otherwise the sink
+    /// would hold a begun chunk that never ends (an archive would report it unfinished).
+    pub fn discard_empty_chunk(&mut self, net: &Network) -> Result<(), MonitorError> {
+        if self.chunk_begun && !self.current_chunk_kept(net.t()) {
+            self.close_chunk(net)?;
+            self.open_chunk(net);
+        }
+        Ok(())
+    }
+
     /// Ends the set: closes the current chunk, hands the set's end to the sink and returns its
     /// recording times; then all compartments are paused and a new set begins.
     pub fn end_set(&mut self, net: &Network) -> Result<RecordingTimes, MonitorError> {

@@ -119,6 +119,37 @@ fn small_options() -> ArchiveOptions {
 }
 
 #[test]
+fn a_start_without_simulated_time_leaves_no_unfinished_chunk() {
+    // Found by the property test below: start, simulate 0 ms, end.
+    let mut net = Network::new(0.1).unwrap();
+    net.add_population(
+        neurorec::PopulationSpec::new("a", 3, neurorec::NeuronModel::Izhikevich2007)
+            .with_parameter("I_app", vec![0.0, 60.0, 200.0]),
+    )
+    .unwrap();
+    net.add_population(
+        neurorec::PopulationSpec::new("b", 2, neurorec::NeuronModel::Izhikevich2007)
+            .with_parameter("I_app", 100.0),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = ArchiveOptions {
+        batch_rows: 1,
+        row_group_rows: 1,
+        part_rows: 1,
+        sync: false,
+        ..Default::default()
+    };
+    let dict: &[(&str, &[&str])] = &[("a;0.3", &["v", "u", "spike"]), ("b", &["spike", "I_v"])];
+    let actions = [
+        Action::Start { compartments: None },
+        Action::Simulate { ms: 0.0 },
+    ];
+    let sets = run_both(&mut net, dict, &actions, dir.path(), options);
+    assert_archive_equals(dir.path(), &sets);
+}
+
+#[test]
 fn files_written_back_early_read_back_exactly_and_validate() {
     // fsync on, and a background writeback after every KiB: many syncs overlap writing.
     let dir = tempfile::tempdir().unwrap();
