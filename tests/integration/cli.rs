@@ -4,7 +4,7 @@ use std::path::Path;
 
 use clap::CommandFactory;
 
-use crate::common::{data, neurorec, pipeline};
+use crate::common::{data, neurorec, pipeline, run_command};
 
 #[test]
 fn cli_definition_is_consistent() {
@@ -28,21 +28,13 @@ fn run_prints_the_seed_block_rebuilt_from_the_archive() {
         expected
     );
     // An existing archive is refused without --force, kept intact, and replaced with it.
-    let assert = neurorec()
-        .arg("run")
-        .arg(pipeline("monitor_recordings.toml"))
-        .arg("--out")
-        .arg(&out)
+    let assert = run_command("monitor_recordings.toml", &out)
         .assert()
         .failure();
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
     assert!(stderr.contains("--force"), "{stderr}");
     neurorec().args(["validate"]).arg(&out).assert().success();
-    neurorec()
-        .arg("run")
-        .arg(pipeline("monitor_recordings.toml"))
-        .arg("--out")
-        .arg(&out)
+    run_command("monitor_recordings.toml", &out)
         .args(["--force", "--quiet"])
         .assert()
         .success()
@@ -263,20 +255,10 @@ fn sweeps_fill_one_archive_in_parallel_and_in_shards() {
     use polars::prelude::*;
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full");
-    neurorec()
-        .arg("run")
-        .arg(pipeline("current_sweep.toml"))
-        .arg("--out")
-        .arg(&full)
-        .assert()
-        .success();
+    run_command("current_sweep.toml", &full).assert().success();
     let sharded = dir.path().join("sharded");
     for k in 0..3 {
-        neurorec()
-            .arg("run")
-            .arg(pipeline("current_sweep.toml"))
-            .arg("--out")
-            .arg(&sharded)
+        run_command("current_sweep.toml", &sharded)
             .args(["--shard", &format!("{k}/3"), "--quiet"])
             .assert()
             .success();
@@ -331,11 +313,7 @@ fn sweeps_fill_one_archive_in_parallel_and_in_shards() {
     let broken = dir.path().join("broken");
     std::fs::create_dir_all(broken.join("exc/spikes")).unwrap();
     std::fs::write(broken.join("exc/spikes/run=2"), b"in the way").unwrap();
-    let assert = neurorec()
-        .arg("run")
-        .arg(pipeline("current_sweep.toml"))
-        .arg("--out")
-        .arg(&broken)
+    let assert = run_command("current_sweep.toml", &broken)
         .assert()
         .failure();
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();

@@ -15,16 +15,16 @@ pub fn pipeline(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// `neurorec run pipelines/<name> --out <out>`, ready for more arguments.
+pub fn run_command(name: &str, out: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = neurorec();
+    cmd.arg("run").arg(pipeline(name)).arg("--out").arg(out);
+    cmd
+}
+
 /// Runs `neurorec run pipelines/<name> --out <out> --quiet` and expects success.
 pub fn run_pipeline(name: &str, out: &std::path::Path) {
-    neurorec()
-        .arg("run")
-        .arg(pipeline(name))
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet")
-        .assert()
-        .success();
+    run_command(name, out).arg("--quiet").assert().success();
 }
 
 /// Path of a file in `tests/data`.

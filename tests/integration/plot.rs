@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{neurorec, pipeline, run_pipeline};
+use crate::common::{neurorec, run_command, run_pipeline};
 use neurorec::archive::{Archive, ChunkRef};
 use neurorec::plot::{plot, PlotOptions, PlotPlan};
 
@@ -19,11 +19,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 fn the_seed_run_draws_its_six_figures() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("seed");
-    let assert = neurorec()
-        .arg("run")
-        .arg(pipeline("monitor_recordings.toml"))
-        .arg("--out")
-        .arg(&out)
+    let assert = run_command("monitor_recordings.toml", &out)
         .assert()
         .success();
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
