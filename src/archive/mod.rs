@@ -11,6 +11,7 @@
 //! `state` or `spikes`, plus `DIR/manifest.json`. This is the only module that uses
 //! `parquet`.
 
+mod encode;
 mod manifest;
 mod meta;
 mod reader;

@@ -28,6 +28,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
+use super::encode::{EncodedColumn, SampleColumns, SampleRun};
 use super::manifest::{
     sync_dir, ChunkEntry, ChunkStatus, CompartmentPeriods, FileEntry, JournalEntry, Manifest,
     ManifestWriter, SetEntry,
@@ -105,33 +106,68 @@ struct EncFile {
     writer: SerializedFileWriter<Checksummed>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
+    /// How `period`, `step`, `time_ms` and `neuron` are written when they follow the
+    /// sample structure (state files); `None`: every column by the Arrow column writers.
+    samples: Option<SampleColumns>,
     /// The row group receiving batches, encoded by its own worker thread.
     current: Option<RowGroupTask>,
     /// Row groups whose batches are all sent, oldest first, still being encoded.
-    finishing: std::collections::VecDeque<Receiver<Result<Vec<ArrowColumnChunk>, ParquetError>>>,
+    finishing: std::collections::VecDeque<Receiver<Result<EncodedGroup, ParquetError>>>,
     row_group_rows: usize,
     rows_in_group: usize,
     row_groups: usize,
     rows: u64,
 }
 
+/// The rows of one record batch as the encoder receives them.
+struct BatchData {
+    /// Arrow arrays of the columns the Arrow column writers encode: all columns of a spikes
+    /// file, the value columns of a state file.
+    columns: Vec<ArrayRef>,
+    /// State files: one entry per sample, from which the leading columns are encoded.
+    samples: Vec<SampleRun>,
+}
+
+impl BatchData {
+    fn rows(&self) -> usize {
+        match self.columns.first() {
+            Some(c) => c.len(),
+            None => self.samples.iter().map(|s| s.rows as usize).sum(),
+        }
+    }
+}
+
+/// An encoded row group: the hand-written leading columns, then the Arrow-written ones.
+struct EncodedGroup {
+    leading: Vec<EncodedColumn>,
+    rest: Vec<ArrowColumnChunk>,
+}
+
 /// A row group being encoded: row groups are independent, so consecutive row groups are
 /// encoded on different threads at the same time and appended to the file in order.
 struct RowGroupTask {
-    batches: Sender<Vec<ArrayRef>>,
-    done: Receiver<Result<Vec<ArrowColumnChunk>, ParquetError>>,
+    batches: Sender<BatchData>,
+    done: Receiver<Result<EncodedGroup, ParquetError>>,
 }
 
 impl RowGroupTask {
-    fn spawn(writers: Vec<ArrowColumnWriter>, schema: SchemaRef) -> Self {
-        let (batches, rx) = std::sync::mpsc::channel::<Vec<ArrayRef>>();
+    fn spawn(
+        writers: Vec<ArrowColumnWriter>,
+        schema: SchemaRef,
+        samples: Option<SampleColumns>,
+    ) -> Self {
+        let (batches, rx) = std::sync::mpsc::channel::<BatchData>();
         let (done_tx, done) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut writers = writers;
+            // The Arrow writers take the columns after the hand-written ones.
+            let skip = samples.as_ref().map_or(0, |s| s.descr.len());
+            let mut writers: Vec<ArrowColumnWriter> = writers.into_iter().skip(skip).collect();
             let result = (|| {
-                for columns in rx {
+                let mut runs = Vec::new();
+                for batch in rx {
+                    runs.extend_from_slice(&batch.samples);
                     let mut w = writers.iter_mut();
-                    for (field, array) in schema.fields().iter().zip(&columns) {
+                    for (field, array) in schema.fields().iter().skip(skip).zip(&batch.columns) {
                         for leaf in compute_leaves(field, array)? {
                             w.next()
                                 .ok_or_else(|| {
@@ -141,10 +177,15 @@ impl RowGroupTask {
                         }
                     }
                 }
-                writers
+                let leading = match &samples {
+                    Some(s) => s.encode(&runs)?,
+                    None => Vec::new(),
+                };
+                let rest = writers
                     .into_iter()
                     .map(|w| w.close())
-                    .collect::<Result<Vec<_>, _>>()
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(EncodedGroup { leading, rest })
             })();
             let _ = done_tx.send(result);
         });
@@ -223,10 +264,13 @@ enum Job {
         row_group_rows: usize,
         /// Bytes between early writebacks (files fsynced at close only).
         writeback_bytes: Option<u64>,
+        /// State files: the leading columns are encoded from the samples (zstd level,
+        /// statistics on `step`).
+        samples: Option<(i32, bool)>,
     },
     Batch {
         id: u64,
-        columns: Vec<ArrayRef>,
+        batch: BatchData,
     },
     Close {
         id: u64,
@@ -251,16 +295,24 @@ fn encoder_loop(jobs: Receiver<Job>) {
                 props,
                 row_group_rows,
                 writeback_bytes,
+                samples,
             } => {
                 files.insert(
                     id,
-                    open_file(tmp, schema, *props, row_group_rows, writeback_bytes),
+                    open_file(
+                        tmp,
+                        schema,
+                        *props,
+                        row_group_rows,
+                        writeback_bytes,
+                        samples,
+                    ),
                 );
             }
-            Job::Batch { id, columns } => {
+            Job::Batch { id, batch } => {
                 super::crash_point("batch");
                 if let Some(Ok(file)) = files.get_mut(&id) {
-                    if let Err(e) = write_batch(file, columns) {
+                    if let Err(e) = write_batch(file, batch) {
                         files.insert(id, Err(e));
                     }
                 }
@@ -299,6 +351,7 @@ fn open_file(
     props: WriterProperties,
     row_group_rows: usize,
     writeback_bytes: Option<u64>,
+    samples: Option<(i32, bool)>,
 ) -> Result<EncFile, ArchiveError> {
     if let Some(parent) = tmp.parent() {
         std::fs::create_dir_all(parent).map_err(ArchiveError::io(parent))?;
@@ -330,11 +383,30 @@ fn open_file(
     let (writer, factory) = writer
         .into_serialized_writer()
         .map_err(ArchiveError::parquet(&tmp))?;
+    let samples = match samples {
+        Some((zstd_level, step_statistics)) => {
+            let descr = writer.schema_descr();
+            if descr.num_columns() < 4 {
+                return Err(ArchiveError::EncoderGone(format!(
+                    "{}: a state file needs period, step, time_ms and neuron",
+                    tmp.display()
+                )));
+            }
+            Some(SampleColumns {
+                descr: [0, 1, 2, 3].map(|i| descr.column(i)),
+                zstd_level,
+                step_statistics,
+                page_rows: super::encode::PAGE_ROWS,
+            })
+        }
+        None => None,
+    };
     Ok(EncFile {
         tmp,
         writer,
         factory,
         schema,
+        samples,
         current: None,
         finishing: Default::default(),
         row_group_rows,
@@ -344,19 +416,23 @@ fn open_file(
     })
 }
 
-fn write_batch(file: &mut EncFile, columns: Vec<ArrayRef>) -> Result<(), ArchiveError> {
+fn write_batch(file: &mut EncFile, batch: BatchData) -> Result<(), ArchiveError> {
     let tmp = file.tmp.clone();
     if file.current.is_none() {
         let writers = file
             .factory
             .create_column_writers(file.row_groups)
             .map_err(ArchiveError::parquet(&tmp))?;
-        file.current = Some(RowGroupTask::spawn(writers, Arc::clone(&file.schema)));
+        file.current = Some(RowGroupTask::spawn(
+            writers,
+            Arc::clone(&file.schema),
+            file.samples.clone(),
+        ));
         file.row_groups += 1;
     }
-    let rows = columns.first().map_or(0, |c| c.len());
+    let rows = batch.rows();
     if let Some(task) = &file.current {
-        task.batches.send(columns).map_err(|_| {
+        task.batches.send(batch).map_err(|_| {
             ArchiveError::EncoderGone(format!("{}: a row-group encoder stopped", tmp.display()))
         })?;
     }
@@ -388,7 +464,7 @@ fn append_oldest(file: &mut EncFile) -> Result<(), ArchiveError> {
     let Some(done) = file.finishing.pop_front() else {
         return Ok(());
     };
-    let chunks = done
+    let encoded = done
         .recv()
         .map_err(|_| {
             ArchiveError::EncoderGone(format!("{}: a row-group encoder stopped", tmp.display()))
@@ -398,7 +474,12 @@ fn append_oldest(file: &mut EncFile) -> Result<(), ArchiveError> {
         .writer
         .next_row_group()
         .map_err(ArchiveError::parquet(&tmp))?;
-    for chunk in chunks {
+    for column in encoded.leading {
+        group
+            .append_column(&column.data, column.close)
+            .map_err(ArchiveError::parquet(&tmp))?;
+    }
+    for chunk in encoded.rest {
         chunk
             .append_to_row_group(&mut group)
             .map_err(ArchiveError::parquet(&tmp))?;
@@ -468,6 +549,10 @@ struct Stream {
     /// File ids of the parts opened so far, in order.
     parts: Vec<u64>,
     rows_in_part: u64,
+    /// State: one entry per buffered sample (its rows are in `values`); `period`, `step`,
+    /// `time_ms` and `neuron` stay empty.
+    samples: Vec<SampleRun>,
+    sample_rows: usize,
     period: Vec<u32>,
     step: Vec<i64>,
     time_ms: Vec<f64>,
@@ -477,15 +562,11 @@ struct Stream {
 
 impl Stream {
     fn rows(&self) -> usize {
-        self.step.len()
+        self.step.len() + self.sample_rows
     }
 
-    /// Allocates the buffers once for a whole batch, so they never grow by copying.
+    /// Allocates the value buffers once for a whole batch, so they never grow by copying.
     fn reserve(&mut self, rows: usize) {
-        self.period.reserve(rows);
-        self.step.reserve(rows);
-        self.time_ms.reserve(rows);
-        self.neuron.reserve(rows);
         for v in &mut self.values {
             v.reserve(rows);
         }
@@ -714,6 +795,8 @@ impl ArchiveWriter {
             schema: self.schema(kind, info),
             parts: Vec::new(),
             rows_in_part: 0,
+            samples: Vec::new(),
+            sample_rows: 0,
             period: Vec::new(),
             step: Vec::new(),
             time_ms: Vec::new(),
@@ -751,6 +834,8 @@ impl ArchiveWriter {
             props,
             row_group_rows: self.options.row_group_rows,
             writeback_bytes: self.options.sync.then_some(self.options.writeback_bytes),
+            samples: (kind == Kind::State)
+                .then_some((self.options.zstd_level, self.options.step_statistics)),
         })?;
         let chunk = self
             .chunk
@@ -782,12 +867,17 @@ impl ArchiveWriter {
         }
         let stream = self.stream_mut(compartment, kind)?;
         let rows = stream.rows();
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt32Array::from(std::mem::take(&mut stream.period))),
-            Arc::new(Int64Array::from(std::mem::take(&mut stream.step))),
-            Arc::new(Float64Array::from(std::mem::take(&mut stream.time_ms))),
-            Arc::new(UInt32Array::from(std::mem::take(&mut stream.neuron))),
-        ];
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        if kind == Kind::Spikes {
+            columns = vec![
+                Arc::new(UInt32Array::from(std::mem::take(&mut stream.period))),
+                Arc::new(Int64Array::from(std::mem::take(&mut stream.step))),
+                Arc::new(Float64Array::from(std::mem::take(&mut stream.time_ms))),
+                Arc::new(UInt32Array::from(std::mem::take(&mut stream.neuron))),
+            ];
+        }
+        let samples = std::mem::take(&mut stream.samples);
+        stream.sample_rows = 0;
         for values in &mut stream.values {
             let values = std::mem::take(values);
             columns.push(match storage {
@@ -805,7 +895,10 @@ impl ArchiveWriter {
             .parts
             .last()
             .ok_or_else(|| ArchiveError::EncoderGone("no part".into()))?;
-        self.send(Job::Batch { id, columns })
+        self.send(Job::Batch {
+            id,
+            batch: BatchData { columns, samples },
+        })
     }
 
     fn stream_mut(&mut self, compartment: usize, kind: Kind) -> Result<&mut Stream, ArchiveError> {
@@ -1035,10 +1128,16 @@ impl Sink for ArchiveWriter {
         let batch_rows = self.options.batch_rows;
         let stream = self.stream_mut(compartment, Kind::State)?;
         let n = sample.values(0).len();
-        stream.period.extend(std::iter::repeat_n(sample.period, n));
-        stream.step.extend(std::iter::repeat_n(sample.step, n));
-        stream.time_ms.extend(std::iter::repeat_n(time_ms, n));
-        stream.neuron.extend(0..n as u32);
+        let rows = u32::try_from(n).map_err(|_| {
+            ArchiveError::EncoderGone(format!("{n} neurons in one sample: at most 2^32 - 1"))
+        })?;
+        stream.samples.push(SampleRun {
+            period: sample.period,
+            step: sample.step,
+            time_ms,
+            rows,
+        });
+        stream.sample_rows += n;
         for (j, column) in stream.values.iter_mut().enumerate() {
             column.extend_from_slice(sample.values(j));
         }

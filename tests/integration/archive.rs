@@ -356,11 +356,14 @@ fn real_readers_load_the_archive() {
         dir.path(),
         small_options(),
     );
+    let wide = tempfile::tempdir().unwrap();
+    wide_archive(wide.path());
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_readers.py");
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(dir.path())
+        .arg(wide.path())
         .output()
         .unwrap();
     assert!(
@@ -424,4 +427,115 @@ mod property {
             prop_assert_eq!(rows, expected);
         }
     }
+}
+
+/// A 20-neuron population recorded every 2 steps over several periods and chunks, in small
+/// batches and row groups: what `state_columns_follow_the_samples` and the Python readers
+/// check.
+fn wide_archive(dir: &std::path::Path) -> Vec<(Vec<ChunkRecordings>, RecordingTimes)> {
+    let mut net = Network::new(0.1).unwrap();
+    net.add_population(
+        neurorec::PopulationSpec::new("wide", 20, neurorec::NeuronModel::Izhikevich2007)
+            .with_parameter("I_app", (0..20).map(|i| 5.0 * i as f64).collect::<Vec<_>>()),
+    )
+    .unwrap();
+    let sim = |ms| Action::Simulate { ms };
+    let all = || None;
+    let actions = vec![
+        sim(1.0),
+        Action::Start {
+            compartments: all(),
+        },
+        sim(3.3),
+        Action::Pause {
+            compartments: all(),
+        },
+        sim(0.7),
+        Action::Start {
+            compartments: all(),
+        },
+        sim(5.0),
+        Action::Reset {
+            model: false,
+            parameters: false,
+        },
+        sim(2.1),
+        Action::GetRecordingsAndClear,
+        Action::Start {
+            compartments: all(),
+        },
+        sim(4.0),
+    ];
+    let options = ArchiveOptions {
+        batch_rows: 45,
+        row_group_rows: 130,
+        part_rows: 600,
+        sync: false,
+        ..Default::default()
+    };
+    let dict: &[(&str, &[&str])] = &[("wide;0.2", &["v", "u", "spike"])];
+    run_both(&mut net, dict, &actions, dir, options)
+}
+
+#[test]
+fn state_columns_follow_the_samples() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type, UInt32Type};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sets = wide_archive(dir.path());
+    assert_archive_equals(dir.path(), &sets);
+    let archive = Archive::open(dir.path()).unwrap();
+    assert!(neurorec::archive::validate(&archive).is_empty());
+    let mut checked_rows = 0;
+    for (s, (_, times)) in sets.iter().enumerate() {
+        for (c, chunk) in archive.chunks(0, s as u32).iter().enumerate() {
+            let comp = times.chunks[c].compartment("wide").unwrap();
+            // Expected rows: for each sample, neurons 0..20 with its period, step and time.
+            let mut expected = Vec::new();
+            for (j, &(s0, s1)) in comp.pairs.iter().enumerate() {
+                let (first, _, count) = neurorec::times::pair_samples(s0, s1, comp.period_steps);
+                for k in 0..count {
+                    let step = first + k * comp.period_steps;
+                    for n in 0..20u32 {
+                        expected.push((j as u32, step, format!("{:.1}", step as f64 * 0.1), n));
+                    }
+                }
+            }
+            let mut got = Vec::new();
+            let mut parts: Vec<_> = chunk
+                .files
+                .iter()
+                .filter(|f| f.path.contains("/state/"))
+                .collect();
+            parts.sort_by_key(|f| f.part);
+            assert!(parts.len() > 1 || expected.len() <= 600);
+            for f in parts {
+                let file = std::fs::File::open(dir.path().join(&f.path)).unwrap();
+                let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+                for batch in reader {
+                    let b = batch.unwrap();
+                    let p = b.column(0).as_primitive::<UInt32Type>();
+                    let st = b.column(1).as_primitive::<Int64Type>();
+                    let t = b.column(2).as_primitive::<Float64Type>();
+                    let n = b.column(3).as_primitive::<UInt32Type>();
+                    for i in 0..b.num_rows() {
+                        got.push((
+                            p.value(i),
+                            st.value(i),
+                            format!("{:.1}", t.value(i)),
+                            n.value(i),
+                        ));
+                    }
+                }
+            }
+            assert_eq!(got, expected, "set {s} chunk {c}");
+            checked_rows += got.len();
+        }
+    }
+    assert!(checked_rows > 1000, "{checked_rows}");
 }

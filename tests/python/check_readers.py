@@ -1,6 +1,8 @@
 """Loads a neurorec archive of the seed example with real Arrow readers.
 
-Usage: python check_readers.py ARCHIVE_DIR
+Usage: python check_readers.py ARCHIVE_DIR [WIDE_ARCHIVE_DIR]
+(WIDE_ARCHIVE_DIR: 20 neurons recorded every 2 steps, whose period/step/time_ms/neuron
+columns are written as dictionaries, runs and deltas.)
 Exits non-zero (AssertionError) when a reader does not see what neurorec wrote.
 """
 import glob
@@ -9,6 +11,7 @@ import os
 import sys
 
 import duckdb
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow.dataset as ds
@@ -68,4 +71,29 @@ assert "neurorec.periods" in keys, keys
 # Temporary files of a crashed run are never picked up: every data file ends in .parquet.
 for f in glob.glob(os.path.join(root, "**", "*"), recursive=True):
     assert not os.path.basename(f).startswith(".part-"), f
+
+if len(sys.argv) > 2:
+    wide = os.path.join(sys.argv[2], "wide", "state")
+    t = ds.dataset(wide, format="parquet", partitioning="hive").to_table().to_pandas()
+    t = t.sort_values(["set", "chunk", "step", "neuron"], kind="stable").reset_index(drop=True)
+    assert len(t) > 1000 and len(t) % 20 == 0, len(t)
+    # Every sample has neurons 0..19 in order, one step, one period, one time.
+    assert (t["neuron"].to_numpy() == np.tile(np.arange(20), len(t) // 20)).all()
+    for col in ["step", "period", "time_ms", "set", "chunk"]:
+        per_sample = t[col].to_numpy().reshape(-1, 20)
+        assert (per_sample == per_sample[:, :1]).all(), col
+    assert np.allclose(t["time_ms"], t["step"] * 0.1), "time_ms = step * dt"
+    assert (t["step"] % 2 == 0).all(), "recorded every 2 steps"
+    # The same rows, in file order, from polars and DuckDB.
+    files = sorted(glob.glob(os.path.join(wide, "**", "*.parquet"), recursive=True))
+    plain = pq.read_table(files).select(["period", "step", "time_ms", "neuron", "v", "u"])
+    lf = pl.scan_parquet(files).select(["period", "step", "time_ms", "neuron", "v", "u"])
+    assert pl.from_arrow(plain).equals(lf.collect())
+    duck = con.execute(
+        "select period, step, time_ms, neuron, v, u from read_parquet("
+        + repr(files) + ", filename=true, file_row_number=true) order by filename, file_row_number"
+    ).to_arrow_table()
+    assert duck.num_rows == plain.num_rows
+    for col in plain.column_names:
+        assert duck[col].to_pylist() == plain[col].to_pylist(), col
 print("readers ok")
