@@ -9,9 +9,15 @@
 //!   order and one RLE run per value) when runs average at least [`MIN_DICTIONARY_RUN`] rows,
 //!   otherwise PLAIN (e.g. a population of one neuron, where every row has its own step);
 //! - `neuron`: DELTA_BINARY_PACKED (blocks of 128, 4 miniblocks), which turns the ramp
-//!   0, 1, ..., n-1 into zero-width blocks.
+//!   0, 1, ..., n-1 into zero-width blocks;
+//! - the recorded variables: BYTE_STREAM_SPLIT, one page per record batch (at most
+//!   `page_rows`), transposed 8 values at a time, without the intermediate copies of the
+//!   generic writer.
 //!
-//! Pages are zstd-compressed like the other columns and hold at most [`PAGE_ROWS`] rows.
+//! Pages are zstd-compressed with one reused context per row group; page, chunk and value
+//! buffers are reused, so steady-state encoding allocates (and the kernel zeroes) no memory.
+
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType, ZstdLevel};
@@ -45,29 +51,156 @@ pub(super) struct EncodedColumn {
     pub close: ColumnCloseResult,
 }
 
-/// How the leading columns (`period`, `step`, `time_ms`, `neuron`) of a state file are
-/// written.
+/// A bounded pool of reusable buffers, shared between threads.
+pub(super) struct Pool<T>(Arc<Mutex<Vec<Vec<T>>>>);
+
+impl<T> Clone for Pool<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<T> Pool<T> {
+    const KEEP: usize = 64;
+
+    /// An empty buffer with at least `capacity`, reused when one is free.
+    pub fn get(&self, capacity: usize) -> Vec<T> {
+        let mut v = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default();
+        v.clear();
+        v.reserve(capacity);
+        v
+    }
+
+    pub fn put(&self, v: Vec<T>) {
+        if let Ok(mut p) = self.0.lock() {
+            if p.len() < Self::KEEP {
+                p.push(v);
+            }
+        }
+    }
+
+    /// Returns the buffer of `bytes` to the pool when nothing else holds it.
+    pub fn put_bytes(&self, bytes: Bytes)
+    where
+        T: Copy,
+        Vec<T>: From<bytes::BytesMut>,
+    {
+        if let Ok(m) = bytes.try_into_mut() {
+            self.put(Vec::from(m));
+        }
+    }
+}
+
+/// How the columns of a state file are written: `period`, `step`, `time_ms`, `neuron`,
+/// then one column per recorded variable.
 #[derive(Clone)]
-pub(super) struct SampleColumns {
-    /// Descriptors of the four columns, in schema order.
-    pub descr: [ColumnDescPtr; 4],
+pub(super) struct StateColumns {
+    /// Descriptors of all columns, in schema order.
+    pub descr: Vec<ColumnDescPtr>,
     pub zstd_level: i32,
     /// Row-group min/max statistics on `step`.
     pub step_statistics: bool,
     /// Rows per data page ([`PAGE_ROWS`]; smaller in tests).
     pub page_rows: usize,
+    /// Values stored as f32 (opt-in) instead of f64.
+    pub f32_values: bool,
+    /// Column chunk buffers, reused once appended to the file.
+    pub chunks: Pool<u8>,
 }
 
-impl SampleColumns {
-    /// Encodes the four columns of one row group made of `runs`.
-    pub fn encode(&self, runs: &[SampleRun]) -> Result<Vec<EncodedColumn>, ParquetError> {
+/// Encodes one row group of a state file from its record batches.
+pub(super) struct StateEncoder<'a> {
+    cfg: &'a StateColumns,
+    codec: Codec,
+    runs: Vec<SampleRun>,
+    values: Vec<ChunkBuilder>,
+    value_rows: u64,
+    scratch: Vec<u8>,
+}
+
+impl<'a> StateEncoder<'a> {
+    pub fn new(cfg: &'a StateColumns) -> Result<Self, ParquetError> {
+        if cfg.descr.len() < 4 {
+            return Err(ParquetError::General(
+                "a state file needs period, step, time_ms and neuron".into(),
+            ));
+        }
+        let values = cfg.descr[4..]
+            .iter()
+            .map(|d| ChunkBuilder::new(d, cfg.zstd_level, None, cfg.chunks.get(0)))
+            .collect();
+        Ok(Self {
+            cfg,
+            codec: Codec::new(cfg.zstd_level)?,
+            runs: Vec::new(),
+            values,
+            value_rows: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Adds one record batch: its samples and, per variable, the values of its rows.
+    pub fn push(&mut self, samples: &[SampleRun], values: &[Vec<f64>]) -> Result<(), ParquetError> {
+        self.runs.extend_from_slice(samples);
+        let rows: usize = samples.iter().map(|s| s.rows as usize).sum();
+        if values.len() != self.values.len() || values.iter().any(|v| v.len() != rows) {
+            return Err(ParquetError::General(format!(
+                "a batch of {rows} rows has {} value columns of {:?} rows, expected {}",
+                values.len(),
+                values.iter().map(Vec::len).collect::<Vec<_>>(),
+                self.values.len()
+            )));
+        }
+        let page_rows = self.cfg.page_rows.max(1);
+        for (column, v) in self.values.iter_mut().zip(values) {
+            for piece in v.chunks(page_rows) {
+                if self.cfg.f32_values {
+                    byte_stream_split_f32(piece, &mut self.scratch);
+                } else {
+                    byte_stream_split_f64(piece, &mut self.scratch);
+                }
+                column.data_page(
+                    &mut self.codec,
+                    &self.scratch,
+                    piece.len(),
+                    Encoding::BYTE_STREAM_SPLIT,
+                )?;
+            }
+        }
+        self.value_rows += rows as u64;
+        Ok(())
+    }
+
+    /// Encodes the leading columns and closes every column chunk, in schema order.
+    pub fn finish(mut self) -> Result<Vec<EncodedColumn>, ParquetError> {
+        let mut out = self.leading()?;
+        for column in std::mem::take(&mut self.values) {
+            out.push(column.finish(self.value_rows)?);
+        }
+        Ok(out)
+    }
+
+    /// `period`, `step`, `time_ms` and `neuron` of the row group.
+    fn leading(&mut self) -> Result<Vec<EncodedColumn>, ParquetError> {
+        let runs = &self.runs;
         let rows: u64 = runs.iter().map(|r| r.rows as u64).sum();
-        let [period_d, step_d, time_d, neuron_d] = &self.descr;
+        let [period_d, step_d, time_d, neuron_d] = [0, 1, 2, 3].map(|i| &self.cfg.descr[i]);
         let period = RunColumn::new(runs, |r| r.period);
         let step = RunColumn::new(runs, |r| r.step);
         let time_ms = RunColumn::new(runs, |r| r.time_ms);
         let step_stats = match (
-            self.step_statistics,
+            self.cfg.step_statistics,
             step.values.first(),
             step.values.last(),
         ) {
@@ -83,19 +216,135 @@ impl SampleColumns {
             }
             _ => None,
         };
-        let (level, page_rows) = (self.zstd_level, self.page_rows.max(1));
+        let cfg = self.cfg;
+        let codec = &mut self.codec;
+        let chunk = |d: &ColumnDescPtr, stats| {
+            ChunkBuilder::new(d, cfg.zstd_level, stats, cfg.chunks.get(0))
+        };
+        let page_rows = cfg.page_rows.max(1);
         Ok(vec![
-            period.encode(period_d, rows, level, page_rows, None, |v, out| {
+            period.encode(chunk(period_d, None), codec, rows, page_rows, |v, out| {
                 out.extend_from_slice(&v.to_le_bytes())
             })?,
-            step.encode(step_d, rows, level, page_rows, step_stats, |v, out| {
+            step.encode(
+                chunk(step_d, step_stats),
+                codec,
+                rows,
+                page_rows,
+                |v, out| out.extend_from_slice(&v.to_le_bytes()),
+            )?,
+            time_ms.encode(chunk(time_d, None), codec, rows, page_rows, |v, out| {
                 out.extend_from_slice(&v.to_le_bytes())
             })?,
-            time_ms.encode(time_d, rows, level, page_rows, None, |v, out| {
-                out.extend_from_slice(&v.to_le_bytes())
-            })?,
-            encode_neurons(neuron_d, runs, rows, level, page_rows)?,
+            encode_neurons(chunk(neuron_d, None), codec, runs, rows, page_rows)?,
         ])
+    }
+}
+
+/// zstd with one reused context and output buffer.
+struct Codec {
+    compressor: zstd::bulk::Compressor<'static>,
+    out: Vec<u8>,
+}
+
+impl Codec {
+    fn new(level: i32) -> Result<Self, ParquetError> {
+        Ok(Self {
+            compressor: zstd::bulk::Compressor::new(level)
+                .map_err(|e| ParquetError::External(Box::new(e)))?,
+            out: Vec::new(),
+        })
+    }
+
+    /// Compresses `input` into the reused buffer; give the result back with `recycle`.
+    fn compress(&mut self, input: &[u8]) -> Result<Bytes, ParquetError> {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        out.reserve(zstd::zstd_safe::compress_bound(input.len()));
+        self.compressor
+            .compress_to_buffer(input, &mut out)
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        Ok(Bytes::from(out))
+    }
+
+    fn recycle(&mut self, bytes: Bytes) {
+        if let Ok(m) = bytes.try_into_mut() {
+            self.out = Vec::from(m);
+        }
+    }
+}
+
+/// BYTE_STREAM_SPLIT of f64 values into `out`: byte k of every value, for k = 0..8.
+/// Done in blocks that stay in L1 cache, one pass per byte; with AVX2 (chosen at run time)
+/// the compiler vectorises the passes.
+pub(super) fn byte_stream_split_f64(values: &[f64], out: &mut Vec<u8>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { byte_stream_split_f64_avx2(values, out) };
+    }
+    byte_stream_split_f64_body(values, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn byte_stream_split_f64_avx2(values: &[f64], out: &mut Vec<u8>) {
+    byte_stream_split_f64_body(values, out)
+}
+
+#[inline(always)]
+fn byte_stream_split_f64_body(values: &[f64], out: &mut Vec<u8>) {
+    const BLOCK: usize = 2048;
+    let n = values.len();
+    out.clear();
+    out.resize(n * 8, 0);
+    let mut bits = [0u64; BLOCK];
+    for (b, block) in values.chunks(BLOCK).enumerate() {
+        let bits = &mut bits[..block.len()];
+        for (w, v) in bits.iter_mut().zip(block) {
+            *w = v.to_bits();
+        }
+        let at = b * BLOCK..b * BLOCK + bits.len();
+        let mut streams = out.chunks_exact_mut(n);
+        // One function per byte, so each shift is a constant and the loop vectorises.
+        let passes: [BytePass; 8] = [
+            byte_of::<0>,
+            byte_of::<1>,
+            byte_of::<2>,
+            byte_of::<3>,
+            byte_of::<4>,
+            byte_of::<5>,
+            byte_of::<6>,
+            byte_of::<7>,
+        ];
+        for pass in passes {
+            if let Some(stream) = streams.next() {
+                pass(&mut stream[at.clone()], bits);
+            }
+        }
+    }
+}
+
+/// One pass of the byte-stream split: byte `K` of every word.
+type BytePass = fn(&mut [u8], &[u64]);
+
+#[inline(always)]
+fn byte_of<const K: u32>(dst: &mut [u8], src: &[u64]) {
+    for (d, w) in dst.iter_mut().zip(src) {
+        *d = (w >> (8 * K)) as u8;
+    }
+}
+
+/// BYTE_STREAM_SPLIT of values rounded to f32 (4 streams).
+pub(super) fn byte_stream_split_f32(values: &[f64], out: &mut Vec<u8>) {
+    let n = values.len();
+    out.clear();
+    out.resize(n * 4, 0);
+    let mut streams: Vec<&mut [u8]> = out.chunks_mut(n.max(1)).collect();
+    for (i, v) in values.iter().enumerate() {
+        for (stream, byte) in streams.iter_mut().zip((*v as f32).to_le_bytes()) {
+            stream[i] = byte;
+        }
     }
 }
 
@@ -126,21 +375,19 @@ impl<T: Copy + PartialEq> RunColumn<T> {
     /// Writes the column chunk: a dictionary and RLE indices for long runs, PLAIN otherwise.
     fn encode(
         &self,
-        descr: &ColumnDescPtr,
+        mut chunk: ChunkBuilder,
+        codec: &mut Codec,
         rows: u64,
-        zstd_level: i32,
         page_rows: usize,
-        statistics: Option<Statistics>,
         plain: impl Fn(T, &mut Vec<u8>),
     ) -> Result<EncodedColumn, ParquetError> {
         let dictionary = rows >= (MIN_DICTIONARY_RUN * self.values.len()) as u64;
-        let mut chunk = ChunkBuilder::new(descr, zstd_level, statistics);
         if dictionary {
             let mut dict = Vec::with_capacity(self.values.len() * 8);
             for &v in &self.values {
                 plain(v, &mut dict);
             }
-            chunk.dictionary_page(dict, self.values.len())?;
+            chunk.dictionary_page(codec, &dict, self.values.len())?;
             let width = bit_width(self.values.len().saturating_sub(1) as u64).max(1);
             let mut pages = PageCutter::new(&self.counts, page_rows);
             while let Some(page) = pages.next_page() {
@@ -148,7 +395,7 @@ impl<T: Copy + PartialEq> RunColumn<T> {
                 for (index, count) in page.runs {
                     rle_run(&mut buf, index as u64, count, width);
                 }
-                chunk.data_page(buf, page.rows, Encoding::RLE_DICTIONARY)?;
+                chunk.data_page(codec, &buf, page.rows, Encoding::RLE_DICTIONARY)?;
             }
         } else {
             let mut pages = PageCutter::new(&self.counts, page_rows);
@@ -159,7 +406,7 @@ impl<T: Copy + PartialEq> RunColumn<T> {
                         plain(self.values[index], &mut buf);
                     }
                 }
-                chunk.data_page(buf, page.rows, Encoding::PLAIN)?;
+                chunk.data_page(codec, &buf, page.rows, Encoding::PLAIN)?;
             }
         }
         chunk.finish(rows)
@@ -214,19 +461,18 @@ impl<'a> PageCutter<'a> {
 
 /// `neuron` of a state row group: 0..rows of every sample, DELTA_BINARY_PACKED.
 fn encode_neurons(
-    descr: &ColumnDescPtr,
+    mut chunk: ChunkBuilder,
+    codec: &mut Codec,
     runs: &[SampleRun],
     rows: u64,
-    zstd_level: i32,
     page_rows: usize,
 ) -> Result<EncodedColumn, ParquetError> {
-    let mut chunk = ChunkBuilder::new(descr, zstd_level, None);
     let mut page: Vec<i32> = Vec::with_capacity(page_rows.min(rows as usize));
-    let flush = |page: &mut Vec<i32>, chunk: &mut ChunkBuilder| {
+    let mut flush = |page: &mut Vec<i32>, chunk: &mut ChunkBuilder| {
         let buf = delta_binary_packed_i32(page);
         let n = page.len();
         page.clear();
-        chunk.data_page(buf, n, Encoding::DELTA_BINARY_PACKED)
+        chunk.data_page(codec, &buf, n, Encoding::DELTA_BINARY_PACKED)
     };
     for r in runs {
         let mut neuron = 0u32;
@@ -263,10 +509,15 @@ struct ChunkBuilder {
 }
 
 impl ChunkBuilder {
-    fn new(descr: &ColumnDescPtr, zstd_level: i32, statistics: Option<Statistics>) -> Self {
+    fn new(
+        descr: &ColumnDescPtr,
+        zstd_level: i32,
+        statistics: Option<Statistics>,
+        buffer: Vec<u8>,
+    ) -> Self {
         Self {
             descr: descr.clone(),
-            out: TrackedWrite::new(Vec::new()),
+            out: TrackedWrite::new(buffer),
             zstd_level,
             statistics,
             dictionary_offset: None,
@@ -279,16 +530,18 @@ impl ChunkBuilder {
         }
     }
 
-    fn compress(&self, buf: &[u8]) -> Result<Bytes, ParquetError> {
-        zstd::bulk::compress(buf, self.zstd_level)
-            .map(Bytes::from)
-            .map_err(|e| ParquetError::External(Box::new(e)))
-    }
-
-    fn write(&mut self, page: Page, uncompressed: usize) -> Result<(u64, u64), ParquetError> {
+    /// Compresses and writes one page; returns its offset and size (with header).
+    fn write(
+        &mut self,
+        codec: &mut Codec,
+        raw: &[u8],
+        page: impl FnOnce(Bytes) -> Page,
+    ) -> Result<(u64, u64), ParquetError> {
+        let compressed = codec.compress(raw)?;
         let mut writer = SerializedPageWriter::new(&mut self.out);
-        let spec = writer.write_page(CompressedPage::new(page, uncompressed))?;
+        let spec = writer.write_page(CompressedPage::new(page(compressed.clone()), raw.len()))?;
         writer.close()?;
+        codec.recycle(compressed);
         self.uncompressed += spec.uncompressed_size as i64;
         Ok((spec.offset, spec.compressed_size as u64))
     }
@@ -307,14 +560,19 @@ impl ChunkBuilder {
         }
     }
 
-    fn dictionary_page(&mut self, plain: Vec<u8>, values: usize) -> Result<(), ParquetError> {
-        let page = Page::DictionaryPage {
-            buf: self.compress(&plain)?,
-            num_values: count_u32(values)?,
+    fn dictionary_page(
+        &mut self,
+        codec: &mut Codec,
+        plain: &[u8],
+        values: usize,
+    ) -> Result<(), ParquetError> {
+        let num_values = count_u32(values)?;
+        let (offset, _) = self.write(codec, plain, |buf| Page::DictionaryPage {
+            buf,
+            num_values,
             encoding: Encoding::PLAIN,
             is_sorted: false,
-        };
-        let (offset, _) = self.write(page, plain.len())?;
+        })?;
         self.dictionary_offset = Some(offset as i64);
         self.note(PageType::DICTIONARY_PAGE, Encoding::PLAIN);
         Ok(())
@@ -322,19 +580,20 @@ impl ChunkBuilder {
 
     fn data_page(
         &mut self,
-        buf: Vec<u8>,
+        codec: &mut Codec,
+        raw: &[u8],
         rows: usize,
         encoding: Encoding,
     ) -> Result<(), ParquetError> {
-        let page = Page::DataPage {
-            buf: self.compress(&buf)?,
-            num_values: count_u32(rows)?,
+        let num_values = count_u32(rows)?;
+        let (offset, size) = self.write(codec, raw, |buf| Page::DataPage {
+            buf,
+            num_values,
             encoding,
             def_level_encoding: Encoding::RLE,
             rep_level_encoding: Encoding::RLE,
             statistics: None,
-        };
-        let (offset, size) = self.write(page, buf.len())?;
+        })?;
         self.data_offset.get_or_insert(offset as i64);
         self.locations.push(PageLocation {
             offset: offset as i64,
@@ -451,12 +710,12 @@ pub(super) fn delta_binary_packed_i32(values: &[i32]) -> Vec<u8> {
             // A miniblock is always MINI values long; missing values are packed as 0.
             let mut acc: u64 = 0;
             let mut bits = 0u32;
-            for k in lo..lo + MINI {
-                let v = if k < n {
-                    deltas[k].wrapping_sub(min) as u32 as u64
-                } else {
-                    0
-                };
+            let packed = deltas[lo..n.min(lo + MINI)]
+                .iter()
+                .map(|d| d.wrapping_sub(min) as u32 as u64)
+                .chain(std::iter::repeat(0))
+                .take(MINI);
+            for v in packed {
                 acc |= v << bits;
                 bits += w as u32;
                 while bits >= 8 {
@@ -523,25 +782,65 @@ mod tests {
         w.into_serialized_writer().unwrap().0
     }
 
-    /// Writes `groups` (each a list of samples) as row groups and reads every column back
-    /// with the Arrow reader.
-    fn round_trip(groups: &[Vec<SampleRun>], page_rows: usize) -> Vec<arrow_array::RecordBatch> {
-        let mut w = file_writer(vec![
+    /// A recorded value of every (step, neuron), with varied bytes.
+    fn value(step: i64, neuron: u32) -> f64 {
+        (step as f64 * 0.37 + neuron as f64).sin() * 70.0 - 1e-3 * neuron as f64
+    }
+
+    fn state_fields(value_type: DataType) -> Vec<Field> {
+        vec![
             Field::new("period", DataType::UInt32, false),
             Field::new("step", DataType::Int64, false),
             Field::new("time_ms", DataType::Float64, false),
             Field::new("neuron", DataType::UInt32, false),
-        ]);
+            Field::new("v", value_type.clone(), false),
+            Field::new("u", value_type, false),
+        ]
+    }
+
+    fn state_columns(
+        w: &SerializedFileWriter<Vec<u8>>,
+        page_rows: usize,
+        f32_values: bool,
+    ) -> StateColumns {
         let descr = w.schema_descr();
-        let cols = SampleColumns {
-            descr: [0, 1, 2, 3].map(|i| descr.column(i)),
+        StateColumns {
+            descr: (0..descr.num_columns()).map(|i| descr.column(i)).collect(),
             zstd_level: 1,
             step_statistics: true,
             page_rows,
+            f32_values,
+            chunks: Pool::default(),
+        }
+    }
+
+    /// Writes `groups` (each a list of samples, sent in batches of 3 samples) as row groups
+    /// with values `value` (v) and `-value` (u), and reads every column back with the
+    /// Arrow reader.
+    fn round_trip(
+        groups: &[Vec<SampleRun>],
+        page_rows: usize,
+        f32_values: bool,
+    ) -> Vec<arrow_array::RecordBatch> {
+        let value_type = if f32_values {
+            DataType::Float32
+        } else {
+            DataType::Float64
         };
+        let mut w = file_writer(state_fields(value_type));
+        let cols = state_columns(&w, page_rows, f32_values);
         for runs in groups {
+            let mut enc = StateEncoder::new(&cols).unwrap();
+            for batch in runs.chunks(3) {
+                let v: Vec<f64> = batch
+                    .iter()
+                    .flat_map(|r| (0..r.rows).map(move |n| value(r.step, n)))
+                    .collect();
+                let u = v.iter().map(|x| -x).collect();
+                enc.push(batch, &[v, u]).unwrap();
+            }
             let mut group = w.next_row_group().unwrap();
-            for c in cols.encode(runs).unwrap() {
+            for c in enc.finish().unwrap() {
                 group.append_column(&c.data, c.close).unwrap();
             }
             group.close().unwrap();
@@ -611,21 +910,49 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
-        fn sample_columns_read_back_exactly(
+        fn state_columns_read_back_exactly(
             groups in prop::collection::vec(sample_runs(), 1..4),
             page_rows in 1usize..50,
+            f32_values in any::<bool>(),
         ) {
-            let batches = round_trip(&groups, page_rows);
+            let batches = round_trip(&groups, page_rows, f32_values);
             let (period, step, time_ms, neuron) = expand(&groups);
             let got_p: Vec<u32> = column::<UInt32Array>(&batches, 0).iter().flat_map(|a| a.values().to_vec()).collect();
             let got_s: Vec<i64> = column::<Int64Array>(&batches, 1).iter().flat_map(|a| a.values().to_vec()).collect();
             let got_t: Vec<f64> = column::<Float64Array>(&batches, 2).iter().flat_map(|a| a.values().to_vec()).collect();
             let got_n: Vec<u32> = column::<UInt32Array>(&batches, 3).iter().flat_map(|a| a.values().to_vec()).collect();
             prop_assert_eq!(got_p, period);
-            prop_assert_eq!(got_s, step);
+            prop_assert_eq!(&got_s, &step);
             prop_assert_eq!(got_t.iter().map(|t| t.to_bits()).collect::<Vec<_>>(),
                 time_ms.iter().map(|t| t.to_bits()).collect::<Vec<_>>());
-            prop_assert_eq!(got_n, neuron);
+            prop_assert_eq!(&got_n, &neuron);
+            let expected: Vec<u64> = step.iter().zip(&neuron).map(|(&s, &n)| {
+                let v = value(s, n);
+                if f32_values { (v as f32).to_bits() as u64 } else { v.to_bits() }
+            }).collect();
+            for (col, sign) in [(4, 1.0), (5, -1.0)] {
+                let got: Vec<u64> = if f32_values {
+                    column::<arrow_array::Float32Array>(&batches, col).iter()
+                        .flat_map(|a| a.values().iter().map(|x| (x * sign as f32).to_bits() as u64).collect::<Vec<_>>()).collect()
+                } else {
+                    column::<Float64Array>(&batches, col).iter()
+                        .flat_map(|a| a.values().iter().map(|x| (x * sign).to_bits()).collect::<Vec<_>>()).collect()
+                };
+                prop_assert_eq!(&got, &expected, "column {}", col);
+            }
+        }
+
+        #[test]
+        fn byte_stream_split_is_a_byte_transpose(values in prop::collection::vec(any::<f64>(), 0..70)) {
+            let mut out = vec![1u8; 3];
+            byte_stream_split_f64(&values, &mut out);
+            let n = values.len();
+            prop_assert_eq!(out.len(), n * 8);
+            for (i, v) in values.iter().enumerate() {
+                for (k, b) in v.to_le_bytes().iter().enumerate() {
+                    prop_assert_eq!(out[k * n + i], *b);
+                }
+            }
         }
 
         #[test]
@@ -639,8 +966,9 @@ mod tests {
         ) {
             let mut w = file_writer(vec![Field::new("x", DataType::Int32, false)]);
             let descr = w.schema_descr().column(0);
-            let mut chunk = ChunkBuilder::new(&descr, 1, None);
-            chunk.data_page(delta_binary_packed_i32(&values), values.len(), Encoding::DELTA_BINARY_PACKED).unwrap();
+            let mut chunk = ChunkBuilder::new(&descr, 1, None, Vec::new());
+            let mut codec = Codec::new(1).unwrap();
+            chunk.data_page(&mut codec, &delta_binary_packed_i32(&values), values.len(), Encoding::DELTA_BINARY_PACKED).unwrap();
             let col = chunk.finish(values.len() as u64).unwrap();
             let mut group = w.next_row_group().unwrap();
             group.append_column(&col.data, col.close).unwrap();
@@ -664,21 +992,23 @@ mod tests {
         };
         let long: Vec<SampleRun> = (0..10).map(|s| run(s, 100)).collect();
         let short: Vec<SampleRun> = (0..10).map(|s| run(s, 1)).collect();
-        let mut w = file_writer(vec![
-            Field::new("period", DataType::UInt32, false),
-            Field::new("step", DataType::Int64, false),
-            Field::new("time_ms", DataType::Float64, false),
-            Field::new("neuron", DataType::UInt32, false),
-        ]);
-        let descr = w.schema_descr();
-        let cols = SampleColumns {
-            descr: [0, 1, 2, 3].map(|i| descr.column(i)),
-            zstd_level: 1,
-            step_statistics: false,
-            page_rows: PAGE_ROWS,
+        let mut w = file_writer(state_fields(DataType::Float64));
+        let mut cols = state_columns(&w, PAGE_ROWS, false);
+        cols.step_statistics = false;
+        let encode = |runs: &[SampleRun]| {
+            let mut enc = StateEncoder::new(&cols).unwrap();
+            let v: Vec<f64> = vec![0.5; runs.iter().map(|r| r.rows as usize).sum()];
+            enc.push(runs, &[v.clone(), v]).unwrap();
+            enc.finish().unwrap()
         };
-        let a = cols.encode(&long).unwrap();
-        let b = cols.encode(&short).unwrap();
+        let a = encode(&long);
+        let b = encode(&short);
+        assert_eq!(a[4].close.metadata.column_descr().name(), "v");
+        assert!(a[4]
+            .close
+            .metadata
+            .encodings()
+            .any(|e| e == Encoding::BYTE_STREAM_SPLIT));
         assert!(a[1].close.metadata.dictionary_page_offset().is_some());
         assert!(b[1].close.metadata.dictionary_page_offset().is_none());
         // period is one run in both

@@ -14,7 +14,7 @@ use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use arrow_array::{ArrayRef, Float32Array, Float64Array, Int64Array, UInt32Array};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::arrow_writer::{
@@ -28,7 +28,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
-use super::encode::{EncodedColumn, SampleColumns, SampleRun};
+use super::encode::{EncodedColumn, Pool, SampleRun, StateColumns, StateEncoder};
 use super::manifest::{
     sync_dir, ChunkEntry, ChunkStatus, CompartmentPeriods, FileEntry, JournalEntry, Manifest,
     ManifestWriter, SetEntry,
@@ -106,9 +106,11 @@ struct EncFile {
     writer: SerializedFileWriter<Checksummed>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
-    /// How `period`, `step`, `time_ms` and `neuron` are written when they follow the
-    /// sample structure (state files); `None`: every column by the Arrow column writers.
-    samples: Option<SampleColumns>,
+    /// State files: every column is written by [`StateEncoder`]; `None` (spikes): by the
+    /// Arrow column writers.
+    state: Option<Arc<StateColumns>>,
+    /// Value buffers going back to the simulating thread once encoded.
+    values: Pool<f64>,
     /// The row group receiving batches, encoded by its own worker thread.
     current: Option<RowGroupTask>,
     /// Row groups whose batches are all sent, oldest first, still being encoded.
@@ -121,11 +123,12 @@ struct EncFile {
 
 /// The rows of one record batch as the encoder receives them.
 struct BatchData {
-    /// Arrow arrays of the columns the Arrow column writers encode: all columns of a spikes
-    /// file, the value columns of a state file.
+    /// Spikes files: the Arrow arrays of all columns.
     columns: Vec<ArrayRef>,
-    /// State files: one entry per sample, from which the leading columns are encoded.
+    /// State files: one entry per sample ...
     samples: Vec<SampleRun>,
+    /// ... and, per recorded variable, the values of all rows.
+    values: Vec<Vec<f64>>,
 }
 
 impl BatchData {
@@ -137,10 +140,10 @@ impl BatchData {
     }
 }
 
-/// An encoded row group: the hand-written leading columns, then the Arrow-written ones.
-struct EncodedGroup {
-    leading: Vec<EncodedColumn>,
-    rest: Vec<ArrowColumnChunk>,
+/// An encoded row group: hand-written column chunks (state) or Arrow-written ones (spikes).
+enum EncodedGroup {
+    State(Vec<EncodedColumn>),
+    Arrow(Vec<ArrowColumnChunk>),
 }
 
 /// A row group being encoded: row groups are independent, so consecutive row groups are
@@ -151,23 +154,36 @@ struct RowGroupTask {
 }
 
 impl RowGroupTask {
-    fn spawn(
-        writers: Vec<ArrowColumnWriter>,
-        schema: SchemaRef,
-        samples: Option<SampleColumns>,
-    ) -> Self {
+    /// A worker encoding a state row group.
+    fn spawn_state(state: Arc<StateColumns>, values: Pool<f64>) -> Self {
         let (batches, rx) = std::sync::mpsc::channel::<BatchData>();
         let (done_tx, done) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            // The Arrow writers take the columns after the hand-written ones.
-            let skip = samples.as_ref().map_or(0, |s| s.descr.len());
-            let mut writers: Vec<ArrowColumnWriter> = writers.into_iter().skip(skip).collect();
             let result = (|| {
-                let mut runs = Vec::new();
+                let mut enc = StateEncoder::new(&state)?;
                 for batch in rx {
-                    runs.extend_from_slice(&batch.samples);
+                    enc.push(&batch.samples, &batch.values)?;
+                    for v in batch.values {
+                        values.put(v);
+                    }
+                }
+                Ok(EncodedGroup::State(enc.finish()?))
+            })();
+            let _ = done_tx.send(result);
+        });
+        Self { batches, done }
+    }
+
+    /// A worker encoding a spikes row group with the Arrow column writers.
+    fn spawn_arrow(writers: Vec<ArrowColumnWriter>, schema: SchemaRef) -> Self {
+        let (batches, rx) = std::sync::mpsc::channel::<BatchData>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut writers = writers;
+            let result = (|| {
+                for batch in rx {
                     let mut w = writers.iter_mut();
-                    for (field, array) in schema.fields().iter().skip(skip).zip(&batch.columns) {
+                    for (field, array) in schema.fields().iter().zip(&batch.columns) {
                         for leaf in compute_leaves(field, array)? {
                             w.next()
                                 .ok_or_else(|| {
@@ -177,15 +193,11 @@ impl RowGroupTask {
                         }
                     }
                 }
-                let leading = match &samples {
-                    Some(s) => s.encode(&runs)?,
-                    None => Vec::new(),
-                };
-                let rest = writers
+                let chunks = writers
                     .into_iter()
                     .map(|w| w.close())
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(EncodedGroup { leading, rest })
+                Ok(EncodedGroup::Arrow(chunks))
             })();
             let _ = done_tx.send(result);
         });
@@ -264,9 +276,9 @@ enum Job {
         row_group_rows: usize,
         /// Bytes between early writebacks (files fsynced at close only).
         writeback_bytes: Option<u64>,
-        /// State files: the leading columns are encoded from the samples (zstd level,
-        /// statistics on `step`).
-        samples: Option<(i32, bool)>,
+        /// State files: encoded by [`StateEncoder`] (zstd level, statistics on `step`,
+        /// f32 values, the pool of value buffers).
+        state: Option<(i32, bool, bool, Pool<f64>)>,
     },
     Batch {
         id: u64,
@@ -295,18 +307,11 @@ fn encoder_loop(jobs: Receiver<Job>) {
                 props,
                 row_group_rows,
                 writeback_bytes,
-                samples,
+                state,
             } => {
                 files.insert(
                     id,
-                    open_file(
-                        tmp,
-                        schema,
-                        *props,
-                        row_group_rows,
-                        writeback_bytes,
-                        samples,
-                    ),
+                    open_file(tmp, schema, *props, row_group_rows, writeback_bytes, state),
                 );
             }
             Job::Batch { id, batch } => {
@@ -351,7 +356,7 @@ fn open_file(
     props: WriterProperties,
     row_group_rows: usize,
     writeback_bytes: Option<u64>,
-    samples: Option<(i32, bool)>,
+    state: Option<(i32, bool, bool, Pool<f64>)>,
 ) -> Result<EncFile, ArchiveError> {
     if let Some(parent) = tmp.parent() {
         std::fs::create_dir_all(parent).map_err(ArchiveError::io(parent))?;
@@ -383,30 +388,28 @@ fn open_file(
     let (writer, factory) = writer
         .into_serialized_writer()
         .map_err(ArchiveError::parquet(&tmp))?;
-    let samples = match samples {
-        Some((zstd_level, step_statistics)) => {
+    let (state, values) = match state {
+        Some((zstd_level, step_statistics, f32_values, values)) => {
             let descr = writer.schema_descr();
-            if descr.num_columns() < 4 {
-                return Err(ArchiveError::EncoderGone(format!(
-                    "{}: a state file needs period, step, time_ms and neuron",
-                    tmp.display()
-                )));
-            }
-            Some(SampleColumns {
-                descr: [0, 1, 2, 3].map(|i| descr.column(i)),
+            let state = StateColumns {
+                descr: (0..descr.num_columns()).map(|i| descr.column(i)).collect(),
                 zstd_level,
                 step_statistics,
                 page_rows: super::encode::PAGE_ROWS,
-            })
+                f32_values,
+                chunks: Pool::default(),
+            };
+            (Some(Arc::new(state)), values)
         }
-        None => None,
+        None => (None, Pool::default()),
     };
     Ok(EncFile {
         tmp,
         writer,
         factory,
         schema,
-        samples,
+        state,
+        values,
         current: None,
         finishing: Default::default(),
         row_group_rows,
@@ -419,15 +422,16 @@ fn open_file(
 fn write_batch(file: &mut EncFile, batch: BatchData) -> Result<(), ArchiveError> {
     let tmp = file.tmp.clone();
     if file.current.is_none() {
-        let writers = file
-            .factory
-            .create_column_writers(file.row_groups)
-            .map_err(ArchiveError::parquet(&tmp))?;
-        file.current = Some(RowGroupTask::spawn(
-            writers,
-            Arc::clone(&file.schema),
-            file.samples.clone(),
-        ));
+        file.current = Some(match &file.state {
+            Some(state) => RowGroupTask::spawn_state(Arc::clone(state), file.values.clone()),
+            None => {
+                let writers = file
+                    .factory
+                    .create_column_writers(file.row_groups)
+                    .map_err(ArchiveError::parquet(&tmp))?;
+                RowGroupTask::spawn_arrow(writers, Arc::clone(&file.schema))
+            }
+        });
         file.row_groups += 1;
     }
     let rows = batch.rows();
@@ -474,15 +478,24 @@ fn append_oldest(file: &mut EncFile) -> Result<(), ArchiveError> {
         .writer
         .next_row_group()
         .map_err(ArchiveError::parquet(&tmp))?;
-    for column in encoded.leading {
-        group
-            .append_column(&column.data, column.close)
-            .map_err(ArchiveError::parquet(&tmp))?;
-    }
-    for chunk in encoded.rest {
-        chunk
-            .append_to_row_group(&mut group)
-            .map_err(ArchiveError::parquet(&tmp))?;
+    match encoded {
+        EncodedGroup::State(columns) => {
+            for column in columns {
+                group
+                    .append_column(&column.data, column.close)
+                    .map_err(ArchiveError::parquet(&tmp))?;
+                if let Some(state) = &file.state {
+                    state.chunks.put_bytes(column.data);
+                }
+            }
+        }
+        EncodedGroup::Arrow(chunks) => {
+            for chunk in chunks {
+                chunk
+                    .append_to_row_group(&mut group)
+                    .map_err(ArchiveError::parquet(&tmp))?;
+            }
+        }
     }
     group.close().map_err(ArchiveError::parquet(&tmp))?;
     Ok(())
@@ -592,6 +605,8 @@ pub struct ArchiveWriter {
     next_id: u64,
     dt_ms: f64,
     time_scale: f64,
+    /// Value buffers of state batches, reused once encoded.
+    value_buffers: Pool<f64>,
 }
 
 impl std::fmt::Debug for ArchiveWriter {
@@ -694,6 +709,7 @@ impl ArchiveWriter {
             next_id: 0,
             dt_ms,
             time_scale: 10f64.powi(decimals as i32),
+            value_buffers: Pool::default(),
         })
     }
 
@@ -834,8 +850,14 @@ impl ArchiveWriter {
             props,
             row_group_rows: self.options.row_group_rows,
             writeback_bytes: self.options.sync.then_some(self.options.writeback_bytes),
-            samples: (kind == Kind::State)
-                .then_some((self.options.zstd_level, self.options.step_statistics)),
+            state: (kind == Kind::State).then(|| {
+                (
+                    self.options.zstd_level,
+                    self.options.step_statistics,
+                    self.options.storage == ValueStorage::F32,
+                    self.value_buffers.clone(),
+                )
+            }),
         })?;
         let chunk = self
             .chunk
@@ -853,7 +875,7 @@ impl ArchiveWriter {
 
     /// Sends the buffered rows of a stream to the encoder as one record batch.
     fn flush_stream(&mut self, compartment: usize, kind: Kind) -> Result<(), ArchiveError> {
-        let storage = self.options.storage;
+        let pool = self.value_buffers.clone();
         let part_rows = self.options.part_rows;
         let needs_part = {
             let stream = self.stream_mut(compartment, kind)?;
@@ -878,26 +900,24 @@ impl ArchiveWriter {
         }
         let samples = std::mem::take(&mut stream.samples);
         stream.sample_rows = 0;
-        for values in &mut stream.values {
-            let values = std::mem::take(values);
-            columns.push(match storage {
-                ValueStorage::F64 => Arc::new(Float64Array::from(values)),
-                ValueStorage::F32 => Arc::new(Float32Array::from_iter_values(
-                    values.iter().map(|v| *v as f32),
-                )),
-            });
-        }
+        // Value buffers come back from the encoder once encoded, so batches reuse memory.
+        let values: Vec<Vec<f64>> = stream
+            .values
+            .iter_mut()
+            .map(|v| std::mem::replace(v, pool.get(rows + rows / 8)))
+            .collect();
         stream.rows_in_part += rows as u64;
-        if kind == Kind::State {
-            stream.reserve(rows + rows / 8);
-        }
         let id = *stream
             .parts
             .last()
             .ok_or_else(|| ArchiveError::EncoderGone("no part".into()))?;
         self.send(Job::Batch {
             id,
-            batch: BatchData { columns, samples },
+            batch: BatchData {
+                columns,
+                samples,
+                values,
+            },
         })
     }
 
