@@ -69,13 +69,23 @@ impl<T> Default for Pool<T> {
 impl<T> Pool<T> {
     const KEEP: usize = 64;
 
-    /// An empty buffer with at least `capacity`, reused when one is free.
+    /// An empty buffer with at least `capacity`: the smallest free one that is large
+    /// enough, else the largest free one grown, else a new one.
     pub fn get(&self, capacity: usize) -> Vec<T> {
         let mut v = self
             .0
             .lock()
             .ok()
-            .and_then(|mut p| p.pop())
+            .and_then(|mut p| {
+                let fit = p
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.capacity() >= capacity)
+                    .min_by_key(|(_, b)| b.capacity())
+                    .or_else(|| p.iter().enumerate().max_by_key(|(_, b)| b.capacity()))
+                    .map(|(i, _)| i)?;
+                Some(p.swap_remove(fit))
+            })
             .unwrap_or_default();
         v.clear();
         v.reserve(capacity);
@@ -102,6 +112,9 @@ impl<T> Pool<T> {
     }
 }
 
+/// Reusable (zstd context, page buffer) pairs.
+pub(super) type Workspaces = Arc<Mutex<Vec<(Codec, Vec<u8>)>>>;
+
 /// How the columns of a state file are written: `period`, `step`, `time_ms`, `neuron`,
 /// then one column per recorded variable.
 #[derive(Clone)]
@@ -113,10 +126,15 @@ pub(super) struct StateColumns {
     pub step_statistics: bool,
     /// Rows per data page ([`PAGE_ROWS`]; smaller in tests).
     pub page_rows: usize,
+    /// Rows a row group is expected to hold (sizes the buffer of a value column chunk).
+    pub row_group_rows: usize,
     /// Values stored as f32 (opt-in) instead of f64.
     pub f32_values: bool,
     /// Column chunk buffers, reused once appended to the file.
     pub chunks: Pool<u8>,
+    /// zstd contexts and page buffers of finished row groups, for the next ones (a fresh
+    /// zstd context allocates its workspace, and the kernel zeroes it, every time).
+    pub workspaces: Workspaces,
 }
 
 /// Encodes one row group of a state file from its record batches.
@@ -136,23 +154,30 @@ impl<'a> StateEncoder<'a> {
                 "a state file needs period, step, time_ms and neuron".into(),
             ));
         }
+        // zstd keeps most value bytes (the mantissas are noise): reserve about their size.
+        let width = if cfg.f32_values { 4 } else { 8 };
+        let estimate = cfg.row_group_rows.min(1 << 24) * width + (64 << 10);
         let values = cfg.descr[4..]
             .iter()
-            .map(|d| ChunkBuilder::new(d, cfg.zstd_level, None, cfg.chunks.get(0)))
+            .map(|d| ChunkBuilder::new(d, cfg.zstd_level, None, cfg.chunks.get(estimate)))
             .collect();
+        let reused = cfg.workspaces.lock().ok().and_then(|mut w| w.pop());
+        let (codec, scratch) = match reused {
+            Some(ws) => ws,
+            None => (Codec::new(cfg.zstd_level)?, Vec::new()),
+        };
         Ok(Self {
             cfg,
-            codec: Codec::new(cfg.zstd_level)?,
+            codec,
             runs: Vec::new(),
             values,
             value_rows: 0,
-            scratch: Vec::new(),
+            scratch,
         })
     }
 
     /// Adds one record batch: its samples and, per variable, the values of its rows.
     pub fn push(&mut self, samples: &[SampleRun], values: &[Vec<f64>]) -> Result<(), ParquetError> {
-        self.runs.extend_from_slice(samples);
         let rows: usize = samples.iter().map(|s| s.rows as usize).sum();
         if values.len() != self.values.len() || values.iter().any(|v| v.len() != rows) {
             return Err(ParquetError::General(format!(
@@ -178,6 +203,7 @@ impl<'a> StateEncoder<'a> {
                 )?;
             }
         }
+        self.runs.extend_from_slice(samples);
         self.value_rows += rows as u64;
         Ok(())
     }
@@ -188,6 +214,11 @@ impl<'a> StateEncoder<'a> {
         for column in std::mem::take(&mut self.values) {
             out.push(column.finish(self.value_rows)?);
         }
+        if let Ok(mut w) = self.cfg.workspaces.lock() {
+            if w.len() < 4 {
+                w.push((self.codec, self.scratch));
+            }
+        }
         Ok(out)
     }
 
@@ -196,9 +227,10 @@ impl<'a> StateEncoder<'a> {
         let runs = &self.runs;
         let rows: u64 = runs.iter().map(|r| r.rows as u64).sum();
         let [period_d, step_d, time_d, neuron_d] = [0, 1, 2, 3].map(|i| &self.cfg.descr[i]);
-        let period = RunColumn::new(runs, |r| r.period);
-        let step = RunColumn::new(runs, |r| r.step);
-        let time_ms = RunColumn::new(runs, |r| r.time_ms);
+        let period = RunColumn::new(runs, |r| r.period, |a, b| a == b);
+        let step = RunColumn::new(runs, |r| r.step, |a, b| a == b);
+        // Bitwise: 0.0 and -0.0 stay apart.
+        let time_ms = RunColumn::new(runs, |r| r.time_ms, |a, b| a.to_bits() == b.to_bits());
         let step_stats = match (
             self.cfg.step_statistics,
             step.values.first(),
@@ -219,7 +251,7 @@ impl<'a> StateEncoder<'a> {
         let cfg = self.cfg;
         let codec = &mut self.codec;
         let chunk = |d: &ColumnDescPtr, stats| {
-            ChunkBuilder::new(d, cfg.zstd_level, stats, cfg.chunks.get(0))
+            ChunkBuilder::new(d, cfg.zstd_level, stats, cfg.chunks.get(64 << 10))
         };
         let page_rows = cfg.page_rows.max(1);
         Ok(vec![
@@ -241,10 +273,11 @@ impl<'a> StateEncoder<'a> {
     }
 }
 
-/// zstd with one reused context and output buffer.
-struct Codec {
+/// zstd with one reused context and output buffer (and a reused buffer of integers).
+pub(super) struct Codec {
     compressor: zstd::bulk::Compressor<'static>,
     out: Vec<u8>,
+    ints: Vec<i32>,
 }
 
 impl Codec {
@@ -253,6 +286,7 @@ impl Codec {
             compressor: zstd::bulk::Compressor::new(level)
                 .map_err(|e| ParquetError::External(Box::new(e)))?,
             out: Vec::new(),
+            ints: Vec::new(),
         })
     }
 
@@ -306,27 +340,22 @@ fn byte_stream_split_f64_body(values: &[f64], out: &mut Vec<u8>) {
         }
         let at = b * BLOCK..b * BLOCK + bits.len();
         let mut streams = out.chunks_exact_mut(n);
-        // One function per byte, so each shift is a constant and the loop vectorises.
-        let passes: [BytePass; 8] = [
-            byte_of::<0>,
-            byte_of::<1>,
-            byte_of::<2>,
-            byte_of::<3>,
-            byte_of::<4>,
-            byte_of::<5>,
-            byte_of::<6>,
-            byte_of::<7>,
-        ];
-        for pass in passes {
+        let mut pass = |f: fn(&mut [u8], &[u64])| {
             if let Some(stream) = streams.next() {
-                pass(&mut stream[at.clone()], bits);
+                f(&mut stream[at.clone()], bits);
             }
-        }
+        };
+        // One function per byte, so each shift is a constant and the loop vectorises.
+        pass(byte_of::<0>);
+        pass(byte_of::<1>);
+        pass(byte_of::<2>);
+        pass(byte_of::<3>);
+        pass(byte_of::<4>);
+        pass(byte_of::<5>);
+        pass(byte_of::<6>);
+        pass(byte_of::<7>);
     }
 }
-
-/// One pass of the byte-stream split: byte `K` of every word.
-type BytePass = fn(&mut [u8], &[u64]);
 
 #[inline(always)]
 fn byte_of<const K: u32>(dst: &mut [u8], src: &[u64]) {
@@ -355,14 +384,18 @@ struct RunColumn<T> {
 }
 
 impl<T: Copy + PartialEq> RunColumn<T> {
-    fn new(runs: &[SampleRun], get: impl Fn(&SampleRun) -> T) -> Self {
+    /// `same` decides which neighbours merge (bitwise equality for floats).
+    fn new(
+        runs: &[SampleRun],
+        get: impl Fn(&SampleRun) -> T,
+        same: impl Fn(&T, &T) -> bool,
+    ) -> Self {
         let mut values: Vec<T> = Vec::new();
         let mut counts: Vec<u64> = Vec::new();
         for r in runs.iter().filter(|r| r.rows > 0) {
             let v = get(r);
             match (values.last(), counts.last_mut()) {
-                // Bitwise-equal neighbours only (so 0.0 and -0.0 stay apart; NaN never merges).
-                (Some(last), Some(count)) if *last == v => *count += r.rows as u64,
+                (Some(last), Some(count)) if same(last, &v) => *count += r.rows as u64,
                 _ => {
                     values.push(v);
                     counts.push(r.rows as u64);
@@ -467,7 +500,8 @@ fn encode_neurons(
     rows: u64,
     page_rows: usize,
 ) -> Result<EncodedColumn, ParquetError> {
-    let mut page: Vec<i32> = Vec::with_capacity(page_rows.min(rows as usize));
+    let mut page = std::mem::take(&mut codec.ints);
+    page.clear();
     let mut flush = |page: &mut Vec<i32>, chunk: &mut ChunkBuilder| {
         let buf = delta_binary_packed_i32(page);
         let n = page.len();
@@ -490,6 +524,7 @@ fn encode_neurons(
     if !page.is_empty() {
         flush(&mut page, &mut chunk)?;
     }
+    codec.ints = page;
     chunk.finish(rows)
 }
 
@@ -639,8 +674,11 @@ impl ChunkBuilder {
     }
 }
 
+/// A page's value count (the page header holds an i32).
 fn count_u32(n: usize) -> Result<u32, ParquetError> {
-    u32::try_from(n).map_err(|_| ParquetError::General(format!("{n} values in one page")))
+    i32::try_from(n)
+        .map(|n| n as u32)
+        .map_err(|_| ParquetError::General(format!("{n} values in one page")))
 }
 
 /// Bits needed for `v` (0 for 0).
@@ -809,8 +847,10 @@ mod tests {
             zstd_level: 1,
             step_statistics: true,
             page_rows,
+            row_group_rows: 64,
             f32_values,
             chunks: Pool::default(),
+            workspaces: Arc::default(),
         }
     }
 

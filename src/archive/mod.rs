@@ -84,6 +84,8 @@ pub enum ArchiveError {
     },
     #[error("the archive's encoder thread stopped unexpectedly: {0}")]
     EncoderGone(String),
+    #[error("invalid archive option: {0}")]
+    InvalidOption(String),
 }
 
 impl ArchiveError {

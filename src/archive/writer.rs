@@ -396,8 +396,10 @@ fn open_file(
                 zstd_level,
                 step_statistics,
                 page_rows: super::encode::PAGE_ROWS,
+                row_group_rows,
                 f32_values,
                 chunks: Pool::default(),
+                workspaces: Arc::default(),
             };
             (Some(Arc::new(state)), values)
         }
@@ -436,9 +438,18 @@ fn write_batch(file: &mut EncFile, batch: BatchData) -> Result<(), ArchiveError>
     }
     let rows = batch.rows();
     if let Some(task) = &file.current {
-        task.batches.send(batch).map_err(|_| {
-            ArchiveError::EncoderGone(format!("{}: a row-group encoder stopped", tmp.display()))
-        })?;
+        if task.batches.send(batch).is_err() {
+            // The worker stopped on an error: report that error, not just the stop.
+            let task = file.current.take();
+            let reason = match task.map(|t| t.done.recv()) {
+                Some(Ok(Err(e))) => return Err(ArchiveError::parquet(&tmp)(e)),
+                _ => "a row-group encoder stopped",
+            };
+            return Err(ArchiveError::EncoderGone(format!(
+                "{}: {reason}",
+                tmp.display()
+            )));
+        }
     }
     file.rows_in_group += rows;
     file.rows += rows as u64;
@@ -626,6 +637,12 @@ impl ArchiveWriter {
         compartments: Vec<String>,
         options: ArchiveOptions,
     ) -> Result<Self, ArchiveError> {
+        if ZstdLevel::try_new(options.zstd_level).is_err() {
+            return Err(ArchiveError::InvalidOption(format!(
+                "zstd_level {} is outside zstd's levels; use 1 (the default) to 22",
+                options.zstd_level
+            )));
+        }
         let dir = dir.as_ref().to_path_buf();
         let stem = if options.own_manifest {
             format!("manifest-run={}", options.run)
@@ -1148,8 +1165,11 @@ impl Sink for ArchiveWriter {
         let batch_rows = self.options.batch_rows;
         let stream = self.stream_mut(compartment, Kind::State)?;
         let n = sample.values(0).len();
+        if n == 0 {
+            return Ok(());
+        }
         let rows = u32::try_from(n).map_err(|_| {
-            ArchiveError::EncoderGone(format!("{n} neurons in one sample: at most 2^32 - 1"))
+            ArchiveError::InvalidOption(format!("{n} neurons in one sample: at most 2^32 - 1"))
         })?;
         stream.samples.push(SampleRun {
             period: sample.period,

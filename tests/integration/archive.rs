@@ -539,3 +539,16 @@ fn state_columns_follow_the_samples() {
     }
     assert!(checked_rows > 1000, "{checked_rows}");
 }
+
+#[test]
+fn an_invalid_zstd_level_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ArchiveOptions {
+        zstd_level: 100,
+        ..Default::default()
+    };
+    let err =
+        ArchiveWriter::create(dir.path().join("a"), 0.1, vec!["p".into()], options).unwrap_err();
+    assert!(err.to_string().contains("zstd_level 100"), "{err}");
+    assert!(!dir.path().join("a").exists());
+}
