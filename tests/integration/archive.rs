@@ -552,3 +552,46 @@ fn an_invalid_zstd_level_is_refused_before_anything_is_written() {
     assert!(err.to_string().contains("zstd_level 100"), "{err}");
     assert!(!dir.path().join("a").exists());
 }
+
+#[test]
+fn f32_storage_reads_back_as_the_rounded_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ArchiveOptions {
+        storage: neurorec::archive::ValueStorage::F32,
+        batch_rows: 45,
+        row_group_rows: 130,
+        sync: false,
+        ..Default::default()
+    };
+    let mut net = Network::new(0.1).unwrap();
+    net.add_population(
+        neurorec::PopulationSpec::new("wide", 20, neurorec::NeuronModel::Izhikevich2007)
+            .with_parameter("I_app", (0..20).map(|i| 5.0 * i as f64).collect::<Vec<_>>()),
+    )
+    .unwrap();
+    let actions = vec![
+        Action::Start { compartments: None },
+        Action::Simulate { ms: 30.0 },
+    ];
+    let dict: &[(&str, &[&str])] = &[("wide", &["v", "u", "spike"])];
+    let sets = run_both(&mut net, dict, &actions, dir.path(), options);
+    let archive = Archive::open(dir.path()).unwrap();
+    assert!(neurorec::archive::validate(&archive).is_empty());
+    let loaded = archive.recordings(0, 0).unwrap();
+    let (recordings, _) = &sets[0];
+    let mut compared = 0;
+    for (a, b) in loaded.iter().zip(recordings) {
+        let (got, want) = (
+            a.compartment("wide").unwrap(),
+            b.compartment("wide").unwrap(),
+        );
+        for (v, arr) in &want.variables {
+            let rounded = arr.mapv(|x| x as f32 as f64);
+            assert_eq!(got.variable(v).unwrap(), &rounded, "{v}");
+            assert_ne!(got.variable(v).unwrap(), arr, "{v} was stored rounded");
+            compared += arr.len();
+        }
+        assert_eq!(got.spikes, want.spikes);
+    }
+    assert_eq!(compared, 2 * 300 * 20);
+}
