@@ -1,9 +1,11 @@
-//! The streaming writer: an [`ArchiveWriter`] is a monitor [`Sink`] that buffers samples as
-//! Arrow columns, cuts them into record batches of `batch_rows` rows and hands each batch
-//! to an encoder thread. The encoder writes each file under a temporary name, encodes the
-//! columns of a batch in parallel, closes a row group every `row_group_rows` rows (so
-//! memory stays bounded) and, when the chunk ends, appends the period table to the footer,
-//! syncs, and renames the file. Every chunk's begin and end is recorded durably in the
+//! The streaming writer: an [`ArchiveWriter`] is a monitor [`Sink`] that buffers samples
+//! (state: one entry per sample plus the value columns; spikes: Arrow columns), cuts them
+//! into record batches of about `batch_rows` rows and hands each batch to an encoder thread.
+//! The encoder writes each file under a temporary name; each row group is encoded on a
+//! worker thread of its own (state files by [`super::encode::StateEncoder`], spikes files by
+//! the Arrow column writers) while the next one fills, a row group closes every
+//! `row_group_rows` rows (so memory stays bounded) and, when the chunk ends, the period
+//! table is appended to the footer, the file synced and renamed. Every chunk's begin and end is recorded durably in the
 //! manifest's journal at once; the manifest itself is replaced atomically now and then.
 
 use std::collections::HashMap;
