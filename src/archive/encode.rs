@@ -810,6 +810,7 @@ mod tests {
     use parquet::arrow::ArrowWriter;
     use parquet::file::writer::SerializedFileWriter;
     use proptest::prelude::*;
+    use proptest::test_runner::FileFailurePersistence;
     use std::sync::Arc;
 
     /// A file writer for `fields` whose columns are appended by hand.
@@ -947,7 +948,14 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        // Failing cases are kept beside the integration tests' (not in a top-level folder).
+        #![proptest_config(ProptestConfig {
+            cases: 64,
+            failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+                "tests/proptest-regressions/encode.txt",
+            ))),
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn state_columns_read_back_exactly(
