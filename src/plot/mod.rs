@@ -9,6 +9,7 @@ use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::archive::{Archive, ArchiveError, ChunkRef};
 
@@ -660,6 +661,53 @@ type Chart<'a, DB> = ChartContext<
 >;
 
 /// A subplot's axes as PlotRecordings draws them: title, no grid, labelled axes.
+/// Draws a thick polyline. plotters joins thick segments with mitres and does not limit the
+/// inner side of a sharp turn, so a trace that turns back on itself (a spike, the min/max
+/// stroke of a binned column) drew a stroke across the whole figure; a zero-length segment
+/// (two points on one pixel) has no direction at all. So points on the pixel of the
+/// previous one are dropped, and the line is cut where it turns back by more than 120°:
+/// the pieces meet end to end, without a mitre.
+fn draw_polyline<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    points: Vec<(f64, f64)>,
+    style: ShapeStyle,
+) -> DrawResult {
+    for piece in polyline_pieces(points.iter().map(|p| (*p, chart.backend_coord(p)))) {
+        chart
+            .draw_series(LineSeries::new(piece, style))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The pieces of a polyline given with its pixel positions (see [`draw_polyline`]).
+fn polyline_pieces(points: impl Iterator<Item = ((f64, f64), (i32, i32))>) -> Vec<Vec<(f64, f64)>> {
+    let mut pieces = Vec::new();
+    let mut piece: Vec<(f64, f64)> = Vec::new();
+    let mut at: Vec<(i32, i32)> = Vec::new();
+    for (p, px) in points {
+        if at.last() == Some(&px) {
+            continue;
+        }
+        if let [.., a, b] = at[..] {
+            let d1 = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
+            let d2 = ((px.0 - b.0) as f64, (px.1 - b.1) as f64);
+            let dot = d1.0 * d2.0 + d1.1 * d2.1;
+            if dot < -0.5 * d1.0.hypot(d1.1) * d2.0.hypot(d2.1) {
+                let turn = piece[piece.len() - 1];
+                pieces.push(std::mem::replace(&mut piece, vec![turn]));
+                at = vec![b];
+            }
+        }
+        piece.push(p);
+        at.push(px);
+    }
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    pieces
+}
+
 fn axes<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     title: impl AsRef<str>,
@@ -674,9 +722,16 @@ fn axes<'a, DB: DrawingBackend>(
         .margin(px(10.0))
         .x_label_area_size(px(40.0))
         .y_label_area_size(px(y_label_px))
-        .build_cartesian_2d(x, y)
+        .build_cartesian_2d(x.clone(), y.clone())
         .map_err(|e| e.to_string())?;
     let neuron_axis = y_desc == "# neurons" || y_desc.is_empty() && title.as_ref().ends_with(']');
+    let offset = (!neuron_axis)
+        .then(|| axis_offset(y.start, y.end))
+        .flatten();
+    let relative = |v: &f64| match offset {
+        Some((offset, exp)) => format!("{:.2}", (v - offset) / 10f64.powi(exp) + 0.0),
+        None => format!("{v:.1}"),
+    };
     let mut mesh = chart.configure_mesh();
     mesh.disable_mesh()
         .x_desc(x_desc)
@@ -685,9 +740,34 @@ fn axes<'a, DB: DrawingBackend>(
         .axis_desc_style(font(scale, 13.0));
     if neuron_axis {
         mesh.y_label_formatter(&|v| neuron_tick(*v));
+    } else if offset.is_some() {
+        mesh.y_label_formatter(&relative);
     }
     mesh.draw().map_err(|e| e.to_string())?;
+    if let Some((offset, exp)) = offset {
+        // As matplotlib does: "1e-8-6e1" above the axis means label * 1e-8 - 60.
+        let text = format!("1e{exp}{offset:+e}");
+        let style = font(scale, 12.0).pos(Pos::new(HPos::Left, VPos::Bottom));
+        chart
+            .plotting_area()
+            .draw(&Text::new(text, (x.start, y.end), style))
+            .map_err(|e| e.to_string())?;
+    }
     Ok(chart)
+}
+
+/// The offset and power of ten of an axis whose span is too small for its values to tell
+/// the ticks apart (span below 1e-4 of the values, as matplotlib's offset threshold):
+/// ticks are then labelled `(v - offset) / 10^exp`.
+fn axis_offset(lo: f64, hi: f64) -> Option<(f64, i32)> {
+    let span = hi - lo;
+    let mid = (lo + hi) / 2.0;
+    if !(span > 0.0 && span.is_finite() && mid.is_finite()) || mid.abs() < span * 1e4 {
+        return None;
+    }
+    let exp = span.log10().floor() as i32;
+    let unit = 10f64.powi(exp + 2);
+    Some(((mid / unit).round() * unit, exp))
 }
 
 /// A tick label of a neuron axis (rasters, matrices): only whole neuron indices are labelled.
@@ -883,9 +963,7 @@ fn draw_variable<DB: DrawingBackend>(
         let mut segment: Vec<(f64, f64)> = Vec::new();
         for col in &p.cols {
             if col.gap_before && !segment.is_empty() {
-                chart
-                    .draw_series(LineSeries::new(std::mem::take(&mut segment), style))
-                    .map_err(|e| e.to_string())?;
+                draw_polyline(&mut chart, std::mem::take(&mut segment), style)?;
             }
             let (a, b) = (col.a[r], col.b[r]);
             if !a.is_finite() {
@@ -898,9 +976,7 @@ fn draw_variable<DB: DrawingBackend>(
             }
         }
         if !segment.is_empty() {
-            chart
-                .draw_series(LineSeries::new(segment, style))
-                .map_err(|e| e.to_string())?;
+            draw_polyline(&mut chart, segment, style)?;
         }
     }
     Ok(())
@@ -1016,9 +1092,7 @@ fn draw_panel<DB: DrawingBackend>(
                         (x_range, 0f64..max * 1.05),
                         ("time [ms]", "Mean firing rate [Hz]"),
                     )?;
-                    chart
-                        .draw_series(LineSeries::new(rate, BLACK.stroke_width(px(1.5).max(1))))
-                        .map_err(|e| e.to_string())?;
+                    draw_polyline(&mut chart, rate, BLACK.stroke_width(px(1.5).max(1)))?;
                     Ok(())
                 }
                 _ => draw_histogram(area, compartment, format, spikes, *neurons, scale),
@@ -1101,6 +1175,46 @@ fn draw_histogram<DB: DrawingBackend>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tiny_spans_get_an_offset_axis_like_matplotlib() {
+        // A trace within 2e-8 of -60 (my_pop1 of the seed): labels relative to -60 in 1e-8.
+        let (offset, exp) = axis_offset(-60.0 - 1.9e-8, -60.0 + 1e-9).unwrap();
+        assert_eq!((offset, exp), (-60.0, -8));
+        assert_eq!(format!("1e{exp}{offset:+e}"), "1e-8-6e1");
+        // Ordinary ranges keep plain labels.
+        assert_eq!(axis_offset(-62.0, 35.0), None);
+        assert_eq!(axis_offset(-60.5, -59.5), None);
+        assert_eq!(axis_offset(-60.001, -59.999), Some((-60.0, -3)));
+        assert_eq!(axis_offset(0.0, 0.0), None);
+        assert_eq!(axis_offset(f64::NAN, 1.0), None);
+    }
+
+    #[test]
+    fn polylines_are_cut_where_they_turn_back_and_keep_one_point_per_pixel() {
+        // Pixel positions: right, up (a spike), straight back down past the start, right.
+        let px = [
+            (0, 100),
+            (10, 100),
+            (10, 100),
+            (11, 0),
+            (12, 110),
+            (20, 110),
+        ];
+        let pts = px.iter().map(|&(x, y)| ((x as f64, -(y as f64)), (x, y)));
+        let pieces = polyline_pieces(pts);
+        let xs: Vec<Vec<f64>> = pieces
+            .iter()
+            .map(|p| p.iter().map(|q| q.0).collect())
+            .collect();
+        // The duplicate pixel is dropped; the line is cut at the top of the spike (the
+        // turn back), and the pieces share that point.
+        assert_eq!(xs, vec![vec![0.0, 10.0, 11.0], vec![11.0, 12.0, 20.0]]);
+        // Gentle turns stay one piece.
+        let smooth =
+            [(0, 0), (10, 5), (20, 5), (30, 0)].map(|(x, y)| ((x as f64, y as f64), (x, y)));
+        assert_eq!(polyline_pieces(smooth.into_iter()).len(), 1);
+    }
+
     use super::*;
 
     fn panel(expr: &str, inputs: Vec<usize>, format: &str, shape: &PanelShape) -> VarPanel {
