@@ -134,16 +134,11 @@ impl<'a> IzhParams<'a> {
     }
 }
 
-/// One neuron's update: the single definition of the arithmetic that every kernel inlines.
+/// One neuron's update: the single definition of the arithmetic that every kernel inlines
+/// (through [`integrate_one`]).
 #[inline(always)]
 fn update_one(p: &IzhScalars, dt: f64, v: f64, u: f64) -> (f64, f64, bool) {
-    let i_v = p.i_app;
-    // ANNarchy's expanded right-hand sides, evaluated left to right from the old state.
-    let dv =
-        (i_v + p.k * (v * v) - p.k * v * p.v_r - p.k * v * p.v_t + p.k * p.v_r * p.v_t - u) / p.c_m;
-    let du = p.a * (p.b * v - p.b * p.v_r - u);
-    let v_new = v + dt * dv;
-    let u_new = u + dt * du;
+    let (v_new, u_new) = integrate_one(p, dt, v, u);
     let spike = v_new >= p.v_peak;
     let v_out = if spike { p.c } else { v_new };
     let u_out = if spike { u_new + p.d } else { u_new };
@@ -225,15 +220,99 @@ impl Lanes {
     }
 }
 
+/// One neuron's integration step without the spike reset.
+#[inline(always)]
+fn integrate_one(p: &IzhScalars, dt: f64, v: f64, u: f64) -> (f64, f64) {
+    let i_v = p.i_app;
+    // ANNarchy's expanded right-hand sides, evaluated left to right from the old state.
+    let dv =
+        (i_v + p.k * (v * v) - p.k * v * p.v_r - p.k * v * p.v_t + p.k * p.v_r * p.v_t - u) / p.c_m;
+    let du = p.a * (p.b * v - p.b * p.v_r - u);
+    (v + dt * dv, u + dt * du)
+}
+
+/// How a block's spike flags become one byte (bit `l` for lane `l`, set where
+/// `v_new >= v_peak`). LLVM turns the portable loop into a long pack-and-shift sequence of
+/// vector instructions; the vector variants use one `movemask` per register instead, which
+/// keeps the floating-point scheduler free for the update itself.
+trait SpikeMask {
+    fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8;
+}
+
+struct PortableMask;
+
+impl SpikeMask for PortableMask {
+    #[inline(always)]
+    fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8 {
+        let mut mask = 0u8;
+        for l in 0..LANES {
+            mask |= ((v_new[l] >= v_peak[l]) as u8) << l;
+        }
+        mask
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx2Mask;
+
+#[cfg(target_arch = "x86_64")]
+impl SpikeMask for Avx2Mask {
+    #[inline(always)]
+    fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8 {
+        use std::arch::x86_64::{_mm256_cmp_pd, _mm256_loadu_pd, _mm256_movemask_pd, _CMP_GE_OQ};
+        // SAFETY: only instantiated inside `run_avx2`, which runs on CPUs with AVX2; the
+        // loads read 4 + 4 lanes of 8-element arrays. `_CMP_GE_OQ` is false for NaN, as `>=`.
+        unsafe {
+            let lo = _mm256_cmp_pd::<_CMP_GE_OQ>(
+                _mm256_loadu_pd(v_new.as_ptr()),
+                _mm256_loadu_pd(v_peak.as_ptr()),
+            );
+            let hi = _mm256_cmp_pd::<_CMP_GE_OQ>(
+                _mm256_loadu_pd(v_new.as_ptr().add(4)),
+                _mm256_loadu_pd(v_peak.as_ptr().add(4)),
+            );
+            (_mm256_movemask_pd(lo) | (_mm256_movemask_pd(hi) << 4)) as u8
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx512Mask;
+
+#[cfg(target_arch = "x86_64")]
+impl SpikeMask for Avx512Mask {
+    #[inline(always)]
+    fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8 {
+        use std::arch::x86_64::{_mm512_cmp_pd_mask, _mm512_loadu_pd, _CMP_GE_OQ};
+        // SAFETY: only instantiated inside `run_avx512`, which runs on CPUs with AVX-512F;
+        // the loads read the 8 lanes of each array.
+        unsafe {
+            _mm512_cmp_pd_mask::<_CMP_GE_OQ>(
+                _mm512_loadu_pd(v_new.as_ptr()),
+                _mm512_loadu_pd(v_peak.as_ptr()),
+            )
+        }
+    }
+}
+
 /// Updates one block of `LANES` neurons held in local arrays.
 #[inline(always)]
-fn update_block(p: &Lanes, dt: f64, v: &mut [f64; LANES], u: &mut [f64; LANES]) -> u8 {
-    let mut mask = 0u8;
+fn update_block<M: SpikeMask>(
+    p: &Lanes,
+    dt: f64,
+    v: &mut [f64; LANES],
+    u: &mut [f64; LANES],
+) -> u8 {
+    let mut v_new = [0.0; LANES];
+    let mut u_new = [0.0; LANES];
     for l in 0..LANES {
-        let (vo, uo, sp) = update_one(&p.lane(l), dt, v[l], u[l]);
-        v[l] = vo;
-        u[l] = uo;
-        mask |= (sp as u8) << l;
+        (v_new[l], u_new[l]) = integrate_one(&p.lane(l), dt, v[l], u[l]);
+    }
+    let mask = M::mask(&v_new, &p.v_peak);
+    for l in 0..LANES {
+        let spike = v_new[l] >= p.v_peak[l];
+        v[l] = if spike { p.c[l] } else { v_new[l] };
+        u[l] = if spike { u_new[l] + p.d[l] } else { u_new[l] };
     }
     mask
 }
@@ -289,7 +368,7 @@ impl ParamSource for IzhSlices<'_> {
 
 /// Runs the update over the whole state, block by block.
 #[inline(always)]
-fn body<P: ParamSource>(params: &P, dt: f64, s: &mut IzhState<'_>) {
+fn body<P: ParamSource, M: SpikeMask>(params: &P, dt: f64, s: &mut IzhState<'_>) {
     let n = s.v.len();
     let blocks = n / LANES;
     for blk in 0..blocks {
@@ -299,7 +378,7 @@ fn body<P: ParamSource>(params: &P, dt: f64, s: &mut IzhState<'_>) {
         let mut u = [0.0; LANES];
         v.copy_from_slice(&s.v[range.clone()]);
         u.copy_from_slice(&s.u[range.clone()]);
-        let mask = update_block(&params.block(base), dt, &mut v, &mut u);
+        let mask = update_block::<M>(&params.block(base), dt, &mut v, &mut u);
         s.v[range.clone()].copy_from_slice(&v);
         s.u[range.clone()].copy_from_slice(&u);
         s.spiked[blk] = mask;
@@ -316,18 +395,23 @@ fn body<P: ParamSource>(params: &P, dt: f64, s: &mut IzhState<'_>) {
 }
 
 #[inline(always)]
-fn body_uniform(p: &IzhScalars, dt: f64, s: &mut IzhState<'_>) {
-    body(&Broadcast(Lanes::broadcast(p), *p), dt, s)
+fn body_uniform<M: SpikeMask>(p: &IzhScalars, dt: f64, s: &mut IzhState<'_>) {
+    body::<_, M>(&Broadcast(Lanes::broadcast(p), *p), dt, s)
 }
 
 #[inline(always)]
-fn body_input_per_neuron(p: &IzhScalars, i_app: &[f64], dt: f64, s: &mut IzhState<'_>) {
+fn body_input_per_neuron<M: SpikeMask>(
+    p: &IzhScalars,
+    i_app: &[f64],
+    dt: f64,
+    s: &mut IzhState<'_>,
+) {
     let i_app = &i_app[..s.v.len()];
-    body(&InputOnly(Lanes::broadcast(p), *p, i_app), dt, s)
+    body::<_, M>(&InputOnly(Lanes::broadcast(p), *p, i_app), dt, s)
 }
 
 #[inline(always)]
-fn body_per_neuron(p: &IzhSlices<'_>, dt: f64, s: &mut IzhState<'_>) {
+fn body_per_neuron<M: SpikeMask>(p: &IzhSlices<'_>, dt: f64, s: &mut IzhState<'_>) {
     let n = s.v.len();
     assert!(
         p.c_m.len() >= n
@@ -343,14 +427,14 @@ fn body_per_neuron(p: &IzhSlices<'_>, dt: f64, s: &mut IzhState<'_>) {
             && p.v_peak.len() >= n
             && p.i_app.len() >= n
     );
-    body(p, dt, s)
+    body::<_, M>(p, dt, s)
 }
 
 fn run_body(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
     match p {
-        IzhParams::Uniform(q) => body_uniform(q, dt, s),
-        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron(q, i_app, dt, s),
-        IzhParams::PerNeuron(q) => body_per_neuron(q, dt, s),
+        IzhParams::Uniform(q) => body_uniform::<PortableMask>(q, dt, s),
+        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron::<PortableMask>(q, i_app, dt, s),
+        IzhParams::PerNeuron(q) => body_per_neuron::<PortableMask>(q, dt, s),
     }
 }
 
@@ -358,9 +442,9 @@ fn run_body(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
 #[target_feature(enable = "avx2")]
 fn run_avx2(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
     match p {
-        IzhParams::Uniform(q) => body_uniform(q, dt, s),
-        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron(q, i_app, dt, s),
-        IzhParams::PerNeuron(q) => body_per_neuron(q, dt, s),
+        IzhParams::Uniform(q) => body_uniform::<Avx2Mask>(q, dt, s),
+        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron::<Avx2Mask>(q, i_app, dt, s),
+        IzhParams::PerNeuron(q) => body_per_neuron::<Avx2Mask>(q, dt, s),
     }
 }
 
@@ -368,9 +452,9 @@ fn run_avx2(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
 #[target_feature(enable = "avx512f")]
 fn run_avx512(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
     match p {
-        IzhParams::Uniform(q) => body_uniform(q, dt, s),
-        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron(q, i_app, dt, s),
-        IzhParams::PerNeuron(q) => body_per_neuron(q, dt, s),
+        IzhParams::Uniform(q) => body_uniform::<Avx512Mask>(q, dt, s),
+        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron::<Avx512Mask>(q, i_app, dt, s),
+        IzhParams::PerNeuron(q) => body_per_neuron::<Avx512Mask>(q, dt, s),
     }
 }
 
