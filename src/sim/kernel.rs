@@ -681,6 +681,31 @@ mod tests {
     }
 
     #[test]
+    fn every_spike_mask_agrees_with_the_portable_one() {
+        let peak = [35.0; LANES];
+        let cases: [[f64; LANES]; 4] = [
+            [35.0, 34.999999, f64::NAN, 36.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, 35.0],
+            [f64::NAN; LANES],
+            [100.0; LANES],
+            [-100.0, 35.0, -100.0, 35.0, -100.0, 35.0, -100.0, 35.0],
+        ];
+        for v in &cases {
+            let expected = PortableMask::mask(v, &peak);
+            let by_hand = (0..LANES).fold(0u8, |m, l| m | (((v[l] >= 35.0) as u8) << l));
+            assert_eq!(expected, by_hand);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if KernelKind::Avx2.is_supported() {
+                    assert_eq!(Avx2Mask::mask(v, &peak), expected, "{v:?}");
+                }
+                if KernelKind::Avx512.is_supported() {
+                    assert_eq!(Avx512Mask::mask(v, &peak), expected, "{v:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn collect_spikes_finds_every_flag() {
         let mut flags = vec![0u8; 10];
         for i in [0usize, 7, 8, 20, 63, 64, 79] {
