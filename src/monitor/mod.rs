@@ -43,6 +43,16 @@ pub enum MonitorError {
     },
     #[error("\"{name}\" is not monitored; monitored compartments are: {known}")]
     NotMonitored { name: String, known: String },
+    #[error("the network moved from step {from} to step {to} outside the monitors while {recording} recorded, so those steps have no recordings; advance and reset a monitored network with Monitors::simulate and Monitors::reset, not Network::simulate and Network::reset")]
+    Unobserved {
+        from: i64,
+        to: i64,
+        recording: String,
+    },
+    #[error("the network was reset outside the monitors (from step {from} back to step {to}); reset a monitored network with Monitors::reset, which also closes the chunk")]
+    ResetOutside { from: i64, to: i64 },
+    #[error("simulate_steps needs a number of steps >= 0, got {steps}")]
+    NegativeSteps { steps: i64 },
     #[error(transparent)]
     Sim(#[from] SimError),
     #[error("writing recordings failed: {0}")]
@@ -153,6 +163,9 @@ pub struct Monitors<S: Sink = MemorySink> {
     set: u32,
     chunk: u32,
     chunk_first_step: i64,
+    /// The network's step when the monitors last saw it: a different step at the next call
+    /// means it was advanced or reset behind their back.
+    observed_step: i64,
     chunk_begun: bool,
     finished_times: Vec<ChunkTimes>,
 }
@@ -279,6 +292,7 @@ impl<S: Sink> Monitors<S> {
             set: 0,
             chunk: 0,
             chunk_first_step: net.t(),
+            observed_step: net.t(),
             chunk_begun: false,
             finished_times: Vec::new(),
         })
@@ -304,9 +318,45 @@ impl<S: Sink> Monitors<S> {
         self.compartments.iter().map(|c| &c.info).collect()
     }
 
-    /// Index of the current chunk within the current set (chunks kept so far).
-    pub fn current_chunk(&self) -> usize {
-        self.chunk as usize
+    /// Index of the chunk the running recordings go to (chunks kept so far in this set), or
+    /// `None` while no compartment is recording (as CompNeuroPy's `current_chunk()`).
+    pub fn current_chunk(&self) -> Option<usize> {
+        self.compartments
+            .iter()
+            .any(|c| c.running)
+            .then_some(self.chunk as usize)
+    }
+
+    /// Checks that the network is where the monitors last saw it. While nothing records, a
+    /// network advanced on its own is fine (the time simply passed unrecorded); while
+    /// something records, the steps in between would be claimed by the recording times
+    /// without having been recorded, and a network moved back in time breaks the chunk.
+    fn observe(&mut self, net: &Network) -> Result<(), MonitorError> {
+        let t = net.t();
+        if t == self.observed_step {
+            return Ok(());
+        }
+        if t < self.observed_step {
+            return Err(MonitorError::ResetOutside {
+                from: self.observed_step,
+                to: t,
+            });
+        }
+        let recording: Vec<&str> = self
+            .compartments
+            .iter()
+            .filter(|c| c.running)
+            .map(|c| c.info.name.as_str())
+            .collect();
+        if !recording.is_empty() {
+            return Err(MonitorError::Unobserved {
+                from: self.observed_step,
+                to: t,
+                recording: recording.join(", "),
+            });
+        }
+        self.observed_step = t;
+        Ok(())
     }
 
     /// Index of the current set (number of `get_recordings_and_clear` calls so far).
@@ -352,6 +402,7 @@ impl<S: Sink> Monitors<S> {
         net: &Network,
         compartments: Option<&[&str]>,
     ) -> Result<(), MonitorError> {
+        self.observe(net)?;
         let t = net.t();
         for i in self.select(compartments)? {
             let c = &mut self.compartments[i];
@@ -370,6 +421,7 @@ impl<S: Sink> Monitors<S> {
         net: &Network,
         compartments: Option<&[&str]>,
     ) -> Result<(), MonitorError> {
+        self.observe(net)?;
         let t = net.t();
         for i in self.select(compartments)? {
             let c = &mut self.compartments[i];
@@ -489,11 +541,13 @@ impl<S: Sink> Monitors<S> {
     /// initial state and time 0 (and, with `parameters`, its declared parameters); compartments
     /// that were recording go on recording in the new chunk.
     pub fn reset(&mut self, net: &mut Network, options: ResetOptions) -> Result<(), MonitorError> {
+        self.observe(net)?;
         self.close_chunk(net)?;
         if options.model {
             net.reset(options.parameters);
         }
         self.open_chunk(net);
+        self.observed_step = net.t();
         Ok(())
     }
 
@@ -502,6 +556,7 @@ impl<S: Sink> Monitors<S> {
     /// left alone. For the end of a run that stops right after a start: otherwise the sink
     /// would hold a begun chunk that never ends (an archive would report it unfinished).
     pub fn discard_empty_chunk(&mut self, net: &Network) -> Result<(), MonitorError> {
+        self.observe(net)?;
         if self.chunk_begun && !self.current_chunk_kept(net.t()) {
             self.close_chunk(net)?;
             self.open_chunk(net);
@@ -512,6 +567,7 @@ impl<S: Sink> Monitors<S> {
     /// Ends the set: closes the current chunk, hands the set's end to the sink and returns its
     /// recording times; then all compartments are paused and a new set begins.
     pub fn end_set(&mut self, net: &Network) -> Result<RecordingTimes, MonitorError> {
+        self.observe(net)?;
         self.close_chunk(net)?;
         self.sink.end_set(self.set).map_err(MonitorError::Sink)?;
         let times =
@@ -544,7 +600,16 @@ impl<S: Sink> Monitors<S> {
 
     /// Advances the network by `steps` steps, recording as [`Monitors::simulate`] does.
     pub fn simulate_steps(&mut self, net: &mut Network, steps: i64) -> Result<(), MonitorError> {
-        let steps = steps.max(0);
+        if steps < 0 {
+            return Err(MonitorError::NegativeSteps { steps });
+        }
+        self.observe(net)?;
+        let result = self.simulate_observed(net, steps);
+        self.observed_step = net.t();
+        result
+    }
+
+    fn simulate_observed(&mut self, net: &mut Network, steps: i64) -> Result<(), MonitorError> {
         if !self.compartments.iter().any(|c| c.running) {
             net.advance_unobserved(steps);
             return Ok(());

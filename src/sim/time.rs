@@ -68,10 +68,11 @@ impl TimeGrid {
     }
 }
 
-/// `ceil(q)` (or `q` itself when `q` is within 1e-9 relative of an integer).
+/// `ceil(q)` (or `q` itself when `q` is within 1e-9 relative of an integer; near 0 only 0
+/// itself is, so any positive duration takes at least one step).
 fn quotient_to_steps(q: f64, ceil: bool) -> f64 {
     let r = q.round();
-    if (q - r).abs() <= 1e-9 * r.abs().max(1.0) {
+    if (q - r).abs() <= 1e-9 * r.abs() {
         r
     } else if ceil {
         q.ceil()
@@ -142,6 +143,9 @@ mod tests {
         assert_eq!(g.duration_to_steps(0.15).unwrap(), 2);
         assert_eq!(g.duration_to_steps(0.0).unwrap(), 0);
         assert_eq!(g.duration_to_steps(0.01).unwrap(), 1);
+        // The tolerance is relative: any positive duration takes at least one step.
+        assert_eq!(g.duration_to_steps(1e-11).unwrap(), 1);
+        assert_eq!(g.duration_to_steps(100.0 + 1e-9).unwrap(), 1000);
         assert!(g.duration_to_steps(-1.0).is_err());
         assert!(g.duration_to_steps(f64::NAN).is_err());
         assert!(g.duration_to_steps(f64::INFINITY).is_err());

@@ -106,7 +106,7 @@ fn reset_without_model_keeps_time_and_state() {
         net.population("my_pop2").unwrap().variable("v").unwrap()[0],
         v_before
     );
-    assert_eq!(mon.current_chunk(), 1);
+    assert_eq!(mon.current_chunk(), Some(1));
     mon.simulate(&mut net, 5.0).unwrap();
     let times = mon.get_recording_times(&net);
     assert_eq!(pairs(&times, 0, "my_pop2"), vec![(0, 50)]);
@@ -274,4 +274,70 @@ fn operation_errors_are_values() {
         times.time_lims(None, None, None),
         Err(TimesError::Empty)
     ));
+}
+
+#[test]
+fn current_chunk_is_none_while_nothing_records() {
+    let mut net = seed_network();
+    let mut mon = Monitors::new(&net, &[("my_pop1", &["v"])]).unwrap();
+    assert_eq!(mon.current_chunk(), None);
+    mon.start(&net, None).unwrap();
+    assert_eq!(mon.current_chunk(), Some(0));
+    mon.simulate(&mut net, 1.0).unwrap();
+    mon.reset(&mut net, ResetOptions::default()).unwrap();
+    assert_eq!(mon.current_chunk(), Some(1));
+    mon.pause(&net, None).unwrap();
+    assert_eq!(mon.current_chunk(), None);
+}
+
+#[test]
+fn a_network_moved_behind_the_monitors_back_is_an_error() {
+    // Advanced while recording: the steps in between were never recorded.
+    let mut net = seed_network();
+    let mut mon = Monitors::new(&net, &[("my_pop1", &["v"])]).unwrap();
+    mon.start(&net, None).unwrap();
+    net.simulate(1.0).unwrap();
+    let e = mon.get_recordings_and_clear(&net).unwrap_err();
+    assert!(
+        matches!(e, MonitorError::Unobserved { from: 0, to: 10, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("Monitors::simulate"), "{e}");
+    assert!(mon.simulate(&mut net, 1.0).is_err());
+    assert!(mon.pause(&net, None).is_err());
+
+    // Advanced while nothing records: the time simply passed unrecorded.
+    let mut net = seed_network();
+    let mut mon = Monitors::new(&net, &[("my_pop1", &["v"])]).unwrap();
+    net.simulate(1.0).unwrap();
+    mon.start(&net, None).unwrap();
+    mon.simulate(&mut net, 1.0).unwrap();
+    mon.pause(&net, None).unwrap();
+    net.simulate(1.0).unwrap();
+    let (rec, times) = mon.get_recordings_and_clear(&net).unwrap();
+    assert_eq!(pairs(&times, 0, "my_pop1"), vec![(10, 20)]);
+    assert_eq!(rec[0].get("my_pop1;v").unwrap().dim(), (10, 1));
+
+    // Reset outside the monitors, even while paused: the chunk would run backwards.
+    let mut net = seed_network();
+    let mut mon = Monitors::new(&net, &[("my_pop1", &["v"])]).unwrap();
+    mon.start(&net, None).unwrap();
+    mon.simulate(&mut net, 1.0).unwrap();
+    mon.pause(&net, None).unwrap();
+    net.reset(true);
+    assert!(matches!(
+        mon.start(&net, None),
+        Err(MonitorError::ResetOutside { from: 10, to: 0 })
+    ));
+}
+
+#[test]
+fn negative_step_counts_are_refused() {
+    let mut net = seed_network();
+    let mut mon = Monitors::new(&net, &[("my_pop1", &["v"])]).unwrap();
+    assert!(matches!(
+        mon.simulate_steps(&mut net, -3),
+        Err(MonitorError::NegativeSteps { steps: -3 })
+    ));
+    assert_eq!(net.t(), 0);
 }
