@@ -124,6 +124,10 @@ impl CompartmentTimes {
     }
 }
 
+fn is_zero(x: &i64) -> bool {
+    *x == 0
+}
+
 /// The recording times of one chunk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChunkTimes {
@@ -131,6 +135,11 @@ pub struct ChunkTimes {
     pub first_step: i64,
     /// One past the last simulated step of the chunk.
     pub end_step: i64,
+    /// Steps simulated since the previous kept chunk of the set in chunks that were dropped
+    /// because they recorded nothing: `combine_chunks(consecutive)` counts them, so a chunk
+    /// after an empty one lands where it was simulated.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_steps: i64,
     /// Per compartment, in monitor order.
     pub compartments: Vec<CompartmentTimes>,
 }
@@ -419,7 +428,7 @@ impl RecordingTimes {
         for (c, chunk) in self.chunks.iter().enumerate() {
             if c > 0 && mode == CombineMode::Consecutive {
                 let prev = &self.chunks[c - 1];
-                offset += prev.end_step - chunk.first_step;
+                offset += prev.end_step - chunk.first_step + chunk.skipped_steps;
             }
             let (compartment, data) = lookup(recordings, self, key, c)?;
             let times = self.compartment(Some(c), Some(compartment))?;
@@ -533,6 +542,7 @@ mod tests {
             vec![ChunkTimes {
                 first_step: 0,
                 end_step: 7000,
+                skipped_steps: 0,
                 compartments: vec![
                     CompartmentTimes::from_pairs(
                         "a",

@@ -33,6 +33,10 @@ pub struct FileEntry {
     pub crc32: String,
 }
 
+fn is_zero(x: &i64) -> bool {
+    *x == 0
+}
+
 /// One chunk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChunkEntry {
@@ -43,6 +47,9 @@ pub struct ChunkEntry {
     pub first_step: i64,
     /// One past the last simulated step (known when complete).
     pub end_step: Option<i64>,
+    /// Steps simulated in dropped (empty) chunks since the previous chunk of the set.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_steps: i64,
     pub files: Vec<FileEntry>,
     /// Period tables of every compartment (known when complete), the same as in the files'
     /// footers: the fast path for rebuilding recording times of archives with many chunks.

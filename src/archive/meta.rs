@@ -60,6 +60,9 @@ pub struct FileMeta {
     pub chunk_first_step: i64,
     /// One past the last simulated step of the chunk.
     pub chunk_end_step: i64,
+    /// Steps simulated in dropped (empty) chunks since the previous chunk of the set.
+    #[serde(default)]
+    pub chunk_skipped_steps: i64,
     /// Simulated duration of the chunk in ms.
     pub simulated_ms: f64,
 }

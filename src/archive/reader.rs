@@ -294,6 +294,7 @@ impl Archive {
             out.push(ChunkTimes {
                 first_step: entry.first_step,
                 end_step: entry.end_step.unwrap_or(entry.first_step),
+                skipped_steps: entry.skipped_steps,
                 compartments,
             });
         }
@@ -319,9 +320,11 @@ impl Archive {
         for entry in chunks {
             let mut compartments = Vec::with_capacity(self.manifest.compartments.len());
             let mut range = (entry.first_step, entry.end_step.unwrap_or(entry.first_step));
+            let mut skipped_steps = entry.skipped_steps;
             for name in &self.manifest.compartments {
                 let meta = self.first_meta(entry, name)?;
                 range = (meta.chunk_first_step, meta.chunk_end_step);
+                skipped_steps = meta.chunk_skipped_steps;
                 compartments.push(CompartmentTimes::from_pairs(
                     name,
                     meta.period_steps,
@@ -332,6 +335,7 @@ impl Archive {
             out.push(ChunkTimes {
                 first_step: range.0,
                 end_step: range.1,
+                skipped_steps,
                 compartments,
             });
         }

@@ -1033,6 +1033,7 @@ impl ArchiveWriter {
                     periods: period_rows(&times),
                     chunk_first_step: end.times.first_step,
                     chunk_end_step: end.times.end_step,
+                    chunk_skipped_steps: end.times.skipped_steps,
                     simulated_ms: self.time_ms(end.times.end_step - end.times.first_step),
                 };
                 let kvs = meta.to_key_values();
@@ -1095,6 +1096,7 @@ impl ArchiveWriter {
             status: ChunkStatus::Complete,
             first_step: end.times.first_step,
             end_step: Some(end.times.end_step),
+            skipped_steps: end.times.skipped_steps,
             files,
             periods: end
                 .times
@@ -1156,6 +1158,7 @@ impl Sink for ArchiveWriter {
             status: ChunkStatus::Writing,
             first_step: start.first_step,
             end_step: None,
+            skipped_steps: 0,
             files: Vec::new(),
             periods: Vec::new(),
         }))?;

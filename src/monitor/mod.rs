@@ -166,6 +166,8 @@ pub struct Monitors<S: Sink = MemorySink> {
     /// The network's step when the monitors last saw it: a different step at the next call
     /// means it was advanced or reset behind their back.
     observed_step: i64,
+    /// Steps simulated in chunks dropped since the last kept chunk of this set.
+    skipped_steps: i64,
     chunk_begun: bool,
     finished_times: Vec<ChunkTimes>,
 }
@@ -293,6 +295,7 @@ impl<S: Sink> Monitors<S> {
             chunk: 0,
             chunk_first_step: net.t(),
             observed_step: net.t(),
+            skipped_steps: 0,
             chunk_begun: false,
             finished_times: Vec::new(),
         })
@@ -448,6 +451,7 @@ impl<S: Sink> Monitors<S> {
         ChunkTimes {
             first_step: self.chunk_first_step,
             end_step: t,
+            skipped_steps: self.skipped_steps,
             compartments: self
                 .compartments
                 .iter()
@@ -518,6 +522,10 @@ impl<S: Sink> Monitors<S> {
         if keep {
             self.finished_times.push(times);
             self.chunk += 1;
+            self.skipped_steps = 0;
+        } else {
+            // A model reset can move time back, so the span is what the chunk simulated.
+            self.skipped_steps += (times.end_step - times.first_step).max(0);
         }
         for c in &mut self.compartments {
             c.pairs.clear();
@@ -577,6 +585,7 @@ impl<S: Sink> Monitors<S> {
         }
         self.set += 1;
         self.chunk = 0;
+        self.skipped_steps = 0;
         self.open_chunk(net);
         Ok(times)
     }

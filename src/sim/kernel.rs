@@ -433,7 +433,9 @@ fn body_per_neuron<M: SpikeMask>(p: &IzhSlices<'_>, dt: f64, s: &mut IzhState<'_
 fn run_body(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
     match p {
         IzhParams::Uniform(q) => body_uniform::<PortableMask>(q, dt, s),
-        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron::<PortableMask>(q, i_app, dt, s),
+        IzhParams::InputPerNeuron(q, i_app) => {
+            body_input_per_neuron::<PortableMask>(q, i_app, dt, s)
+        }
         IzhParams::PerNeuron(q) => body_per_neuron::<PortableMask>(q, dt, s),
     }
 }
@@ -684,7 +686,16 @@ mod tests {
     fn every_spike_mask_agrees_with_the_portable_one() {
         let peak = [35.0; LANES];
         let cases: [[f64; LANES]; 4] = [
-            [35.0, 34.999999, f64::NAN, 36.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, 35.0],
+            [
+                35.0,
+                34.999999,
+                f64::NAN,
+                36.0,
+                -0.0,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                35.0,
+            ],
             [f64::NAN; LANES],
             [100.0; LANES],
             [-100.0, 35.0, -100.0, 35.0, -100.0, 35.0, -100.0, 35.0],

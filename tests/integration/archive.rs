@@ -595,3 +595,34 @@ fn f32_storage_reads_back_as_the_rounded_values() {
     }
     assert_eq!(compared, 2 * 300 * 20);
 }
+
+#[test]
+fn the_span_of_a_dropped_chunk_survives_the_archive() {
+    let sim = |ms| Action::Simulate { ms };
+    let reset = Action::Reset {
+        model: true,
+        parameters: true,
+    };
+    let actions = [
+        Action::Start { compartments: None },
+        sim(10.0),
+        Action::Pause { compartments: None },
+        reset.clone(),
+        sim(5.0),
+        reset,
+        Action::Start { compartments: None },
+        sim(10.0),
+        Action::GetRecordingsAndClear,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = seed_network();
+    let sets = run_both(
+        &mut net,
+        &[("my_pop2", &["v"])],
+        &actions,
+        dir.path(),
+        small_options(),
+    );
+    assert_eq!(sets[0].1.chunks[1].skipped_steps, 50);
+    assert_archive_equals(dir.path(), &sets);
+}

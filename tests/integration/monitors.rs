@@ -299,7 +299,14 @@ fn a_network_moved_behind_the_monitors_back_is_an_error() {
     net.simulate(1.0).unwrap();
     let e = mon.get_recordings_and_clear(&net).unwrap_err();
     assert!(
-        matches!(e, MonitorError::Unobserved { from: 0, to: 10, .. }),
+        matches!(
+            e,
+            MonitorError::Unobserved {
+                from: 0,
+                to: 10,
+                ..
+            }
+        ),
         "{e}"
     );
     assert!(e.to_string().contains("Monitors::simulate"), "{e}");
@@ -340,4 +347,48 @@ fn negative_step_counts_are_refused() {
         Err(MonitorError::NegativeSteps { steps: -3 })
     ));
     assert_eq!(net.t(), 0);
+}
+
+/// start, 10 ms, pause; reset; 5 ms with nothing recorded; reset (that chunk is dropped);
+/// start, 10 ms.
+fn schedule_with_an_empty_chunk(model: bool) -> Vec<Action> {
+    let reset = Action::Reset {
+        model,
+        parameters: true,
+    };
+    vec![
+        Action::Start { compartments: None },
+        Action::Simulate { ms: 10.0 },
+        Action::Pause { compartments: None },
+        reset.clone(),
+        Action::Simulate { ms: 5.0 },
+        reset,
+        Action::Start { compartments: None },
+        Action::Simulate { ms: 10.0 },
+        Action::GetRecordingsAndClear,
+    ]
+}
+
+#[test]
+fn consecutive_chunks_count_the_time_of_a_dropped_empty_chunk() {
+    for model in [false, true] {
+        let mut net = seed_network();
+        let sets = run_in_memory(
+            &mut net,
+            &[("my_pop2", &["v"])],
+            &schedule_with_an_empty_chunk(model),
+        );
+        let (rec, times) = &sets[0];
+        assert_eq!(times.nr_chunks(), 2, "model {model}");
+        assert_eq!(times.chunks[1].skipped_steps, 50, "model {model}");
+        let (t, data) = times
+            .combine_chunks(rec, "my_pop2;v", neurorec::CombineMode::Consecutive)
+            .unwrap();
+        // Chunk 0: 0.0 .. 9.9 ms; 5 ms simulated without recording; chunk 1 from 15.0 ms.
+        assert_eq!(t.first(), Some(&0.0));
+        assert_eq!(t.last(), Some(&24.9), "model {model}");
+        assert_eq!(t.len(), 250, "model {model}");
+        assert!(data.row(100).iter().all(|x| x.is_nan()), "model {model}");
+        assert!(data.row(150).iter().all(|x| !x.is_nan()), "model {model}");
+    }
 }
