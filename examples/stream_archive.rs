@@ -8,7 +8,12 @@ use neurorec::archive::{ArchiveOptions, ArchiveWriter, ValueStorage};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use neurorec::{MonitorSpec, Monitors, Network, NeuronModel, PopulationSpec};
+use neurorec::{MonitorSpec, Monitors};
+
+// The population of the archive benchmarks (only `network` is used here).
+#[allow(dead_code)]
+#[path = "../benches/common/mod.rs"]
+mod common;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // As the `neurorec` binary does.
@@ -23,20 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         ValueStorage::F64
     };
-    let mut net = Network::new(0.1)?;
-    // Every neuron its own input and start, so no two traces repeat (as in real recordings).
-    let frac = |x: f64| x - x.floor();
-    let i_app: Vec<f64> = (0..n)
-        .map(|i| 20.0 + 60.0 * frac(i as f64 * 0.618_033_988_7))
-        .collect();
-    let v0: Vec<f64> = (0..n)
-        .map(|i| -70.0 + 15.0 * frac(i as f64 * 0.414_213_562_3))
-        .collect();
-    net.add_population(
-        PopulationSpec::new("pop", n, NeuronModel::Izhikevich2007)
-            .with_parameter("I_app", i_app)
-            .with_initial("v", v0),
-    )?;
+    // Every neuron its own input and start, as the archive benchmarks use.
+    let mut net = common::network(n);
     let specs = MonitorSpec::parse_dict(&[("pop", &["v", "spike"])])?;
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
     let mut options = ArchiveOptions {
