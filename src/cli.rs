@@ -710,11 +710,17 @@ pub fn inspect(archive: &Archive) -> Result<String, Box<dyn std::error::Error>> 
                     crate::archive::ChunkStatus::Complete => "complete",
                     crate::archive::ChunkStatus::Writing => "UNFINISHED",
                 };
-                let steps = c
+                let mut steps = c
                     .end_step
                     .map_or(format!("from step {}", c.first_step), |e| {
                         format!("steps {}..{}", c.first_step, e)
                     });
+                if c.skipped_steps > 0 {
+                    steps.push_str(&format!(
+                        " (after {} steps simulated in dropped empty chunks)",
+                        c.skipped_steps
+                    ));
+                }
                 writeln!(
                     out,
                     "  chunk {}: {status}, {steps}, {} files, {rows} rows, {bytes} bytes",

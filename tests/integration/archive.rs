@@ -625,4 +625,16 @@ fn the_span_of_a_dropped_chunk_survives_the_archive() {
     );
     assert_eq!(sets[0].1.chunks[1].skipped_steps, 50);
     assert_archive_equals(dir.path(), &sets);
+    let inspect = crate::common::neurorec()
+        .arg("inspect")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let text = String::from_utf8(inspect.get_output().stdout.clone()).unwrap();
+    assert!(
+        text.contains(
+            "chunk 1: complete, steps 0..100 (after 50 steps simulated in dropped empty chunks)"
+        ),
+        "{text}"
+    );
 }
