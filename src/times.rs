@@ -49,6 +49,12 @@ pub enum TimesError {
     UnknownMode { mode: String },
     #[error("unknown fill \"{fill}\"; use \"none\", \"nan\", \"interpolate\" or a number")]
     UnknownFill { fill: String },
+    #[error("filling the pauses of \"{key}\" needs {rows} rows of {neurons} neurons, more than memory holds; use fill \"none\", or combine fewer chunks")]
+    TooLarge {
+        key: String,
+        rows: u128,
+        neurons: usize,
+    },
 }
 
 /// The periods of one compartment in one chunk.
@@ -398,7 +404,8 @@ impl RecordingTimes {
         let (c, _) = self.chunk(chunk)?;
         let (compartment, data) = lookup(recordings, self, key, c)?;
         let times = self.compartment(Some(c), Some(compartment))?;
-        let (steps, data) = fill_gaps(&times.sample_steps(), data, times.period_steps, fill);
+        let (steps, data) = fill_gaps(&times.sample_steps(), data, times.period_steps, fill)
+            .ok_or_else(|| too_large(key, &times.sample_steps(), times.period_steps, data))?;
         let grid = self.grid();
         Ok((
             steps.into_iter().map(|s| grid.step_to_ms(s)).collect(),
@@ -428,17 +435,32 @@ impl RecordingTimes {
         for (c, chunk) in self.chunks.iter().enumerate() {
             if c > 0 && mode == CombineMode::Consecutive {
                 let prev = &self.chunks[c - 1];
-                offset += prev.end_step - chunk.first_step + chunk.skipped_steps;
+                // i128: the steps come from files, which may hold anything.
+                let shift = i128::from(prev.end_step) - i128::from(chunk.first_step)
+                    + i128::from(chunk.skipped_steps);
+                offset = i64::try_from(i128::from(offset) + shift).map_err(|_| {
+                    TimesError::TooLarge {
+                        key: key.to_string(),
+                        rows: u128::MAX,
+                        neurons: 0,
+                    }
+                })?;
             }
             let (compartment, data) = lookup(recordings, self, key, c)?;
             let times = self.compartment(Some(c), Some(compartment))?;
             period = times.period_steps;
-            all_steps.extend(times.sample_steps().into_iter().map(|s| s + offset));
+            all_steps.extend(
+                times
+                    .sample_steps()
+                    .into_iter()
+                    .map(|s| s.saturating_add(offset)),
+            );
             blocks.push(data.clone());
         }
         let views: Vec<_> = blocks.iter().map(|b| b.view()).collect();
         let data = ndarray::concatenate(Axis(0), &views).unwrap_or_else(|_| Array2::zeros((0, 0)));
-        let (steps, data) = fill_gaps(&all_steps, &data, period, Fill::Nan);
+        let (steps, data) = fill_gaps(&all_steps, &data, period, Fill::Nan)
+            .ok_or_else(|| too_large(key, &all_steps, period, &data))?;
         let grid = self.grid();
         Ok((
             steps.into_iter().map(|s| grid.step_to_ms(s)).collect(),
@@ -480,18 +502,44 @@ fn lookup<'a>(
 
 /// Inserts rows on the `period` grid where consecutive sample steps are more than one period
 /// apart (never where time goes backwards), filled as `fill` says.
+/// Rows `steps` fill to on a grid of `period`: every sample, plus the grid points inside
+/// the gaps between consecutive samples (none where time goes backwards).
+fn filled_rows(steps: &[i64], period: i64) -> u128 {
+    let period = i128::from(period.max(1));
+    let gaps: i128 = steps
+        .windows(2)
+        .map(|w| ((i128::from(w[1]) - i128::from(w[0]) - 1) / period).max(0))
+        .sum();
+    steps.len() as u128 + gaps as u128
+}
+
+/// The [`TimesError::TooLarge`] of a fill that could not be allocated.
+fn too_large(key: &str, steps: &[i64], period: i64, data: &Array2<f64>) -> TimesError {
+    TimesError::TooLarge {
+        key: key.to_string(),
+        rows: filled_rows(steps, period),
+        neurons: data.ncols(),
+    }
+}
+
+/// The samples with the grid points of the pauses filled as `fill` says; `None` when that
+/// needs more memory than can be had (steps from a damaged archive can ask for anything).
 fn fill_gaps(
     steps: &[i64],
     data: &Array2<f64>,
     period: i64,
     fill: Fill,
-) -> (Vec<i64>, Array2<f64>) {
+) -> Option<(Vec<i64>, Array2<f64>)> {
     let neurons = data.ncols();
     if fill == Fill::None || steps.len() < 2 {
-        return (steps.to_vec(), data.clone());
+        return Some((steps.to_vec(), data.clone()));
     }
-    let mut out_steps = Vec::with_capacity(steps.len());
-    let mut out: Vec<f64> = Vec::with_capacity(data.len());
+    let period = period.max(1);
+    let rows = usize::try_from(filled_rows(steps, period)).ok()?;
+    let mut out_steps: Vec<i64> = Vec::new();
+    out_steps.try_reserve_exact(rows).ok()?;
+    let mut out: Vec<f64> = Vec::new();
+    out.try_reserve_exact(rows.checked_mul(neurons)?).ok()?;
     for (i, &s) in steps.iter().enumerate() {
         if i > 0 {
             let prev = steps[i - 1];
@@ -517,9 +565,8 @@ fn fill_gaps(
         out.extend(data.row(i).iter().copied());
     }
     let rows = out_steps.len();
-    let arr = Array2::from_shape_vec((rows, neurons), out)
-        .unwrap_or_else(|_| Array2::zeros((0, neurons)));
-    (out_steps, arr)
+    let arr = Array2::from_shape_vec((rows, neurons), out).ok()?;
+    Some((out_steps, arr))
 }
 
 #[cfg(test)]
@@ -592,19 +639,28 @@ mod tests {
     }
 
     #[test]
+    fn a_fill_larger_than_memory_is_refused() {
+        let data = Array2::from_shape_vec((2, 1000), vec![0.0; 2000]).unwrap();
+        assert_eq!(filled_rows(&[0, 1 << 50], 1), (1 << 50) + 1);
+        assert_eq!(filled_rows(&[0, 10, 5, 25], 5), 4 + 1 + 3);
+        assert!(fill_gaps(&[0, 1 << 50], &data, 1, Fill::Nan).is_none());
+        assert!(fill_gaps(&[0, 1 << 50], &data, 1, Fill::None).is_some());
+    }
+
+    #[test]
     fn fill_modes() {
         let data = Array2::from_shape_vec((3, 1), vec![0.0, 1.0, 4.0]).unwrap();
-        let (s, d) = fill_gaps(&[0, 1, 4], &data, 1, Fill::Nan);
+        let (s, d) = fill_gaps(&[0, 1, 4], &data, 1, Fill::Nan).unwrap();
         assert_eq!(s, vec![0, 1, 2, 3, 4]);
         assert!(d[[2, 0]].is_nan() && d[[3, 0]].is_nan());
-        let (_, d) = fill_gaps(&[0, 1, 4], &data, 1, Fill::Interpolate);
+        let (_, d) = fill_gaps(&[0, 1, 4], &data, 1, Fill::Interpolate).unwrap();
         assert_eq!(d.column(0).to_vec(), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
-        let (_, d) = fill_gaps(&[0, 1, 4], &data, 1, Fill::Value(-1.0));
+        let (_, d) = fill_gaps(&[0, 1, 4], &data, 1, Fill::Value(-1.0)).unwrap();
         assert_eq!(d.column(0).to_vec(), vec![0.0, 1.0, -1.0, -1.0, 4.0]);
-        let (s, _) = fill_gaps(&[0, 1, 4], &data, 1, Fill::None);
+        let (s, _) = fill_gaps(&[0, 1, 4], &data, 1, Fill::None).unwrap();
         assert_eq!(s, vec![0, 1, 4]);
         // Time going backwards (sequential chunks) is never filled.
-        let (s, _) = fill_gaps(&[5, 6, 0], &data, 1, Fill::Nan);
+        let (s, _) = fill_gaps(&[5, 6, 0], &data, 1, Fill::Nan).unwrap();
         assert_eq!(s, vec![5, 6, 0]);
         assert_eq!("2.5".parse::<Fill>().unwrap(), Fill::Value(2.5));
         assert!("x".parse::<Fill>().is_err());

@@ -256,6 +256,39 @@ impl Archive {
         self.file_meta(&file.path)
     }
 
+    /// A chunk's simulated step range as `ChunkTimes` holds it, checked together with its
+    /// period tables: the steps come from the manifest or a footer, which may be damaged.
+    fn chunk_steps(
+        &self,
+        entry: &ChunkEntry,
+        (first, end, skipped): (i64, i64, i64),
+        periods: &[(i64, &[(i64, i64)])],
+    ) -> Result<(i64, i64, i64), ArchiveError> {
+        // Steps beyond 2^53 have no exact time in ms; no simulation gets near them.
+        const LIMIT: i64 = 1 << 53;
+        let fine = (0..=LIMIT).contains(&first.abs())
+            && (0..=LIMIT).contains(&end.abs())
+            && (0..=LIMIT).contains(&skipped)
+            && first <= end
+            && periods.iter().all(|&(period_steps, pairs)| {
+                (1..=LIMIT).contains(&period_steps)
+                    && pairs
+                        .iter()
+                        .all(|&(s0, s1)| first <= s0 && s0 <= s1 && s1 <= end)
+            });
+        if fine {
+            Ok((first, end, skipped))
+        } else {
+            Err(ArchiveError::Corrupt {
+                path: self.dir.join("manifest.json"),
+                what: format!(
+                    "run {} set {} chunk {}: simulated steps {first}..{end} with {skipped} skipped steps and the period tables do not fit together (first <= start <= stop <= end, skipped >= 0, periods >= 1 step, all within 2^53); the manifest or a file footer was changed or damaged, `neurorec validate` tells which",
+                    entry.run, entry.set, entry.chunk
+                ),
+            })
+        }
+    }
+
     /// RecordingTimes of a run and set, from metadata alone: the period tables the manifest
     /// keeps for every complete chunk, or the file footers where it has none.
     pub fn recording_times(&self, run: u32, set: u32) -> Result<RecordingTimes, ArchiveError> {
@@ -277,11 +310,27 @@ impl Archive {
         }
         let mut out = Vec::with_capacity(chunks.len());
         for entry in chunks {
-            let compartments = self
+            let periods: Vec<_> = self
                 .manifest
                 .compartments
                 .iter()
                 .filter_map(|name| entry.periods.iter().find(|p| &p.compartment == name))
+                .collect();
+            let tables: Vec<_> = periods
+                .iter()
+                .map(|p| (p.period_steps, p.pairs.as_slice()))
+                .collect();
+            let (first_step, end_step, skipped_steps) = self.chunk_steps(
+                entry,
+                (
+                    entry.first_step,
+                    entry.end_step.unwrap_or(entry.first_step),
+                    entry.skipped_steps,
+                ),
+                &tables,
+            )?;
+            let compartments = periods
+                .iter()
                 .map(|p| {
                     CompartmentTimes::from_pairs(
                         &p.compartment,
@@ -292,9 +341,9 @@ impl Archive {
                 })
                 .collect();
             out.push(ChunkTimes {
-                first_step: entry.first_step,
-                end_step: entry.end_step.unwrap_or(entry.first_step),
-                skipped_steps: entry.skipped_steps,
+                first_step,
+                end_step,
+                skipped_steps,
                 compartments,
             });
         }
@@ -318,23 +367,30 @@ impl Archive {
         }
         let mut out = Vec::with_capacity(chunks.len());
         for entry in chunks {
-            let mut compartments = Vec::with_capacity(self.manifest.compartments.len());
+            let mut metas = Vec::with_capacity(self.manifest.compartments.len());
             let mut range = (entry.first_step, entry.end_step.unwrap_or(entry.first_step));
             let mut skipped_steps = entry.skipped_steps;
             for name in &self.manifest.compartments {
                 let meta = self.first_meta(entry, name)?;
                 range = (meta.chunk_first_step, meta.chunk_end_step);
                 skipped_steps = meta.chunk_skipped_steps;
-                compartments.push(CompartmentTimes::from_pairs(
-                    name,
-                    meta.period_steps,
-                    meta.pairs(),
-                    &grid,
-                ));
+                metas.push((name, meta.period_steps, meta.pairs()));
             }
+            let tables: Vec<_> = metas
+                .iter()
+                .map(|(_, period, pairs)| (*period, pairs.as_slice()))
+                .collect();
+            let (first_step, end_step, skipped_steps) =
+                self.chunk_steps(entry, (range.0, range.1, skipped_steps), &tables)?;
+            let compartments = metas
+                .into_iter()
+                .map(|(name, period, pairs)| {
+                    CompartmentTimes::from_pairs(name, period, pairs, &grid)
+                })
+                .collect();
             out.push(ChunkTimes {
-                first_step: range.0,
-                end_step: range.1,
+                first_step,
+                end_step,
                 skipped_steps,
                 compartments,
             });

@@ -43,13 +43,13 @@ pub enum MonitorError {
     },
     #[error("\"{name}\" is not monitored; monitored compartments are: {known}")]
     NotMonitored { name: String, known: String },
-    #[error("the network moved from step {from} to step {to} outside the monitors while {recording} recorded, so those steps have no recordings; advance and reset a monitored network with Monitors::simulate and Monitors::reset, not Network::simulate and Network::reset")]
+    #[error("the network moved from step {from} to step {to} outside the monitors while {recording} recorded, so those steps have no recordings (they count as a pause; recording goes on from step {to}). Advance a monitored network with Monitors::simulate, not Network::simulate")]
     Unobserved {
         from: i64,
         to: i64,
         recording: String,
     },
-    #[error("the network was reset outside the monitors (from step {from} back to step {to}); reset a monitored network with Monitors::reset, which also closes the chunk")]
+    #[error("the network was reset outside the monitors (the monitors last saw step {from}, it is now at step {to}); the chunk was closed at step {from} and a new one opened. Reset a monitored network with Monitors::reset, which also closes the chunk")]
     ResetOutside { from: i64, to: i64 },
     #[error("simulate_steps needs a number of steps >= 0, got {steps}")]
     NegativeSteps { steps: i64 },
@@ -166,6 +166,8 @@ pub struct Monitors<S: Sink = MemorySink> {
     /// The network's step when the monitors last saw it: a different step at the next call
     /// means it was advanced or reset behind their back.
     observed_step: i64,
+    /// The network's reset count when the monitors last saw it.
+    observed_resets: u64,
     /// Steps simulated in chunks dropped since the last kept chunk of this set.
     skipped_steps: i64,
     chunk_begun: bool,
@@ -295,6 +297,7 @@ impl<S: Sink> Monitors<S> {
             chunk: 0,
             chunk_first_step: net.t(),
             observed_step: net.t(),
+            observed_resets: net.resets(),
             skipped_steps: 0,
             chunk_begun: false,
             finished_times: Vec::new(),
@@ -334,16 +337,39 @@ impl<S: Sink> Monitors<S> {
     /// network advanced on its own is fine (the time simply passed unrecorded); while
     /// something records, the steps in between would be claimed by the recording times
     /// without having been recorded, and a network moved back in time breaks the chunk.
+    ///
+    /// Either is reported once, after the monitors have made their state true again: the
+    /// running periods end where recording stopped and go on from the current step (the
+    /// unrecorded steps become a pause), and a chunk overtaken by a reset is closed where
+    /// the monitors last saw it and a new one opens. Nothing recorded is lost and the next
+    /// call works.
     fn observe(&mut self, net: &Network) -> Result<(), MonitorError> {
         let t = net.t();
-        if t == self.observed_step {
+        let seen = self.observed_step;
+        let reset = net.resets() != self.observed_resets;
+        if t == seen && !reset {
             return Ok(());
         }
-        if t < self.observed_step {
-            return Err(MonitorError::ResetOutside {
-                from: self.observed_step,
-                to: t,
-            });
+        let chunk_is_empty = !self.chunk_begun
+            && self
+                .compartments
+                .iter()
+                .all(|c| c.pairs.is_empty() && c.open.is_none());
+        if (reset || t < seen) && chunk_is_empty {
+            // Nothing recorded in this chunk yet: it simply starts again at the new time,
+            // its simulated span counted as a dropped chunk's.
+            self.skipped_steps += (seen - self.chunk_first_step).max(0);
+            self.chunk_first_step = t;
+            self.observed_step = t;
+            self.observed_resets = net.resets();
+            return Ok(());
+        }
+        if reset || t < seen {
+            self.observed_step = t;
+            self.observed_resets = net.resets();
+            self.close_chunk_at(net, seen)?;
+            self.open_chunk(net);
+            return Err(MonitorError::ResetOutside { from: seen, to: t });
         }
         let recording: Vec<&str> = self
             .compartments
@@ -351,15 +377,23 @@ impl<S: Sink> Monitors<S> {
             .filter(|c| c.running)
             .map(|c| c.info.name.as_str())
             .collect();
-        if !recording.is_empty() {
-            return Err(MonitorError::Unobserved {
-                from: self.observed_step,
-                to: t,
-                recording: recording.join(", "),
-            });
-        }
+        let recording = recording.join(", ");
         self.observed_step = t;
-        Ok(())
+        if recording.is_empty() {
+            return Ok(());
+        }
+        for c in self.compartments.iter_mut().filter(|c| c.running) {
+            if let Some(s0) = c.open.replace(t) {
+                if seen > s0 {
+                    c.pairs.push((s0, seen));
+                }
+            }
+        }
+        Err(MonitorError::Unobserved {
+            from: seen,
+            to: t,
+            recording,
+        })
     }
 
     /// Index of the current set (number of `get_recordings_and_clear` calls so far).
@@ -500,7 +534,11 @@ impl<S: Sink> Monitors<S> {
     /// Closes the current chunk at the network's current step (running compartments stay
     /// running, without an open pair).
     fn close_chunk(&mut self, net: &Network) -> Result<(), MonitorError> {
-        let t = net.t();
+        self.close_chunk_at(net, net.t())
+    }
+
+    /// Closes the current chunk as of step `t` (see [`Monitors::close_chunk`]).
+    fn close_chunk_at(&mut self, net: &Network, t: i64) -> Result<(), MonitorError> {
         let keep = self.current_chunk_kept(t);
         let times = self.chunk_times(t);
         if keep {
@@ -556,6 +594,7 @@ impl<S: Sink> Monitors<S> {
         }
         self.open_chunk(net);
         self.observed_step = net.t();
+        self.observed_resets = net.resets();
         Ok(())
     }
 

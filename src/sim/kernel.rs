@@ -236,14 +236,17 @@ fn integrate_one(p: &IzhScalars, dt: f64, v: f64, u: f64) -> (f64, f64) {
 /// vector instructions; the vector variants use one `movemask` per register instead, which
 /// keeps the floating-point scheduler free for the update itself.
 trait SpikeMask {
-    fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8;
+    /// # Safety
+    /// The CPU must support the instructions of the implementation (checked by the
+    /// `run_*` variant that instantiates it).
+    unsafe fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8;
 }
 
 struct PortableMask;
 
 impl SpikeMask for PortableMask {
     #[inline(always)]
-    fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8 {
+    unsafe fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8 {
         let mut mask = 0u8;
         for l in 0..LANES {
             mask |= ((v_new[l] >= v_peak[l]) as u8) << l;
@@ -258,10 +261,10 @@ struct Avx2Mask;
 #[cfg(target_arch = "x86_64")]
 impl SpikeMask for Avx2Mask {
     #[inline(always)]
-    fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8 {
+    unsafe fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8 {
         use std::arch::x86_64::{_mm256_cmp_pd, _mm256_loadu_pd, _mm256_movemask_pd, _CMP_GE_OQ};
-        // SAFETY: only instantiated inside `run_avx2`, which runs on CPUs with AVX2; the
-        // loads read 4 + 4 lanes of 8-element arrays. `_CMP_GE_OQ` is false for NaN, as `>=`.
+        // SAFETY: the caller guarantees AVX2 (only `run_avx2` instantiates this); the loads
+        // read 4 + 4 lanes of 8-element arrays. `_CMP_GE_OQ` is false for NaN, as `>=`.
         unsafe {
             let lo = _mm256_cmp_pd::<_CMP_GE_OQ>(
                 _mm256_loadu_pd(v_new.as_ptr()),
@@ -282,10 +285,10 @@ struct Avx512Mask;
 #[cfg(target_arch = "x86_64")]
 impl SpikeMask for Avx512Mask {
     #[inline(always)]
-    fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8 {
+    unsafe fn mask(v_new: &[f64; LANES], v_peak: &[f64; LANES]) -> u8 {
         use std::arch::x86_64::{_mm512_cmp_pd_mask, _mm512_loadu_pd, _CMP_GE_OQ};
-        // SAFETY: only instantiated inside `run_avx512`, which runs on CPUs with AVX-512F;
-        // the loads read the 8 lanes of each array.
+        // SAFETY: the caller guarantees AVX-512F (only `run_avx512` instantiates this); the
+        // loads read the 8 lanes of each array.
         unsafe {
             _mm512_cmp_pd_mask::<_CMP_GE_OQ>(
                 _mm512_loadu_pd(v_new.as_ptr()),
@@ -308,7 +311,9 @@ fn update_block<M: SpikeMask>(
     for l in 0..LANES {
         (v_new[l], u_new[l]) = integrate_one(&p.lane(l), dt, v[l], u[l]);
     }
-    let mask = M::mask(&v_new, &p.v_peak);
+    // SAFETY: `M` is the mask of the kernel variant running, whose CPU features were
+    // checked before it was called.
+    let mask = unsafe { M::mask(&v_new, &p.v_peak) };
     for l in 0..LANES {
         let spike = v_new[l] >= p.v_peak[l];
         v[l] = if spike { p.c[l] } else { v_new[l] };
@@ -701,16 +706,17 @@ mod tests {
             [-100.0, 35.0, -100.0, 35.0, -100.0, 35.0, -100.0, 35.0],
         ];
         for v in &cases {
-            let expected = PortableMask::mask(v, &peak);
+            // SAFETY: the portable mask needs nothing; the others run only where supported.
+            let expected = unsafe { PortableMask::mask(v, &peak) };
             let by_hand = (0..LANES).fold(0u8, |m, l| m | (((v[l] >= 35.0) as u8) << l));
             assert_eq!(expected, by_hand);
             #[cfg(target_arch = "x86_64")]
             {
                 if KernelKind::Avx2.is_supported() {
-                    assert_eq!(Avx2Mask::mask(v, &peak), expected, "{v:?}");
+                    assert_eq!(unsafe { Avx2Mask::mask(v, &peak) }, expected, "{v:?}");
                 }
                 if KernelKind::Avx512.is_supported() {
-                    assert_eq!(Avx512Mask::mask(v, &peak), expected, "{v:?}");
+                    assert_eq!(unsafe { Avx512Mask::mask(v, &peak) }, expected, "{v:?}");
                 }
             }
         }

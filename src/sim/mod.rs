@@ -517,6 +517,8 @@ fn run_tiled(
 pub struct Network {
     grid: TimeGrid,
     t: i64,
+    /// Number of `reset` calls so far (monitors notice resets made behind their back).
+    resets: u64,
     populations: Vec<Population>,
     kernel: KernelKind,
     threads: usize,
@@ -534,6 +536,7 @@ impl Network {
         Ok(Self {
             grid: TimeGrid::new(dt_ms)?,
             t: 0,
+            resets: 0,
             populations: Vec::new(),
             kernel: KernelKind::detect(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -580,6 +583,11 @@ impl Network {
     /// The step counter: the label the next step will get.
     pub fn t(&self) -> i64 {
         self.t
+    }
+
+    /// Number of [`Network::reset`] calls so far.
+    pub fn resets(&self) -> u64 {
+        self.resets
     }
 
     /// Current time in ms (`t * dt`, rounded to the decimals of `dt`).
@@ -677,6 +685,7 @@ impl Network {
             pop.reset(parameters);
         }
         self.t = 0;
+        self.resets += 1;
     }
 }
 

@@ -638,3 +638,43 @@ fn the_span_of_a_dropped_chunk_survives_the_archive() {
         "{text}"
     );
 }
+
+#[test]
+fn damaged_step_ranges_in_the_manifest_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = seed_network();
+    let sets = run_both(
+        &mut net,
+        SEED_DICT,
+        &seed_schedule(),
+        dir.path(),
+        small_options(),
+    );
+    assert!(!sets.is_empty());
+    let path = dir.path().join("manifest.json");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let damages: [(&str, serde_json::Value); 4] = [
+        ("/chunks/0/periods/0/period_steps", serde_json::json!(0)),
+        ("/chunks/0/periods/0/pairs/0/1", serde_json::json!(i64::MAX)),
+        ("/chunks/0/skipped_steps", serde_json::json!(i64::MAX)),
+        ("/chunks/0/end_step", serde_json::json!(-5)),
+    ];
+    for (pointer, value) in damages {
+        let mut damaged = original.clone();
+        match damaged.pointer_mut(pointer) {
+            Some(slot) => *slot = value,
+            None => {
+                // skipped_steps is left out when 0: add it.
+                damaged["chunks"][0]["skipped_steps"] = value;
+            }
+        }
+        std::fs::write(&path, serde_json::to_string(&damaged).unwrap()).unwrap();
+        let archive = Archive::open(dir.path()).unwrap();
+        let err = archive.recording_times(0, 0).unwrap_err();
+        assert!(
+            err.to_string().contains("run 0 set 0 chunk 0") && err.to_string().contains("validate"),
+            "{pointer}: {err}"
+        );
+    }
+}

@@ -291,27 +291,32 @@ fn current_chunk_is_none_while_nothing_records() {
 }
 
 #[test]
-fn a_network_moved_behind_the_monitors_back_is_an_error() {
-    // Advanced while recording: the steps in between were never recorded.
+fn a_network_moved_behind_the_monitors_back_is_reported_once_and_nothing_is_lost() {
+    // Advanced while recording: reported, the unrecorded steps become a pause, and the
+    // monitors go on working.
     let mut net = seed_network();
     let mut mon = Monitors::new(&net, &[("my_pop1", &["v"])]).unwrap();
     mon.start(&net, None).unwrap();
+    mon.simulate(&mut net, 1.0).unwrap();
     net.simulate(1.0).unwrap();
-    let e = mon.get_recordings_and_clear(&net).unwrap_err();
+    let e = mon.simulate(&mut net, 1.0).unwrap_err();
     assert!(
         matches!(
             e,
             MonitorError::Unobserved {
-                from: 0,
-                to: 10,
+                from: 10,
+                to: 20,
                 ..
             }
         ),
         "{e}"
     );
     assert!(e.to_string().contains("Monitors::simulate"), "{e}");
-    assert!(mon.simulate(&mut net, 1.0).is_err());
-    assert!(mon.pause(&net, None).is_err());
+    assert_eq!(net.t(), 20, "the failed call did not simulate");
+    mon.simulate(&mut net, 1.0).unwrap();
+    let (rec, times) = mon.get_recordings_and_clear(&net).unwrap();
+    assert_eq!(pairs(&times, 0, "my_pop1"), vec![(0, 10), (20, 30)]);
+    assert_eq!(rec[0].get("my_pop1;v").unwrap().dim(), (20, 1));
 
     // Advanced while nothing records: the time simply passed unrecorded.
     let mut net = seed_network();
@@ -325,17 +330,66 @@ fn a_network_moved_behind_the_monitors_back_is_an_error() {
     assert_eq!(pairs(&times, 0, "my_pop1"), vec![(10, 20)]);
     assert_eq!(rec[0].get("my_pop1;v").unwrap().dim(), (10, 1));
 
-    // Reset outside the monitors, even while paused: the chunk would run backwards.
+    // Reset outside the monitors after something was recorded (even if the network then
+    // runs past the old time): reported, the chunk closes where the monitors last saw it
+    // and a new one opens.
     let mut net = seed_network();
     let mut mon = Monitors::new(&net, &[("my_pop1", &["v"])]).unwrap();
     mon.start(&net, None).unwrap();
     mon.simulate(&mut net, 1.0).unwrap();
     mon.pause(&net, None).unwrap();
     net.reset(true);
+    net.simulate(2.0).unwrap();
     assert!(matches!(
         mon.start(&net, None),
-        Err(MonitorError::ResetOutside { from: 10, to: 0 })
+        Err(MonitorError::ResetOutside { from: 10, to: 20 })
     ));
+    mon.start(&net, None).unwrap();
+    mon.simulate(&mut net, 1.0).unwrap();
+    let (rec, times) = mon.get_recordings_and_clear(&net).unwrap();
+    assert_eq!(times.nr_chunks(), 2);
+    assert_eq!(pairs(&times, 0, "my_pop1"), vec![(0, 10)]);
+    assert_eq!(pairs(&times, 1, "my_pop1"), vec![(20, 30)]);
+    assert_eq!(rec[1].get("my_pop1;v").unwrap().dim(), (10, 1));
+
+    // A reset before anything was recorded is harmless.
+    let mut net = seed_network();
+    let mut mon = Monitors::new(&net, &[("my_pop1", &["v"])]).unwrap();
+    net.simulate(1.0).unwrap();
+    net.reset(true);
+    mon.start(&net, None).unwrap();
+    mon.simulate(&mut net, 1.0).unwrap();
+    let (_, times) = mon.get_recordings_and_clear(&net).unwrap();
+    assert_eq!(pairs(&times, 0, "my_pop1"), vec![(0, 10)]);
+    assert_eq!(times.chunks[0].first_step, 0);
+}
+
+#[test]
+fn after_a_reset_behind_its_back_the_archive_closes_every_chunk() {
+    use neurorec::archive::{Archive, ArchiveOptions, ArchiveWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = seed_network();
+    let specs = MonitorSpec::parse_dict(&[("my_pop1", &["v"])]).unwrap();
+    let writer = ArchiveWriter::create(
+        dir.path(),
+        net.dt(),
+        vec!["my_pop1".into()],
+        ArchiveOptions::default(),
+    )
+    .unwrap();
+    let mut mon = Monitors::with_sink(&net, &specs, writer).unwrap();
+    mon.start(&net, None).unwrap();
+    mon.simulate(&mut net, 1.0).unwrap();
+    net.reset(true);
+    assert!(mon.simulate(&mut net, 1.0).is_err());
+    mon.simulate(&mut net, 1.0).unwrap();
+    mon.end_set(&net).unwrap();
+    mon.into_sink().finish().unwrap();
+    let archive = Archive::open(dir.path()).unwrap();
+    assert!(archive.unfinished().is_empty());
+    let times = archive.recording_times(0, 0).unwrap();
+    assert_eq!(pairs(&times, 0, "my_pop1"), vec![(0, 10)]);
+    assert_eq!(pairs(&times, 1, "my_pop1"), vec![(0, 10)]);
 }
 
 #[test]
