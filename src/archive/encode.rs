@@ -642,6 +642,9 @@ impl ChunkBuilder {
     }
 
     fn finish(self, rows: u64) -> Result<EncodedColumn, ParquetError> {
+        // An empty row group (no data page) gets offset 0, which readers accept: they read
+        // no page of it (tested with the parquet reader in `state_columns_read_back_exactly`).
+        let data_offset = self.data_offset.unwrap_or(0);
         let data = Bytes::from(self.out.into_inner()?);
         let level = ZstdLevel::try_new(self.zstd_level)?;
         let mut builder = ColumnChunkMetaData::builder(self.descr)
@@ -651,7 +654,7 @@ impl ChunkBuilder {
             .set_total_compressed_size(data.len() as i64)
             .set_total_uncompressed_size(self.uncompressed)
             .set_num_values(rows as i64)
-            .set_data_page_offset(self.data_offset.unwrap_or(0))
+            .set_data_page_offset(data_offset)
             .set_dictionary_page_offset(self.dictionary_offset);
         if let Some(s) = self.statistics {
             builder = builder.set_statistics(s);

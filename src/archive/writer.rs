@@ -631,6 +631,14 @@ impl std::fmt::Debug for ArchiveWriter {
 }
 
 impl ArchiveWriter {
+    /// Name of compartment `index` of the open chunk (its index when no chunk is open).
+    fn compartment_name(&self, index: usize) -> String {
+        self.chunk
+            .as_ref()
+            .and_then(|c| c.infos.get(index))
+            .map_or_else(|| index.to_string(), |info| format!("\"{}\"", info.name))
+    }
+
     /// Creates an archive in `dir` (created if missing). Refuses a directory that already
     /// holds an archive unless `options.overwrite`.
     pub fn create(
@@ -1168,14 +1176,17 @@ impl Sink for ArchiveWriter {
     fn state(&mut self, compartment: usize, sample: StateSample<'_>) -> Result<(), SinkError> {
         let time_ms = self.time_ms(sample.step);
         let batch_rows = self.options.batch_rows;
-        let stream = self.stream_mut(compartment, Kind::State)?;
         let n = sample.values(0).len();
         if n == 0 {
             return Ok(());
         }
         let rows = u32::try_from(n).map_err(|_| {
-            ArchiveError::InvalidOption(format!("{n} neurons in one sample: at most 2^32 - 1"))
+            ArchiveError::InvalidOption(format!(
+                "compartment {} records {n} neurons in one sample, more than the archive's u32 `neuron` column holds (2^32 - 1); split the population",
+                self.compartment_name(compartment)
+            ))
         })?;
+        let stream = self.stream_mut(compartment, Kind::State)?;
         stream.samples.push(SampleRun {
             period: sample.period,
             step: sample.step,
