@@ -184,7 +184,7 @@ impl Monitors<MemorySink> {
     /// Recordings of every chunk so far in this set, the current one included.
     pub fn get_recordings(&self, net: &Network) -> Vec<ChunkRecordings> {
         let mut out = self.sink.finished().to_vec();
-        if self.current_chunk_kept(net.t()) {
+        if self.current_chunk_kept(self.view_step(net)) {
             out.push(self.sink.current(&self.parameters(net)));
         }
         out
@@ -331,6 +331,21 @@ impl<S: Sink> Monitors<S> {
             .iter()
             .any(|c| c.running)
             .then_some(self.chunk as usize)
+    }
+
+    /// The step up to which the looking calls (`get_recordings`, `get_recording_times`)
+    /// describe the current chunk: the network's step, unless it moved behind the monitors'
+    /// back while something recorded or was reset, in which case the last step they saw
+    /// (so the times never claim samples that were not recorded; the next changing call
+    /// reports the move).
+    fn view_step(&self, net: &Network) -> i64 {
+        let moved_while_recording =
+            net.t() != self.observed_step && self.compartments.iter().any(|c| c.running);
+        if moved_while_recording || net.resets() != self.observed_resets {
+            self.observed_step
+        } else {
+            net.t()
+        }
     }
 
     /// Checks that the network is where the monitors last saw it. While nothing records, a
@@ -633,8 +648,9 @@ impl<S: Sink> Monitors<S> {
     /// open periods close at the current step).
     pub fn get_recording_times(&self, net: &Network) -> RecordingTimes {
         let mut chunks = self.finished_times.clone();
-        if self.current_chunk_kept(net.t()) {
-            chunks.push(self.chunk_times(net.t()));
+        let t = self.view_step(net);
+        if self.current_chunk_kept(t) {
+            chunks.push(self.chunk_times(t));
         }
         RecordingTimes::new(self.grid.dt_ms(), chunks)
     }

@@ -299,6 +299,15 @@ fn a_network_moved_behind_the_monitors_back_is_reported_once_and_nothing_is_lost
     mon.start(&net, None).unwrap();
     mon.simulate(&mut net, 1.0).unwrap();
     net.simulate(1.0).unwrap();
+    // Looking does not claim the unrecorded steps either.
+    assert_eq!(
+        pairs(&mon.get_recording_times(&net), 0, "my_pop1"),
+        vec![(0, 10)]
+    );
+    assert_eq!(
+        mon.get_recordings(&net)[0].get("my_pop1;v").unwrap().dim(),
+        (10, 1)
+    );
     let e = mon.simulate(&mut net, 1.0).unwrap_err();
     assert!(
         matches!(
