@@ -30,6 +30,19 @@ pub fn run_both(
     sets
 }
 
+/// The seed schedule run into memory and into an archive in a fresh temporary directory.
+pub fn seed_archive(
+    options: ArchiveOptions,
+) -> (
+    tempfile::TempDir,
+    Vec<(Vec<ChunkRecordings>, RecordingTimes)>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = seed_network();
+    let sets = run_both(&mut net, SEED_DICT, &seed_schedule(), dir.path(), options);
+    (dir, sets)
+}
+
 /// Asserts that the archive holds exactly what memory recorded, for run 0.
 pub fn assert_archive_equals(
     dir: &std::path::Path,
@@ -72,15 +85,7 @@ pub fn assert_archive_equals(
 
 #[test]
 fn seed_through_the_archive_equals_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut net = seed_network();
-    let sets = run_both(
-        &mut net,
-        SEED_DICT,
-        &seed_schedule(),
-        dir.path(),
-        ArchiveOptions::default(),
-    );
+    let (dir, sets) = seed_archive(ArchiveOptions::default());
     assert_eq!(sets.len(), 3);
     assert_archive_equals(dir.path(), &sets);
     let archive = Archive::open(dir.path()).unwrap();
@@ -170,15 +175,7 @@ fn files_written_back_early_read_back_exactly_and_validate() {
 
 #[test]
 fn small_batches_row_groups_and_parts_read_back_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut net = seed_network();
-    let sets = run_both(
-        &mut net,
-        SEED_DICT,
-        &seed_schedule(),
-        dir.path(),
-        small_options(),
-    );
+    let (dir, sets) = seed_archive(small_options());
     assert_archive_equals(dir.path(), &sets);
     // my_pop2 chunk 1 of set 0 has 7000 rows: a part rolls over once it holds 50 rows,
     // at the end of a batch of 7.
@@ -213,18 +210,10 @@ fn small_batches_row_groups_and_parts_read_back_exactly() {
 
 #[test]
 fn recording_times_come_from_footers_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut net = seed_network();
-    let sets = run_both(
-        &mut net,
-        SEED_DICT,
-        &seed_schedule(),
-        dir.path(),
-        ArchiveOptions {
-            sync: false,
-            ..Default::default()
-        },
-    );
+    let (dir, sets) = seed_archive(ArchiveOptions {
+        sync: false,
+        ..Default::default()
+    });
     // Overwrite every data page (everything between the magic and the footer) with garbage.
     let archive = Archive::open(dir.path()).unwrap();
     for chunk in &archive.manifest().chunks {
@@ -347,15 +336,7 @@ fn an_io_error_is_reported_and_earlier_chunks_stay_intact() {
 #[test]
 fn real_readers_load_the_archive() {
     let python = crate::common::python();
-    let dir = tempfile::tempdir().unwrap();
-    let mut net = seed_network();
-    run_both(
-        &mut net,
-        SEED_DICT,
-        &seed_schedule(),
-        dir.path(),
-        small_options(),
-    );
+    let (dir, _) = seed_archive(small_options());
     let wide = tempfile::tempdir().unwrap();
     wide_archive(wide.path());
     let script =
@@ -641,15 +622,7 @@ fn the_span_of_a_dropped_chunk_survives_the_archive() {
 
 #[test]
 fn damaged_step_ranges_in_the_manifest_are_errors_not_panics() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut net = seed_network();
-    let sets = run_both(
-        &mut net,
-        SEED_DICT,
-        &seed_schedule(),
-        dir.path(),
-        small_options(),
-    );
+    let (dir, sets) = seed_archive(small_options());
     assert!(!sets.is_empty());
     let path = dir.path().join("manifest.json");
     let original: serde_json::Value =
