@@ -388,7 +388,14 @@ fn body<P: ParamSource, M: SpikeMask>(params: &P, dt: f64, s: &mut IzhState<'_>)
         s.u[range.clone()].copy_from_slice(&u);
         s.spiked[blk] = mask;
     }
-    for i in blocks * LANES..n {
+    tail(params, dt, s, blocks * LANES);
+}
+
+/// Updates the neurons from `from` (a multiple of 8) to the end one by one: the tail that
+/// does not fill a block.
+#[inline(always)]
+fn tail<P: ParamSource>(params: &P, dt: f64, s: &mut IzhState<'_>, from: usize) {
+    for i in from..s.v.len() {
         let (vo, uo, sp) = update_one(&params.scalar(i), dt, s.v[i], s.u[i]);
         s.v[i] = vo;
         s.u[i] = uo;
@@ -449,9 +456,223 @@ fn run_body(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
 #[target_feature(enable = "avx2")]
 fn run_avx2(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
     match p {
-        IzhParams::Uniform(q) => body_uniform::<Avx2Mask>(q, dt, s),
-        IzhParams::InputPerNeuron(q, i_app) => body_input_per_neuron::<Avx2Mask>(q, i_app, dt, s),
+        IzhParams::Uniform(q) => {
+            // SAFETY: this function runs only where AVX2 (so AVX) is supported.
+            let done = unsafe { scheduled::blocks(q, None, dt, s) };
+            tail(&Broadcast(Lanes::broadcast(q), *q), dt, s, done);
+        }
+        IzhParams::InputPerNeuron(q, i_app) => {
+            let i_app = &i_app[..s.v.len()];
+            // SAFETY: as above.
+            let done = unsafe { scheduled::blocks(q, Some(i_app), dt, s) };
+            tail(&InputOnly(Lanes::broadcast(q), *q, i_app), dt, s, done);
+        }
         IzhParams::PerNeuron(q) => body_per_neuron::<Avx2Mask>(q, dt, s),
+    }
+}
+
+/// The AVX2 update as a hand-scheduled instruction sequence.
+///
+/// The compiled AVX2 body is bound on Zen 3 by how its instructions are ordered, not by the
+/// arithmetic: LLVM emits each 4-lane chain of 24 dependent operations in turn, so the
+/// operations waiting on the division and on each other fill the floating-point scheduler
+/// and later independent work cannot enter it. Here two 4-lane vectors go through the
+/// update side by side, stage by stage (the right-hand side of `v` up to the division, then
+/// `u`, then the Euler step, spike test and reset), with eight constants held in registers.
+/// The operations and their operands are exactly those of [`integrate_one`] and
+/// [`update_one`] (multiplication and addition are commutative in IEEE arithmetic, the
+/// grouping is kept), so results stay bitwise identical to the scalar loop (tested).
+#[cfg(target_arch = "x86_64")]
+mod scheduled {
+    use super::{IzhScalars, IzhState};
+    use std::arch::asm;
+
+    /// Broadcast constants in the order the instruction sequence addresses them
+    /// (32 bytes each).
+    #[repr(C, align(32))]
+    struct Table([[f64; 4]; 12]);
+
+    const K: usize = 0;
+    const V_R: usize = 1;
+    const V_T: usize = 2;
+    /// `k * v_r * v_t`, grouped as in [`super::integrate_one`].
+    const K_VR_VT: usize = 3;
+    const C_M: usize = 4;
+    const A: usize = 5;
+    const B: usize = 6;
+    /// `b * v_r`.
+    const B_VR: usize = 7;
+    const DT: usize = 8;
+    const V_PEAK: usize = 9;
+    const C: usize = 10;
+    const D: usize = 11;
+
+    /// Updates every whole block of 8 neurons of `s` and returns how many neurons that
+    /// was. `i_app` (per neuron, at least as long as `s`) replaces `p.i_app` when given.
+    ///
+    /// # Safety
+    /// The CPU must support AVX (the caller, `run_avx2`, has checked AVX2).
+    #[inline(always)]
+    pub(super) unsafe fn blocks(
+        p: &IzhScalars,
+        i_app: Option<&[f64]>,
+        dt: f64,
+        s: &mut IzhState<'_>,
+    ) -> usize {
+        let n = s.v.len();
+        let blocks = n / 8;
+        // Every pointer below is read or written for `blocks * 8` elements (or bytes of
+        // `spiked`, `blocks` of them): check the lengths once, here.
+        if blocks == 0 || s.u.len() < n || s.spiked.len() < blocks {
+            return 0;
+        }
+        let mut t = Table([[0.0; 4]; 12]);
+        let values = [
+            (K, p.k),
+            (V_R, p.v_r),
+            (V_T, p.v_t),
+            (K_VR_VT, p.k * p.v_r * p.v_t),
+            (C_M, p.c_m),
+            (A, p.a),
+            (B, p.b),
+            (B_VR, p.b * p.v_r),
+            (DT, dt),
+            (V_PEAK, p.v_peak),
+            (C, p.c),
+            (D, p.d),
+        ];
+        for (slot, value) in values {
+            t.0[slot] = [value; 4];
+        }
+        // The input current: per neuron, 8 values further each block; or population-wide,
+        // the same 8 copies every block.
+        let uniform_input = [p.i_app; 8];
+        let (input, input_stride) = match i_app {
+            Some(i) if i.len() >= blocks * 8 => (i.as_ptr(), 64usize),
+            Some(_) => return 0,
+            None => (uniform_input.as_ptr(), 0usize),
+        };
+        let mut v = s.v.as_mut_ptr();
+        let mut u = s.u.as_mut_ptr();
+        let mut spiked = s.spiked.as_mut_ptr();
+        let mut input = input;
+        let mut count = blocks;
+        // SAFETY: `v`, `u` and `input` (when it advances) hold at least `8 * blocks` f64
+        // and `spiked` at least `blocks` bytes (checked above); the sequence reads and
+        // writes nothing else but the table and the uniform input on this stack frame. The
+        // caller guarantees AVX. Every vector register it uses is declared clobbered; it
+        // does not touch the stack.
+        unsafe {
+            asm!(
+                // Constants held in registers for the whole loop.
+                "vmovapd ymm8, [{t} + 32*{K}]",
+                "vmovapd ymm9, [{t} + 32*{DT}]",
+                "vmovapd ymm10, [{t} + 32*{V_R}]",
+                "vmovapd ymm11, [{t} + 32*{V_T}]",
+                "vmovapd ymm12, [{t} + 32*{K_VR_VT}]",
+                "vmovapd ymm13, [{t} + 32*{C_M}]",
+                "vmovapd ymm14, [{t} + 32*{V_PEAK}]",
+                "vmovapd ymm15, [{t} + 32*{C}]",
+                "2:",
+                // Stage 1, both vectors (x = ymm0/ymm4): the numerator of dv, divided by C.
+                // ((((I + k*(x*x)) - (k*x)*v_r) - (k*x)*v_t) + k*v_r*v_t) - u) / C
+                "vmovupd ymm0, [{v}]",
+                "vmovupd ymm4, [{v} + 32]",
+                "vmulpd ymm1, ymm0, ymm0",
+                "vmulpd ymm5, ymm4, ymm4",
+                "vmulpd ymm2, ymm0, ymm8",
+                "vmulpd ymm6, ymm4, ymm8",
+                "vmulpd ymm1, ymm1, ymm8",
+                "vmulpd ymm5, ymm5, ymm8",
+                "vaddpd ymm1, ymm1, [{input}]",
+                "vaddpd ymm5, ymm5, [{input} + 32]",
+                "vmulpd ymm3, ymm2, ymm10",
+                "vmulpd ymm7, ymm6, ymm10",
+                "vmulpd ymm2, ymm2, ymm11",
+                "vmulpd ymm6, ymm6, ymm11",
+                "vsubpd ymm1, ymm1, ymm3",
+                "vsubpd ymm5, ymm5, ymm7",
+                "vsubpd ymm1, ymm1, ymm2",
+                "vsubpd ymm5, ymm5, ymm6",
+                "vaddpd ymm1, ymm1, ymm12",
+                "vaddpd ymm5, ymm5, ymm12",
+                "vsubpd ymm1, ymm1, [{u}]",
+                "vsubpd ymm5, ymm5, [{u} + 32]",
+                "vdivpd ymm1, ymm1, ymm13",
+                "vdivpd ymm5, ymm5, ymm13",
+                // Stage 2: u_new = u + dt * (a * ((b*x - b*v_r) - u)), in ymm3/ymm7.
+                "vmulpd ymm3, ymm0, [{t} + 32*{B}]",
+                "vmulpd ymm7, ymm4, [{t} + 32*{B}]",
+                "vsubpd ymm3, ymm3, [{t} + 32*{B_VR}]",
+                "vsubpd ymm7, ymm7, [{t} + 32*{B_VR}]",
+                "vsubpd ymm3, ymm3, [{u}]",
+                "vsubpd ymm7, ymm7, [{u} + 32]",
+                "vmulpd ymm3, ymm3, [{t} + 32*{A}]",
+                "vmulpd ymm7, ymm7, [{t} + 32*{A}]",
+                "vmulpd ymm3, ymm3, ymm9",
+                "vmulpd ymm7, ymm7, ymm9",
+                "vaddpd ymm3, ymm3, [{u}]",
+                "vaddpd ymm7, ymm7, [{u} + 32]",
+                // Stage 3: v_new = x + dt * dv; spike where v_new >= v_peak (ordered, so
+                // false for NaN); v = spike ? c : v_new; u = spike ? u_new + d : u_new.
+                "vmulpd ymm1, ymm1, ymm9",
+                "vmulpd ymm5, ymm5, ymm9",
+                "vaddpd ymm1, ymm1, ymm0",
+                "vaddpd ymm5, ymm5, ymm4",
+                "vcmppd ymm2, ymm1, ymm14, 0x1d", // _CMP_GE_OQ
+                "vcmppd ymm6, ymm5, ymm14, 0x1d",
+                "vblendvpd ymm1, ymm1, ymm15, ymm2",
+                "vblendvpd ymm5, ymm5, ymm15, ymm6",
+                "vmovmskpd {m0:e}, ymm2",
+                "vmovmskpd {m1:e}, ymm6",
+                "vmovupd [{v}], ymm1",
+                "vmovupd [{v} + 32], ymm5",
+                "vaddpd ymm0, ymm3, [{t} + 32*{D}]",
+                "vaddpd ymm4, ymm7, [{t} + 32*{D}]",
+                "vblendvpd ymm3, ymm3, ymm0, ymm2",
+                "vblendvpd ymm7, ymm7, ymm4, ymm6",
+                "vmovupd [{u}], ymm3",
+                "vmovupd [{u} + 32], ymm7",
+                // One byte of spike flags per 8 neurons.
+                "shl {m1:e}, 4",
+                "or {m0:e}, {m1:e}",
+                "mov byte ptr [{spiked}], {m0:l}",
+                "add {v}, 64",
+                "add {u}, 64",
+                "add {input}, {input_stride}",
+                "inc {spiked}",
+                "dec {count}",
+                "jnz 2b",
+                t = in(reg) t.0.as_ptr(),
+                v = inout(reg) v,
+                u = inout(reg) u,
+                spiked = inout(reg) spiked,
+                input = inout(reg) input,
+                input_stride = in(reg) input_stride,
+                count = inout(reg) count,
+                m0 = out(reg) _,
+                m1 = out(reg) _,
+                K = const K,
+                DT = const DT,
+                V_R = const V_R,
+                V_T = const V_T,
+                K_VR_VT = const K_VR_VT,
+                C_M = const C_M,
+                V_PEAK = const V_PEAK,
+                C = const C,
+                B = const B,
+                B_VR = const B_VR,
+                A = const A,
+                D = const D,
+                out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _,
+                out("ymm4") _, out("ymm5") _, out("ymm6") _, out("ymm7") _,
+                out("ymm8") _, out("ymm9") _, out("ymm10") _, out("ymm11") _,
+                out("ymm12") _, out("ymm13") _, out("ymm14") _, out("ymm15") _,
+                options(nostack),
+            );
+        }
+        let _ = (v, u, spiked, input, count);
+        blocks * 8
     }
 }
 
@@ -684,6 +905,108 @@ mod tests {
             }
             assert!(v2.iter().zip(&rv2).all(|(a, b)| a.to_bits() == b.to_bits()));
             assert!(u2.iter().zip(&ru2).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+
+    /// Every length from no block to several blocks plus a tail, with special values
+    /// (NaN, infinities, huge, signed zero, exactly at the threshold) among ordinary states,
+    /// for uniform and per-neuron input: the same values (NaN where the reference has NaN)
+    /// and the same spike flags as the scalar loop.
+    #[test]
+    fn every_kernel_agrees_on_every_length_and_on_special_values() {
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e308,
+            -1e308,
+            -0.0,
+            35.0,
+            34.99,
+            -60.0,
+        ];
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 24, 31, 64, 69] {
+            let init_v: Vec<f64> = (0..n)
+                .map(|i| {
+                    if i % 3 == 1 {
+                        specials[(i / 3) % specials.len()]
+                    } else {
+                        -70.0 + i as f64 * 1.7
+                    }
+                })
+                .collect();
+            let init_u: Vec<f64> = (0..n)
+                .map(|i| {
+                    if i % 5 == 2 {
+                        specials[(i / 5 + 4) % specials.len()]
+                    } else {
+                        (i % 11) as f64 - 5.0
+                    }
+                })
+                .collect();
+            let i_app: Vec<f64> = (0..n).map(|i| (i % 7) as f64 * 40.0).collect();
+            for kind in KernelKind::ALL.into_iter().filter(|k| k.is_supported()) {
+                for per_neuron in [false, true] {
+                    let (mut rv, mut ru) = (init_v.clone(), init_u.clone());
+                    let (mut v, mut u) = (init_v.clone(), init_u.clone());
+                    let mut spiked = vec![0xAAu8; n.div_ceil(8)];
+                    let params = if per_neuron {
+                        IzhParams::InputPerNeuron(defaults(0.0), &i_app)
+                    } else {
+                        IzhParams::Uniform(defaults(120.0))
+                    };
+                    for step in 0..40 {
+                        let expected: Vec<u32> = if per_neuron {
+                            (0..n)
+                                .filter(|&i| {
+                                    !reference_step(
+                                        &defaults(i_app[i]),
+                                        0.1,
+                                        &mut rv[i..i + 1],
+                                        &mut ru[i..i + 1],
+                                    )
+                                    .is_empty()
+                                })
+                                .map(|i| i as u32)
+                                .collect()
+                        } else {
+                            reference_step(&defaults(120.0), 0.1, &mut rv, &mut ru)
+                        };
+                        let mut state = IzhState {
+                            v: &mut v,
+                            u: &mut u,
+                            spiked: &mut spiked,
+                        };
+                        kind.step(&params, 0.1, &mut state);
+                        let mut got = Vec::new();
+                        collect_spikes(&spiked, 0, &mut got);
+                        // Bits past `n` in the last byte stay clear.
+                        assert!(
+                            got.iter().all(|&i| (i as usize) < n),
+                            "{kind:?} n={n}: {got:?}"
+                        );
+                        assert_eq!(
+                            got, expected,
+                            "{kind:?} n={n} per_neuron={per_neuron} step={step}"
+                        );
+                        for i in 0..n {
+                            assert!(
+                                same(v[i], rv[i]),
+                                "{kind:?} n={n} v[{i}]: {} vs {}",
+                                v[i],
+                                rv[i]
+                            );
+                            assert!(
+                                same(u[i], ru[i]),
+                                "{kind:?} n={n} u[{i}]: {} vs {}",
+                                u[i],
+                                ru[i]
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 
