@@ -454,20 +454,32 @@ fn run_body(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn run_avx2(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>) {
+fn run_avx2(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>, steps: u64) {
     match p {
         IzhParams::Uniform(q) => {
-            // SAFETY: this function runs only where AVX2 (so AVX) is supported.
-            let done = unsafe { scheduled::blocks(q, None, dt, s) };
-            tail(&Broadcast(Lanes::broadcast(q), *q), dt, s, done);
+            let prepared = scheduled::Prepared::new(q, dt);
+            let rest = Broadcast(Lanes::broadcast(q), *q);
+            for _ in 0..steps {
+                // SAFETY: this function runs only where AVX2 (so AVX) is supported.
+                let done = unsafe { scheduled::blocks(&prepared, None, s) };
+                tail(&rest, dt, s, done);
+            }
         }
         IzhParams::InputPerNeuron(q, i_app) => {
             let i_app = &i_app[..s.v.len()];
-            // SAFETY: as above.
-            let done = unsafe { scheduled::blocks(q, Some(i_app), dt, s) };
-            tail(&InputOnly(Lanes::broadcast(q), *q, i_app), dt, s, done);
+            let prepared = scheduled::Prepared::new(q, dt);
+            let rest = InputOnly(Lanes::broadcast(q), *q, i_app);
+            for _ in 0..steps {
+                // SAFETY: as above.
+                let done = unsafe { scheduled::blocks(&prepared, Some(i_app), s) };
+                tail(&rest, dt, s, done);
+            }
         }
-        IzhParams::PerNeuron(q) => body_per_neuron::<Avx2Mask>(q, dt, s),
+        IzhParams::PerNeuron(q) => {
+            for _ in 0..steps {
+                body_per_neuron::<Avx2Mask>(q, dt, s);
+            }
+        }
     }
 }
 
@@ -507,16 +519,51 @@ mod scheduled {
     const C: usize = 10;
     const D: usize = 11;
 
-    /// Updates every whole block of 8 neurons of `s` and returns how many neurons that
-    /// was. `i_app` (per neuron, at least as long as `s`) replaces `p.i_app` when given.
+    /// The constants of one population and time step, laid out for the sequence; built
+    /// once for all the steps of a stretch.
+    pub(super) struct Prepared {
+        table: Table,
+        /// `I_app` eight times, for the population-wide input.
+        uniform_input: [f64; 8],
+    }
+
+    impl Prepared {
+        pub(super) fn new(p: &IzhScalars, dt: f64) -> Self {
+            let mut table = Table([[0.0; 4]; 12]);
+            let values = [
+                (K, p.k),
+                (V_R, p.v_r),
+                (V_T, p.v_t),
+                (K_VR_VT, p.k * p.v_r * p.v_t),
+                (C_M, p.c_m),
+                (A, p.a),
+                (B, p.b),
+                (B_VR, p.b * p.v_r),
+                (DT, dt),
+                (V_PEAK, p.v_peak),
+                (C, p.c),
+                (D, p.d),
+            ];
+            for (slot, value) in values {
+                table.0[slot] = [value; 4];
+            }
+            Prepared {
+                table,
+                uniform_input: [p.i_app; 8],
+            }
+        }
+    }
+
+    /// Updates every whole block of 8 neurons of `s` by one step and returns how many
+    /// neurons that was. `i_app` (per neuron, at least as long as `s`) replaces the
+    /// population-wide `I_app` when given.
     ///
     /// # Safety
     /// The CPU must support AVX (the caller, `run_avx2`, has checked AVX2).
     #[inline(always)]
     pub(super) unsafe fn blocks(
-        p: &IzhScalars,
+        prepared: &Prepared,
         i_app: Option<&[f64]>,
-        dt: f64,
         s: &mut IzhState<'_>,
     ) -> usize {
         let n = s.v.len();
@@ -526,32 +573,14 @@ mod scheduled {
         if blocks == 0 || s.u.len() < n || s.spiked.len() < blocks {
             return 0;
         }
-        let mut t = Table([[0.0; 4]; 12]);
-        let values = [
-            (K, p.k),
-            (V_R, p.v_r),
-            (V_T, p.v_t),
-            (K_VR_VT, p.k * p.v_r * p.v_t),
-            (C_M, p.c_m),
-            (A, p.a),
-            (B, p.b),
-            (B_VR, p.b * p.v_r),
-            (DT, dt),
-            (V_PEAK, p.v_peak),
-            (C, p.c),
-            (D, p.d),
-        ];
-        for (slot, value) in values {
-            t.0[slot] = [value; 4];
-        }
         // The input current: per neuron, 8 values further each block; or population-wide,
         // the same 8 copies every block.
-        let uniform_input = [p.i_app; 8];
         let (input, input_stride) = match i_app {
             Some(i) if i.len() >= blocks * 8 => (i.as_ptr(), 64usize),
             Some(_) => return 0,
-            None => (uniform_input.as_ptr(), 0usize),
+            None => (prepared.uniform_input.as_ptr(), 0usize),
         };
+        let t = &prepared.table;
         let mut v = s.v.as_mut_ptr();
         let mut u = s.u.as_mut_ptr();
         let mut spiked = s.spiked.as_mut_ptr();
@@ -559,7 +588,7 @@ mod scheduled {
         let mut count = blocks;
         // SAFETY: `v`, `u` and `input` (when it advances) hold at least `8 * blocks` f64
         // and `spiked` at least `blocks` bytes (checked above); the sequence reads and
-        // writes nothing else but the table and the uniform input on this stack frame. The
+        // writes nothing else but the table and the uniform input of `prepared`. The
         // caller guarantees AVX. Every vector register it uses is declared clobbered; it
         // does not touch the stack.
         unsafe {
@@ -573,6 +602,7 @@ mod scheduled {
                 "vmovapd ymm13, [{t} + 32*{C_M}]",
                 "vmovapd ymm14, [{t} + 32*{V_PEAK}]",
                 "vmovapd ymm15, [{t} + 32*{C}]",
+                ".p2align 6",
                 "2:",
                 // Stage 1, both vectors (x = ymm0/ymm4): the numerator of dv, divided by C.
                 // ((((I + k*(x*x)) - (k*x)*v_r) - (k*x)*v_t) + k*v_r*v_t) - u) / C
@@ -732,18 +762,32 @@ impl KernelKind {
     ///
     /// Falls back to the baseline variant when the CPU lacks the requested features.
     pub fn step(self, params: &IzhParams<'_>, dt: f64, state: &mut IzhState<'_>) {
+        self.steps(params, dt, state, 1);
+    }
+
+    /// Advances every neuron of `state` by `steps` steps of `dt` ms, leaving in
+    /// `state.spiked` the flags of the last step: the same as calling [`KernelKind::step`]
+    /// `steps` times, with the per-call set-up (constants laid out for the vector
+    /// registers) done once.
+    pub fn steps(self, params: &IzhParams<'_>, dt: f64, state: &mut IzhState<'_>, steps: u64) {
         match self {
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx2 if self.is_supported() => {
                 // SAFETY: the CPU supports AVX2 (checked just above).
-                unsafe { run_avx2(params, dt, state) }
+                unsafe { run_avx2(params, dt, state, steps) }
             }
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx512 if self.is_supported() => {
-                // SAFETY: the CPU supports AVX-512F (checked just above).
-                unsafe { run_avx512(params, dt, state) }
+                for _ in 0..steps {
+                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    unsafe { run_avx512(params, dt, state) }
+                }
             }
-            _ => run_body(params, dt, state),
+            _ => {
+                for _ in 0..steps {
+                    run_body(params, dt, state);
+                }
+            }
         }
     }
 }
@@ -1006,6 +1050,65 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// `steps(k)` is `k` calls of `step`, for every kernel, parameter layout and a length
+    /// with a tail.
+    #[test]
+    fn many_steps_equal_single_steps() {
+        let n = 75;
+        let init_v: Vec<f64> = (0..n).map(|i| -75.0 + i as f64).collect();
+        let i_app: Vec<f64> = (0..n).map(|i| (i % 9) as f64 * 30.0).collect();
+        let p = defaults(70.0);
+        let (c_m, k, v_r, v_t) = (vec![p.c_m; n], vec![p.k; n], vec![p.v_r; n], vec![p.v_t; n]);
+        let (a, b, c, d) = (vec![p.a; n], vec![p.b; n], vec![p.c; n], vec![p.d; n]);
+        let v_peak = vec![p.v_peak; n];
+        let per_neuron = IzhParams::PerNeuron(IzhSlices {
+            c_m: &c_m,
+            k: &k,
+            v_r: &v_r,
+            v_t: &v_t,
+            a: &a,
+            b: &b,
+            c: &c,
+            d: &d,
+            v_peak: &v_peak,
+            i_app: &i_app,
+        });
+        let layouts = [
+            IzhParams::Uniform(p),
+            IzhParams::InputPerNeuron(p, &i_app),
+            per_neuron,
+        ];
+        for kind in KernelKind::ALL.into_iter().filter(|k| k.is_supported()) {
+            for params in &layouts {
+                let mut flagged = false;
+                for count in [1u64, 10, 23, 40, 300] {
+                    let (mut v1, mut u1, mut s1) = (init_v.clone(), vec![0.0; n], vec![0u8; 10]);
+                    let (mut v2, mut u2, mut s2) = (init_v.clone(), vec![0.0; n], vec![0u8; 10]);
+                    let mut one = IzhState {
+                        v: &mut v1,
+                        u: &mut u1,
+                        spiked: &mut s1,
+                    };
+                    for _ in 0..count {
+                        kind.step(params, 0.1, &mut one);
+                    }
+                    let mut many = IzhState {
+                        v: &mut v2,
+                        u: &mut u2,
+                        spiked: &mut s2,
+                    };
+                    kind.steps(params, 0.1, &mut many, count);
+                    let bits = |x: &[f64]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&v1), bits(&v2), "{kind:?} {count}");
+                    assert_eq!(bits(&u1), bits(&u2), "{kind:?} {count}");
+                    assert_eq!(s1, s2, "{kind:?} {count}");
+                    flagged |= s1.iter().any(|&b| b != 0);
+                }
+                assert!(flagged, "{kind:?}: some neuron spikes in a last step");
             }
         }
     }

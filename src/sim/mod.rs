@@ -491,25 +491,20 @@ fn run_tiled(
     mut state: IzhState<'_>,
     steps: i64,
 ) {
+    let steps = steps.max(0) as u64;
     if steps == 1 || state.len() <= TILE_NEURONS {
-        for _ in 0..steps {
-            kernel.step(params, dt, &mut state);
-        }
+        kernel.steps(params, dt, &mut state, steps);
         return;
     }
     let mut params = *params;
     while state.len() > TILE_NEURONS {
         let (mut tile, rest) = state.split_at_mut(TILE_NEURONS);
         let (tile_params, rest_params) = params.split_at(TILE_NEURONS);
-        for _ in 0..steps {
-            kernel.step(&tile_params, dt, &mut tile);
-        }
+        kernel.steps(&tile_params, dt, &mut tile, steps);
         state = rest;
         params = rest_params;
     }
-    for _ in 0..steps {
-        kernel.step(&params, dt, &mut state);
-    }
+    kernel.steps(&params, dt, &mut state, steps);
 }
 
 /// A network: populations sharing one time step and one step counter.
