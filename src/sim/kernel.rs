@@ -485,24 +485,41 @@ fn run_avx2(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>, steps: u64) {
 
 /// The AVX2 update as a hand-scheduled instruction sequence.
 ///
-/// The compiled AVX2 body is bound on Zen 3 by how its instructions are ordered, not by the
-/// arithmetic: LLVM emits each 4-lane chain of 24 dependent operations in turn, so the
-/// operations waiting on the division and on each other fill the floating-point scheduler
-/// and later independent work cannot enter it. Here two 4-lane vectors go through the
-/// update side by side, stage by stage (the right-hand side of `v` up to the division, then
-/// `u`, then the Euler step, spike test and reset), with eight constants held in registers.
-/// The operations and their operands are exactly those of [`integrate_one`] and
-/// [`update_one`] (multiplication and addition are commutative in IEEE arithmetic, the
-/// grouping is kept), so results stay bitwise identical to the scalar loop (tested).
+/// Measured on Zen 3, the compiled AVX2 body is bound by the order of its instructions,
+/// not by the arithmetic. LLVM emits the chain of about 24 dependent operations of each
+/// 4-lane vector in turn, with the division (13 cycles) in its middle, so operations
+/// waiting for their inputs fill the floating-point scheduler and independent work behind
+/// them cannot start. Here the update is cut in two halves that run `SKEW` vectors apart in
+/// one loop:
+/// - half A of vector `j + SKEW`: the right-hand side of `v` up to the division, kept in a
+///   small buffer, and the whole update of `u`, written back to `u` at once;
+/// - half B of vector `j`: the division, the Euler step of `v`, the spike test.
+///
+/// The two halves of one pass are independent, and half B waits only on the divider, so
+/// both progress side by side. Where a neuron spikes (rarely), the reset `v = c`,
+/// `u += d` follows out of line. The operations and their operands are exactly those of
+/// [`integrate_one`] and [`update_one`] (only the operand order of commutative IEEE
+/// multiplications and additions differs), so results stay bitwise identical to the
+/// scalar loop (tested).
 #[cfg(target_arch = "x86_64")]
 mod scheduled {
     use super::{IzhScalars, IzhState};
     use std::arch::asm;
+    use std::mem::MaybeUninit;
+
+    /// How many 4-lane vectors half A runs ahead of half B (measured best of 2, 4, 8, 16
+    /// and 32 on Zen 3).
+    const SKEW: usize = 8;
+    /// Blocks of 8 neurons per pass of the sequence: the buffer of numerators is one
+    /// 32-byte entry per 4 neurons, 4 KiB on the stack for 512 neurons.
+    const CHUNK: usize = 64;
+    /// The fewest blocks of 8 neurons one pass can take (the skew must fit).
+    const MIN_BLOCKS: usize = SKEW / 2;
 
     /// Broadcast constants in the order the instruction sequence addresses them
     /// (32 bytes each).
     #[repr(C, align(32))]
-    struct Table([[f64; 4]; 12]);
+    struct Table([[f64; 4]; 13]);
 
     const K: usize = 0;
     const V_R: usize = 1;
@@ -518,18 +535,24 @@ mod scheduled {
     const V_PEAK: usize = 9;
     const C: usize = 10;
     const D: usize = 11;
+    const I: usize = 12;
+
+    /// Entries of the numerator buffer one pass uses (one per 4 neurons).
+    const PASS_ENTRIES: usize = 2 * (CHUNK + MIN_BLOCKS);
+
+    /// The numerators of `dv` of one pass, one entry per 4 neurons.
+    #[repr(C, align(32))]
+    struct Numerators([[f64; 4]; PASS_ENTRIES]);
 
     /// The constants of one population and time step, laid out for the sequence; built
     /// once for all the steps of a stretch.
     pub(super) struct Prepared {
         table: Table,
-        /// `I_app` eight times, for the population-wide input.
-        uniform_input: [f64; 8],
     }
 
     impl Prepared {
         pub(super) fn new(p: &IzhScalars, dt: f64) -> Self {
-            let mut table = Table([[0.0; 4]; 12]);
+            let mut table = Table([[0.0; 4]; 13]);
             let values = [
                 (K, p.k),
                 (V_R, p.v_r),
@@ -543,20 +566,328 @@ mod scheduled {
                 (V_PEAK, p.v_peak),
                 (C, p.c),
                 (D, p.d),
+                (I, p.i_app),
             ];
             for (slot, value) in values {
                 table.0[slot] = [value; 4];
             }
-            Prepared {
-                table,
-                uniform_input: [p.i_app; 8],
-            }
+            Prepared { table }
         }
     }
 
-    /// Updates every whole block of 8 neurons of `s` by one step and returns how many
-    /// neurons that was. `i_app` (per neuron, at least as long as `s`) replaces the
-    /// population-wide `I_app` when given.
+    // Registers of the sequence: ymm0-ymm2 half A (x, the numerator, k*x), ymm3-ymm4 half B
+    // (v_new, the spike mask), ymm5-ymm15 the constants (see `pass!`).
+
+    /// Half A of the 4-lane vector at byte offset `$o` from the pointers, one line per
+    /// call: `num = ((((I + k*(x*x)) - (k*x)*v_r) - (k*x)*v_t) + k*v_r*v_t) - u` into the
+    /// buffer (lines 0-11), then `u = u + dt * (a * ((b*x - b*v_r) - u))` written back to
+    /// `u` (lines 12-18). `$i` says where `I` comes from: `uniform` (ymm15) or `stream`
+    /// (the input array).
+    macro_rules! a_line {
+        (0, $o:literal, $i:ident) => {
+            concat!("vmovupd ymm0, [{v} + ", $o, "]", "\n")
+        };
+        (1, $o:literal, $i:ident) => {
+            concat!("vmulpd ymm1, ymm0, ymm0", "\n")
+        };
+        (2, $o:literal, $i:ident) => {
+            concat!("vmulpd ymm2, ymm0, ymm5", "\n")
+        };
+        (3, $o:literal, $i:ident) => {
+            concat!("vmulpd ymm1, ymm1, ymm5", "\n")
+        };
+        (4, $o:literal, uniform) => {
+            "vaddpd ymm1, ymm1, ymm15\n"
+        };
+        (4, $o:literal, stream) => {
+            concat!("vaddpd ymm1, ymm1, [{input} + ", $o, "]\n")
+        };
+        (5, $o:literal, $i:ident) => {
+            concat!("vmulpd ymm0, ymm2, ymm7", "\n")
+        };
+        (6, $o:literal, $i:ident) => {
+            concat!("vmulpd ymm2, ymm2, ymm8", "\n")
+        };
+        (7, $o:literal, $i:ident) => {
+            concat!("vsubpd ymm1, ymm1, ymm0", "\n")
+        };
+        (8, $o:literal, $i:ident) => {
+            concat!("vsubpd ymm1, ymm1, ymm2", "\n")
+        };
+        (9, $o:literal, $i:ident) => {
+            concat!("vaddpd ymm1, ymm1, ymm9", "\n")
+        };
+        (10, $o:literal, $i:ident) => {
+            concat!("vsubpd ymm1, ymm1, [{u} + ", $o, "]", "\n")
+        };
+        (11, $o:literal, $i:ident) => {
+            concat!("vmovupd [{num} + ", $o, "], ymm1", "\n")
+        };
+        (12, $o:literal, $i:ident) => {
+            concat!("vmulpd ymm0, ymm12, [{v} + ", $o, "]", "\n")
+        };
+        (13, $o:literal, $i:ident) => {
+            concat!("vsubpd ymm0, ymm0, ymm13", "\n")
+        };
+        (14, $o:literal, $i:ident) => {
+            concat!("vsubpd ymm0, ymm0, [{u} + ", $o, "]", "\n")
+        };
+        (15, $o:literal, $i:ident) => {
+            concat!("vmulpd ymm0, ymm0, ymm14", "\n")
+        };
+        (16, $o:literal, $i:ident) => {
+            concat!("vmulpd ymm0, ymm0, ymm6", "\n")
+        };
+        (17, $o:literal, $i:ident) => {
+            concat!("vaddpd ymm0, ymm0, [{u} + ", $o, "]", "\n")
+        };
+        (18, $o:literal, $i:ident) => {
+            concat!("vmovupd [{u} + ", $o, "], ymm0", "\n")
+        };
+    }
+
+    /// Half B of the 4-lane vector at byte offset `$o`, one line per call:
+    /// `v_new = v + dt * (num / C)` stored to `v`, and the spike mask (`v_new >= v_peak`,
+    /// ordered, so false for NaN: `_CMP_GE_OQ`) as bits in `$m`.
+    macro_rules! b_line {
+        (0, $o:literal, $m:literal) => {
+            concat!("vmovupd ymm3, [{num} + ", $o, "]", "\n")
+        };
+        (1, $o:literal, $m:literal) => {
+            concat!("vdivpd ymm3, ymm3, ymm10", "\n")
+        };
+        (2, $o:literal, $m:literal) => {
+            concat!("vmulpd ymm3, ymm3, ymm6", "\n")
+        };
+        (3, $o:literal, $m:literal) => {
+            concat!("vaddpd ymm3, ymm3, [{v} + ", $o, "]", "\n")
+        };
+        (4, $o:literal, $m:literal) => {
+            concat!("vcmppd ymm4, ymm3, ymm11, 0x1d", "\n")
+        };
+        (5, $o:literal, $m:literal) => {
+            concat!("vmovmskpd ", $m, ", ymm4", "\n")
+        };
+        (6, $o:literal, $m:literal) => {
+            concat!("vmovupd [{v} + ", $o, "], ymm3", "\n")
+        };
+    }
+
+    /// Half A alone.
+    macro_rules! half_a {
+        ($o:literal, $i:ident) => {
+            concat!(
+                a_line!(0, $o, $i),
+                a_line!(1, $o, $i),
+                a_line!(2, $o, $i),
+                a_line!(3, $o, $i),
+                a_line!(4, $o, $i),
+                a_line!(5, $o, $i),
+                a_line!(6, $o, $i),
+                a_line!(7, $o, $i),
+                a_line!(8, $o, $i),
+                a_line!(9, $o, $i),
+                a_line!(10, $o, $i),
+                a_line!(11, $o, $i),
+                a_line!(12, $o, $i),
+                a_line!(13, $o, $i),
+                a_line!(14, $o, $i),
+                a_line!(15, $o, $i),
+                a_line!(16, $o, $i),
+                a_line!(17, $o, $i),
+                a_line!(18, $o, $i),
+            )
+        };
+    }
+
+    /// Half A of the vector at `$ao` interleaved line by line with half B of the vector at
+    /// `$bo`: the two are independent, so each fills the other's waits.
+    macro_rules! a_with_b {
+        ($ao:literal, $i:ident, $bo:literal, $m:literal) => {
+            concat!(
+                b_line!(0, $bo, $m),
+                a_line!(0, $ao, $i),
+                b_line!(1, $bo, $m),
+                a_line!(1, $ao, $i),
+                b_line!(2, $bo, $m),
+                a_line!(2, $ao, $i),
+                b_line!(3, $bo, $m),
+                a_line!(3, $ao, $i),
+                b_line!(4, $bo, $m),
+                a_line!(4, $ao, $i),
+                b_line!(5, $bo, $m),
+                a_line!(5, $ao, $i),
+                b_line!(6, $bo, $m),
+                a_line!(6, $ao, $i),
+                a_line!(7, $ao, $i),
+                a_line!(8, $ao, $i),
+                a_line!(9, $ao, $i),
+                a_line!(10, $ao, $i),
+                a_line!(11, $ao, $i),
+                a_line!(12, $ao, $i),
+                a_line!(13, $ao, $i),
+                a_line!(14, $ao, $i),
+                a_line!(15, $ao, $i),
+                a_line!(16, $ao, $i),
+                a_line!(17, $ao, $i),
+                a_line!(18, $ao, $i),
+            )
+        };
+    }
+
+    /// Half B of the vectors at `$o0` and `$o1`.
+    macro_rules! two_b {
+        ($o0:literal, $o1:literal) => {
+            concat!(
+                b_line!(0, $o0, "{m0:e}"),
+                b_line!(1, $o0, "{m0:e}"),
+                b_line!(2, $o0, "{m0:e}"),
+                b_line!(3, $o0, "{m0:e}"),
+                b_line!(4, $o0, "{m0:e}"),
+                b_line!(5, $o0, "{m0:e}"),
+                b_line!(6, $o0, "{m0:e}"),
+                b_line!(0, $o1, "{m1:e}"),
+                b_line!(1, $o1, "{m1:e}"),
+                b_line!(2, $o1, "{m1:e}"),
+                b_line!(3, $o1, "{m1:e}"),
+                b_line!(4, $o1, "{m1:e}"),
+                b_line!(5, $o1, "{m1:e}"),
+                b_line!(6, $o1, "{m1:e}"),
+            )
+        };
+    }
+
+    /// The reset of the vector at `$o` where `v >= v_peak` (the mask is computed again
+    /// from the stored `v_new`): `v = c`, `u = u + d`.
+    macro_rules! reset {
+        ($o:literal) => {
+            concat!(
+                "vmovupd ymm3, [{v} + ",
+                $o,
+                "]\n",
+                "vcmppd ymm4, ymm3, ymm11, 0x1d\n",
+                "vblendvpd ymm3, ymm3, [{t} + 32*{C}], ymm4\n",
+                "vmovupd [{v} + ",
+                $o,
+                "], ymm3\n",
+                "vmovupd ymm0, [{u} + ",
+                $o,
+                "]\n",
+                "vaddpd ymm1, ymm0, [{t} + 32*{D}]\n",
+                "vblendvpd ymm0, ymm0, ymm1, ymm4\n",
+                "vmovupd [{u} + ",
+                $o,
+                "], ymm0\n",
+            )
+        };
+    }
+
+    /// The whole pass, with `I` from `$i` (`uniform` or `stream`).
+    macro_rules! pass {
+        ($i:ident, $prepared:expr, $v:expr, $u:expr, $spiked:expr, $input:expr, $num:expr,
+         $main:expr) => {
+            asm!(
+                // Constants held in registers for the whole pass.
+                "vbroadcastsd ymm5, [{t} + 32*{K}]",
+                "vbroadcastsd ymm6, [{t} + 32*{DT}]",
+                "vbroadcastsd ymm7, [{t} + 32*{V_R}]",
+                "vbroadcastsd ymm8, [{t} + 32*{V_T}]",
+                "vbroadcastsd ymm9, [{t} + 32*{K_VR_VT}]",
+                "vbroadcastsd ymm10, [{t} + 32*{C_M}]",
+                "vbroadcastsd ymm11, [{t} + 32*{V_PEAK}]",
+                "vbroadcastsd ymm12, [{t} + 32*{B}]",
+                "vbroadcastsd ymm13, [{t} + 32*{B_VR}]",
+                "vbroadcastsd ymm14, [{t} + 32*{A}]",
+                "vbroadcastsd ymm15, [{t} + 32*{I}]",
+                "# input: {input}",
+                // Half A of the first SKEW vectors.
+                half_a!(0, $i),
+                half_a!(32, $i),
+                half_a!(64, $i),
+                half_a!(96, $i),
+                half_a!(128, $i),
+                half_a!(160, $i),
+                half_a!(192, $i),
+                half_a!(224, $i),
+                "test {main}, {main}",
+                "jz 4f",
+                ".p2align 6",
+                "2:",
+                // Half B of two vectors with half A of the two SKEW vectors further on.
+                a_with_b!(256, $i, 0, "{m0:e}"),
+                a_with_b!(288, $i, 32, "{m1:e}"),
+                // One byte of spike flags per 8 neurons; the reset only where one is set.
+                "shl {m1:e}, 4",
+                "or {m0:e}, {m1:e}",
+                "mov byte ptr [{spiked}], {m0:l}",
+                "jnz 6f",
+                "3:",
+                "add {v}, 64",
+                "add {u}, 64",
+                "add {num}, 64",
+                "add {input}, 64",
+                "inc {spiked}",
+                "dec {main}",
+                "jnz 2b",
+                // The last SKEW vectors: half B alone.
+                "4:",
+                two_b!(0, 32),
+                "shl {m1:e}, 4",
+                "or {m0:e}, {m1:e}",
+                "mov byte ptr [{spiked}], {m0:l}",
+                "jz 5f",
+                reset!(0),
+                reset!(32),
+                "5:",
+                "add {v}, 64",
+                "add {u}, 64",
+                "add {num}, 64",
+                "inc {spiked}",
+                "dec {tail}",
+                "jnz 4b",
+                "jmp 7f",
+                // Out of line: the reset of a block of the loop with a spike.
+                "6:",
+                reset!(0),
+                reset!(32),
+                "jmp 3b",
+                "7:",
+                t = in(reg) $prepared.0.as_ptr(),
+                v = inout(reg) $v => _,
+                u = inout(reg) $u => _,
+                spiked = inout(reg) $spiked => _,
+                input = inout(reg) $input => _,
+                num = inout(reg) $num => _,
+                main = inout(reg) $main => _,
+                tail = inout(reg) MIN_BLOCKS => _,
+                m0 = out(reg) _,
+                m1 = out(reg) _,
+                K = const K,
+                DT = const DT,
+                V_R = const V_R,
+                V_T = const V_T,
+                K_VR_VT = const K_VR_VT,
+                C_M = const C_M,
+                V_PEAK = const V_PEAK,
+                B = const B,
+                B_VR = const B_VR,
+                A = const A,
+                I = const I,
+                C = const C,
+                D = const D,
+                out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _,
+                out("ymm4") _, out("ymm5") _, out("ymm6") _, out("ymm7") _,
+                out("ymm8") _, out("ymm9") _, out("ymm10") _, out("ymm11") _,
+                out("ymm12") _, out("ymm13") _, out("ymm14") _, out("ymm15") _,
+                options(nostack),
+            )
+        };
+    }
+
+    /// Updates every whole block of 8 neurons of `s` by one step when there are at least
+    /// `MIN_BLOCKS` of them, and returns how many neurons that was (0 otherwise).
+    /// `i_app` (per neuron, at least as long as `s`) replaces the population-wide `I_app`
+    /// when given.
     ///
     /// # Safety
     /// The CPU must support AVX (the caller, `run_avx2`, has checked AVX2).
@@ -568,141 +899,93 @@ mod scheduled {
     ) -> usize {
         let n = s.v.len();
         let blocks = n / 8;
-        // Every pointer below is read or written for `blocks * 8` elements (or bytes of
+        // Every pointer below is read or written for `8 * blocks` elements (or bytes of
         // `spiked`, `blocks` of them): check the lengths once, here.
-        if blocks == 0 || s.u.len() < n || s.spiked.len() < blocks {
+        if blocks < MIN_BLOCKS || s.u.len() < n || s.spiked.len() < blocks {
             return 0;
         }
-        // The input current: per neuron, 8 values further each block; or population-wide,
-        // the same 8 copies every block.
-        let (input, input_stride) = match i_app {
-            Some(i) if i.len() >= blocks * 8 => (i.as_ptr(), 64usize),
-            Some(_) => return 0,
-            None => (prepared.uniform_input.as_ptr(), 0usize),
-        };
-        let t = &prepared.table;
-        let mut v = s.v.as_mut_ptr();
-        let mut u = s.u.as_mut_ptr();
-        let mut spiked = s.spiked.as_mut_ptr();
-        let mut input = input;
-        let mut count = blocks;
-        // SAFETY: `v`, `u` and `input` (when it advances) hold at least `8 * blocks` f64
-        // and `spiked` at least `blocks` bytes (checked above); the sequence reads and
-        // writes nothing else but the table and the uniform input of `prepared`. The
-        // caller guarantees AVX. Every vector register it uses is declared clobbered; it
-        // does not touch the stack.
-        unsafe {
-            asm!(
-                // Constants held in registers for the whole loop.
-                "vmovapd ymm8, [{t} + 32*{K}]",
-                "vmovapd ymm9, [{t} + 32*{DT}]",
-                "vmovapd ymm10, [{t} + 32*{V_R}]",
-                "vmovapd ymm11, [{t} + 32*{V_T}]",
-                "vmovapd ymm12, [{t} + 32*{K_VR_VT}]",
-                "vmovapd ymm13, [{t} + 32*{C_M}]",
-                "vmovapd ymm14, [{t} + 32*{V_PEAK}]",
-                "vmovapd ymm15, [{t} + 32*{C}]",
-                ".p2align 6",
-                "2:",
-                // Stage 1, both vectors (x = ymm0/ymm4): the numerator of dv, divided by C.
-                // ((((I + k*(x*x)) - (k*x)*v_r) - (k*x)*v_t) + k*v_r*v_t) - u) / C
-                "vmovupd ymm0, [{v}]",
-                "vmovupd ymm4, [{v} + 32]",
-                "vmulpd ymm1, ymm0, ymm0",
-                "vmulpd ymm5, ymm4, ymm4",
-                "vmulpd ymm2, ymm0, ymm8",
-                "vmulpd ymm6, ymm4, ymm8",
-                "vmulpd ymm1, ymm1, ymm8",
-                "vmulpd ymm5, ymm5, ymm8",
-                "vaddpd ymm1, ymm1, [{input}]",
-                "vaddpd ymm5, ymm5, [{input} + 32]",
-                "vmulpd ymm3, ymm2, ymm10",
-                "vmulpd ymm7, ymm6, ymm10",
-                "vmulpd ymm2, ymm2, ymm11",
-                "vmulpd ymm6, ymm6, ymm11",
-                "vsubpd ymm1, ymm1, ymm3",
-                "vsubpd ymm5, ymm5, ymm7",
-                "vsubpd ymm1, ymm1, ymm2",
-                "vsubpd ymm5, ymm5, ymm6",
-                "vaddpd ymm1, ymm1, ymm12",
-                "vaddpd ymm5, ymm5, ymm12",
-                "vsubpd ymm1, ymm1, [{u}]",
-                "vsubpd ymm5, ymm5, [{u} + 32]",
-                "vdivpd ymm1, ymm1, ymm13",
-                "vdivpd ymm5, ymm5, ymm13",
-                // Stage 2: u_new = u + dt * (a * ((b*x - b*v_r) - u)), in ymm3/ymm7.
-                "vmulpd ymm3, ymm0, [{t} + 32*{B}]",
-                "vmulpd ymm7, ymm4, [{t} + 32*{B}]",
-                "vsubpd ymm3, ymm3, [{t} + 32*{B_VR}]",
-                "vsubpd ymm7, ymm7, [{t} + 32*{B_VR}]",
-                "vsubpd ymm3, ymm3, [{u}]",
-                "vsubpd ymm7, ymm7, [{u} + 32]",
-                "vmulpd ymm3, ymm3, [{t} + 32*{A}]",
-                "vmulpd ymm7, ymm7, [{t} + 32*{A}]",
-                "vmulpd ymm3, ymm3, ymm9",
-                "vmulpd ymm7, ymm7, ymm9",
-                "vaddpd ymm3, ymm3, [{u}]",
-                "vaddpd ymm7, ymm7, [{u} + 32]",
-                // Stage 3: v_new = x + dt * dv; spike where v_new >= v_peak (ordered, so
-                // false for NaN); v = spike ? c : v_new; u = spike ? u_new + d : u_new.
-                "vmulpd ymm1, ymm1, ymm9",
-                "vmulpd ymm5, ymm5, ymm9",
-                "vaddpd ymm1, ymm1, ymm0",
-                "vaddpd ymm5, ymm5, ymm4",
-                "vcmppd ymm2, ymm1, ymm14, 0x1d", // _CMP_GE_OQ
-                "vcmppd ymm6, ymm5, ymm14, 0x1d",
-                "vblendvpd ymm1, ymm1, ymm15, ymm2",
-                "vblendvpd ymm5, ymm5, ymm15, ymm6",
-                "vmovmskpd {m0:e}, ymm2",
-                "vmovmskpd {m1:e}, ymm6",
-                "vmovupd [{v}], ymm1",
-                "vmovupd [{v} + 32], ymm5",
-                "vaddpd ymm0, ymm3, [{t} + 32*{D}]",
-                "vaddpd ymm4, ymm7, [{t} + 32*{D}]",
-                "vblendvpd ymm3, ymm3, ymm0, ymm2",
-                "vblendvpd ymm7, ymm7, ymm4, ymm6",
-                "vmovupd [{u}], ymm3",
-                "vmovupd [{u} + 32], ymm7",
-                // One byte of spike flags per 8 neurons.
-                "shl {m1:e}, 4",
-                "or {m0:e}, {m1:e}",
-                "mov byte ptr [{spiked}], {m0:l}",
-                "add {v}, 64",
-                "add {u}, 64",
-                "add {input}, {input_stride}",
-                "inc {spiked}",
-                "dec {count}",
-                "jnz 2b",
-                t = in(reg) t.0.as_ptr(),
-                v = inout(reg) v,
-                u = inout(reg) u,
-                spiked = inout(reg) spiked,
-                input = inout(reg) input,
-                input_stride = in(reg) input_stride,
-                count = inout(reg) count,
-                m0 = out(reg) _,
-                m1 = out(reg) _,
-                K = const K,
-                DT = const DT,
-                V_R = const V_R,
-                V_T = const V_T,
-                K_VR_VT = const K_VR_VT,
-                C_M = const C_M,
-                V_PEAK = const V_PEAK,
-                C = const C,
-                B = const B,
-                B_VR = const B_VR,
-                A = const A,
-                D = const D,
-                out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _,
-                out("ymm4") _, out("ymm5") _, out("ymm6") _, out("ymm7") _,
-                out("ymm8") _, out("ymm9") _, out("ymm10") _, out("ymm11") _,
-                out("ymm12") _, out("ymm13") _, out("ymm14") _, out("ymm15") _,
-                options(nostack),
-            );
+        if i_app.is_some_and(|i| i.len() < 8 * blocks) {
+            return 0;
         }
-        let _ = (v, u, spiked, input, count);
-        blocks * 8
+        // Written by half A before half B reads it: no need to clear it.
+        let mut num = MaybeUninit::<Numerators>::uninit();
+        let mut done = 0;
+        while done < blocks {
+            // Passes of CHUNK blocks; the last takes the rest, which is never below
+            // MIN_BLOCKS (a pass that would leave fewer takes them along).
+            let left = blocks - done;
+            let pass = if left < CHUNK + MIN_BLOCKS {
+                left
+            } else {
+                CHUNK
+            };
+            // SAFETY (of the offsets): `8 * (done + pass) <= n` neurons exist, see the
+            // checks above.
+            let (v, u) = unsafe {
+                (
+                    s.v.as_mut_ptr().add(8 * done),
+                    s.u.as_mut_ptr().add(8 * done),
+                )
+            };
+            // SAFETY (of the offset): `8 * done < 8 * blocks <= i.len()`.
+            let input = i_app.map(|i| unsafe { i.as_ptr().add(8 * done) });
+            // SAFETY: as above, and `done + pass` bytes of flags exist; `num` has
+            // `PASS_ENTRIES` entries.
+            unsafe {
+                one_pass(
+                    prepared,
+                    v,
+                    u,
+                    s.spiked.as_mut_ptr().add(done),
+                    input,
+                    num.as_mut_ptr().cast(),
+                    pass,
+                );
+            }
+            done += pass;
+        }
+        8 * blocks
+    }
+
+    /// One pass over `blocks` blocks of 8 neurons (`MIN_BLOCKS <= blocks <= CHUNK +
+    /// MIN_BLOCKS - 1`).
+    ///
+    /// # Safety
+    /// AVX; `v` and `u` point to `8 * blocks` f64, `spiked` to `blocks` bytes, `num` to
+    /// `PASS_ENTRIES` 32-byte entries, `input` (when given) to `8 * blocks` f64.
+    #[inline(always)]
+    unsafe fn one_pass(
+        prepared: &Prepared,
+        v: *mut f64,
+        u: *mut f64,
+        spiked: *mut u8,
+        input: Option<*const f64>,
+        num: *mut f64,
+        blocks: usize,
+    ) {
+        debug_assert!((MIN_BLOCKS..CHUNK + MIN_BLOCKS).contains(&blocks));
+        // Passes of the loop: each runs half B of two vectors and half A of the two
+        // vectors SKEW further on; the last MIN_BLOCKS blocks run half B alone.
+        let main = blocks - MIN_BLOCKS;
+        // SAFETY: see the function's contract. The sequence reads the table and `v`,
+        // `u`, `num`, `input` and writes `v`, `u`, `spiked`, `num`, all within those
+        // bounds; it declares every vector register it uses clobbered and does not touch
+        // the stack. With population-wide input, `input` is only advanced, never read.
+        unsafe {
+            match input {
+                Some(input) => pass!(stream, prepared.table, v, u, spiked, input, num, main),
+                None => pass!(
+                    uniform,
+                    prepared.table,
+                    v,
+                    u,
+                    spiked,
+                    std::ptr::null::<f64>(),
+                    num,
+                    main
+                ),
+            }
+        }
     }
 }
 
