@@ -464,20 +464,20 @@ fn run_avx2(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>, steps: u64) {
     match p {
         IzhParams::Uniform(q) => {
             let prepared = scheduled::Prepared::new(q, dt);
+            // SAFETY: this function runs only where AVX2 (so AVX) is supported.
+            let done = unsafe { scheduled::run(&prepared, None, s, steps) };
             let rest = Broadcast(Lanes::broadcast(q), *q);
             for _ in 0..steps {
-                // SAFETY: this function runs only where AVX2 (so AVX) is supported.
-                let done = unsafe { scheduled::blocks(&prepared, None, s) };
                 tail(&rest, dt, s, done);
             }
         }
         IzhParams::InputPerNeuron(q, i_app) => {
             let i_app = &i_app[..s.v.len()];
             let prepared = scheduled::Prepared::new(q, dt);
+            // SAFETY: as above.
+            let done = unsafe { scheduled::run(&prepared, Some(i_app), s, steps) };
             let rest = InputOnly(Lanes::broadcast(q), *q, i_app);
             for _ in 0..steps {
-                // SAFETY: as above.
-                let done = unsafe { scheduled::blocks(&prepared, Some(i_app), s) };
                 tail(&rest, dt, s, done);
             }
         }
@@ -582,16 +582,19 @@ mod scheduled {
     }
 
     // Registers of the sequence: ymm0-ymm2 half A (x, the numerator, k*x), ymm3-ymm4 half B
-    // (v_new, the spike mask), ymm5-ymm15 the constants (see `pass!`).
+    // (v_new, the spike mask), ymm5-ymm15 the constants (see `pass!`). Half A addresses
+    // its vectors at byte offset `oa` (plus `$o`) into `v`, `u`, `input` and `num`, half B
+    // at `ob`; both wrap round at the end of the neurons, so that the steps of a stretch
+    // follow each other without a break.
 
-    /// Half A of the 4-lane vector at byte offset `$o` from the pointers, one line per
-    /// call: `num = ((((I + k*(x*x)) - (k*x)*v_r) - (k*x)*v_t) + k*v_r*v_t) - u` into the
+    /// Half A of the 4-lane vector at byte offset `oa + $o`, one line per call:
+    /// `num = ((((I + k*(x*x)) - (k*x)*v_r) - (k*x)*v_t) + k*v_r*v_t) - u` into the
     /// buffer (lines 0-11), then `u = u + dt * (a * ((b*x - b*v_r) - u))` written back to
     /// `u` (lines 12-18). `$i` says where `I` comes from: `uniform` (ymm15) or `stream`
     /// (the input array).
     macro_rules! a_line {
         (0, $o:literal, $i:ident) => {
-            concat!("vmovupd ymm0, [{v} + ", $o, "]", "\n")
+            concat!("vmovupd ymm0, [{v} + {oa} + ", $o, "]", "\n")
         };
         (1, $o:literal, $i:ident) => {
             concat!("vmulpd ymm1, ymm0, ymm0", "\n")
@@ -606,7 +609,7 @@ mod scheduled {
             "vaddpd ymm1, ymm1, ymm15\n"
         };
         (4, $o:literal, stream) => {
-            concat!("vaddpd ymm1, ymm1, [{input} + ", $o, "]\n")
+            concat!("vaddpd ymm1, ymm1, [{input} + {oa} + ", $o, "]\n")
         };
         (5, $o:literal, $i:ident) => {
             concat!("vmulpd ymm0, ymm2, ymm7", "\n")
@@ -624,19 +627,19 @@ mod scheduled {
             concat!("vaddpd ymm1, ymm1, ymm9", "\n")
         };
         (10, $o:literal, $i:ident) => {
-            concat!("vsubpd ymm1, ymm1, [{u} + ", $o, "]", "\n")
+            concat!("vsubpd ymm1, ymm1, [{u} + {oa} + ", $o, "]", "\n")
         };
         (11, $o:literal, $i:ident) => {
-            concat!("vmovupd [{num} + ", $o, "], ymm1", "\n")
+            concat!("vmovupd [{num} + {oa} + ", $o, "], ymm1", "\n")
         };
         (12, $o:literal, $i:ident) => {
-            concat!("vmulpd ymm0, ymm12, [{v} + ", $o, "]", "\n")
+            concat!("vmulpd ymm0, ymm12, [{v} + {oa} + ", $o, "]", "\n")
         };
         (13, $o:literal, $i:ident) => {
             concat!("vsubpd ymm0, ymm0, ymm13", "\n")
         };
         (14, $o:literal, $i:ident) => {
-            concat!("vsubpd ymm0, ymm0, [{u} + ", $o, "]", "\n")
+            concat!("vsubpd ymm0, ymm0, [{u} + {oa} + ", $o, "]", "\n")
         };
         (15, $o:literal, $i:ident) => {
             concat!("vmulpd ymm0, ymm0, ymm14", "\n")
@@ -645,19 +648,19 @@ mod scheduled {
             concat!("vmulpd ymm0, ymm0, ymm6", "\n")
         };
         (17, $o:literal, $i:ident) => {
-            concat!("vaddpd ymm0, ymm0, [{u} + ", $o, "]", "\n")
+            concat!("vaddpd ymm0, ymm0, [{u} + {oa} + ", $o, "]", "\n")
         };
         (18, $o:literal, $i:ident) => {
-            concat!("vmovupd [{u} + ", $o, "], ymm0", "\n")
+            concat!("vmovupd [{u} + {oa} + ", $o, "], ymm0", "\n")
         };
     }
 
-    /// Half B of the 4-lane vector at byte offset `$o`, one line per call:
+    /// Half B of the 4-lane vector at byte offset `ob + $o`, one line per call:
     /// `v_new = v + dt * (num / C)` stored to `v`, and the spike mask (`v_new >= v_peak`,
     /// ordered, so false for NaN: `_CMP_GE_OQ`) as bits in `$m`.
     macro_rules! b_line {
         (0, $o:literal, $m:literal) => {
-            concat!("vmovupd ymm3, [{num} + ", $o, "]", "\n")
+            concat!("vmovupd ymm3, [{num} + {ob} + ", $o, "]", "\n")
         };
         (1, $o:literal, $m:literal) => {
             concat!("vdivpd ymm3, ymm3, ymm10", "\n")
@@ -666,7 +669,7 @@ mod scheduled {
             concat!("vmulpd ymm3, ymm3, ymm6", "\n")
         };
         (3, $o:literal, $m:literal) => {
-            concat!("vaddpd ymm3, ymm3, [{v} + ", $o, "]", "\n")
+            concat!("vaddpd ymm3, ymm3, [{v} + {ob} + ", $o, "]", "\n")
         };
         (4, $o:literal, $m:literal) => {
             concat!("vcmppd ymm4, ymm3, ymm11, 0x1d", "\n")
@@ -675,7 +678,7 @@ mod scheduled {
             concat!("vmovmskpd ", $m, ", ymm4", "\n")
         };
         (6, $o:literal, $m:literal) => {
-            concat!("vmovupd [{v} + ", $o, "], ymm3", "\n")
+            concat!("vmovupd [{v} + {ob} + ", $o, "], ymm3", "\n")
         };
     }
 
@@ -706,8 +709,8 @@ mod scheduled {
         };
     }
 
-    /// Half A of the vector at `$ao` interleaved line by line with half B of the vector at
-    /// `$bo`: the two are independent, so each fills the other's waits.
+    /// Half A of the vector at `oa + $ao` interleaved line by line with half B of the
+    /// vector at `ob + $bo`: the two are independent, so each fills the other's waits.
     macro_rules! a_with_b {
         ($ao:literal, $i:ident, $bo:literal, $m:literal) => {
             concat!(
@@ -741,7 +744,7 @@ mod scheduled {
         };
     }
 
-    /// Half B of the vectors at `$o0` and `$o1`.
+    /// Half B of the vectors at `ob + $o0` and `ob + $o1`.
     macro_rules! two_b {
         ($o0:literal, $o1:literal) => {
             concat!(
@@ -763,37 +766,76 @@ mod scheduled {
         };
     }
 
-    /// The reset of the vector at `$o` where `v >= v_peak` (the mask is computed again
-    /// from the stored `v_new`): `v = c`, `u = u + d`.
+    /// The reset of the vector at `ob + $o` where `v >= v_peak` (the mask is computed
+    /// again from the stored `v_new`): `v = c`, `u = u + d`.
     macro_rules! reset {
         ($o:literal) => {
             concat!(
-                "vmovupd ymm3, [{v} + ",
+                "vmovupd ymm3, [{v} + {ob} + ",
                 $o,
                 "]\n",
                 "vcmppd ymm4, ymm3, ymm11, 0x1d\n",
                 "vblendvpd ymm3, ymm3, [{t} + 32*{C}], ymm4\n",
-                "vmovupd [{v} + ",
+                "vmovupd [{v} + {ob} + ",
                 $o,
                 "], ymm3\n",
-                "vmovupd ymm0, [{u} + ",
+                "vmovupd ymm0, [{u} + {ob} + ",
                 $o,
                 "]\n",
                 "vaddpd ymm1, ymm0, [{t} + 32*{D}]\n",
                 "vblendvpd ymm0, ymm0, ymm1, ymm4\n",
-                "vmovupd [{u} + ",
+                "vmovupd [{u} + {ob} + ",
                 $o,
                 "], ymm0\n",
             )
         };
     }
 
-    /// The whole pass, with `I` from `$i` (`uniform` or `stream`).
+    /// The spike flags of the two vectors at `ob`: one byte per 8 neurons, at `ob / 64`;
+    /// sets the zero flag where no neuron spiked.
+    macro_rules! flags {
+        () => {
+            concat!(
+                "shl {m1:e}, 4\n",
+                "or {m0:e}, {m1:e}\n",
+                "mov {m1}, {ob}\n",
+                "shr {m1}, 6\n",
+                "mov byte ptr [{spiked} + {m1}], {m0:l}\n",
+                "test {m0:e}, {m0:e}\n",
+            )
+        };
+    }
+
+    /// Advances an offset by two vectors, round to 0 at the end of the neurons.
+    macro_rules! advance {
+        ($reg:literal, $label:literal) => {
+            concat!(
+                "add ",
+                $reg,
+                ", 64\n",
+                "cmp ",
+                $reg,
+                ", {bytes}\n",
+                "jb ",
+                $label,
+                "f\n",
+                "xor ",
+                $reg,
+                ", ",
+                $reg,
+                "\n",
+                $label,
+                ":\n",
+            )
+        };
+    }
+
+    /// The whole sequence, with `I` from `$i` (`uniform` or `stream`).
     macro_rules! pass {
-        ($i:ident, $prepared:expr, $v:expr, $u:expr, $spiked:expr, $input:expr, $num:expr,
-         $main:expr) => {
+        ($i:ident, $table:expr, $v:expr, $u:expr, $spiked:expr, $input:expr, $num:expr,
+         $bytes:expr, $main:expr) => {
             asm!(
-                // Constants held in registers for the whole pass.
+                // Constants held in registers throughout.
                 "vbroadcastsd ymm5, [{t} + 32*{K}]",
                 "vbroadcastsd ymm6, [{t} + 32*{DT}]",
                 "vbroadcastsd ymm7, [{t} + 32*{V_R}]",
@@ -807,6 +849,8 @@ mod scheduled {
                 "vbroadcastsd ymm15, [{t} + 32*{I}]",
                 "# input: {input}",
                 // Half A of the first SKEW vectors.
+                "xor {oa}, {oa}",
+                "xor {ob}, {ob}",
                 half_a!(0, $i),
                 half_a!(32, $i),
                 half_a!(64, $i),
@@ -815,57 +859,53 @@ mod scheduled {
                 half_a!(160, $i),
                 half_a!(192, $i),
                 half_a!(224, $i),
-                "test {main}, {main}",
+                "mov {oa}, 192",
+                advance!("{oa}", "8"),
+                "test {count}, {count}",
                 "jz 4f",
                 ".p2align 6",
                 "2:",
-                // Half B of two vectors with half A of the two SKEW vectors further on.
-                a_with_b!(256, $i, 0, "{m0:e}"),
-                a_with_b!(288, $i, 32, "{m1:e}"),
-                // One byte of spike flags per 8 neurons; the reset only where one is set.
-                "shl {m1:e}, 4",
-                "or {m0:e}, {m1:e}",
-                "mov byte ptr [{spiked}], {m0:l}",
+                // Half B of two vectors with half A of the two SKEW vectors further on
+                // (round the end of the neurons into the next step).
+                a_with_b!(0, $i, 0, "{m0:e}"),
+                a_with_b!(32, $i, 32, "{m1:e}"),
+                flags!(),
+                // The reset only where a neuron spiked, out of line.
                 "jnz 6f",
                 "3:",
-                "add {v}, 64",
-                "add {u}, 64",
-                "add {num}, 64",
-                "add {input}, 64",
-                "inc {spiked}",
-                "dec {main}",
+                advance!("{oa}", "9"),
+                advance!("{ob}", "13"),
+                "dec {count}",
                 "jnz 2b",
                 // The last SKEW vectors: half B alone.
                 "4:",
+                "mov {count}, {MIN_BLOCKS}",
+                "5:",
                 two_b!(0, 32),
-                "shl {m1:e}, 4",
-                "or {m0:e}, {m1:e}",
-                "mov byte ptr [{spiked}], {m0:l}",
-                "jz 5f",
+                flags!(),
+                "jz 14f",
                 reset!(0),
                 reset!(32),
-                "5:",
-                "add {v}, 64",
-                "add {u}, 64",
-                "add {num}, 64",
-                "inc {spiked}",
-                "dec {tail}",
-                "jnz 4b",
+                "14:",
+                advance!("{ob}", "15"),
+                "dec {count}",
+                "jnz 5b",
                 "jmp 7f",
-                // Out of line: the reset of a block of the loop with a spike.
                 "6:",
                 reset!(0),
                 reset!(32),
                 "jmp 3b",
                 "7:",
-                t = in(reg) $prepared.0.as_ptr(),
-                v = inout(reg) $v => _,
-                u = inout(reg) $u => _,
-                spiked = inout(reg) $spiked => _,
-                input = inout(reg) $input => _,
-                num = inout(reg) $num => _,
-                main = inout(reg) $main => _,
-                tail = inout(reg) MIN_BLOCKS => _,
+                t = in(reg) $table.0.as_ptr(),
+                v = in(reg) $v,
+                u = in(reg) $u,
+                spiked = in(reg) $spiked,
+                input = in(reg) $input,
+                num = in(reg) $num,
+                bytes = in(reg) $bytes,
+                count = inout(reg) $main => _,
+                oa = out(reg) _,
+                ob = out(reg) _,
                 m0 = out(reg) _,
                 m1 = out(reg) _,
                 K = const K,
@@ -881,6 +921,7 @@ mod scheduled {
                 I = const I,
                 C = const C,
                 D = const D,
+                MIN_BLOCKS = const MIN_BLOCKS,
                 out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _,
                 out("ymm4") _, out("ymm5") _, out("ymm6") _, out("ymm7") _,
                 out("ymm8") _, out("ymm9") _, out("ymm10") _, out("ymm11") _,
@@ -890,24 +931,26 @@ mod scheduled {
         };
     }
 
-    /// Updates every whole block of 8 neurons of `s` by one step when there are at least
-    /// `MIN_BLOCKS` of them, and returns how many neurons that was (0 otherwise).
-    /// `i_app` (per neuron, at least as long as `s`) replaces the population-wide `I_app`
-    /// when given.
+    /// Advances every whole block of 8 neurons of `s` by `steps` steps when there are at
+    /// least `MIN_BLOCKS` of them, and returns how many neurons that was (0 otherwise;
+    /// the caller steps the rest). `i_app` (per neuron, at least as long as `s`) replaces
+    /// the population-wide `I_app` when given. Neurons do not interact, so the caller may
+    /// step the rest before or after.
     ///
     /// # Safety
     /// The CPU must support AVX (the caller, `run_avx2`, has checked AVX2).
     #[inline(always)]
-    pub(super) unsafe fn blocks(
+    pub(super) unsafe fn run(
         prepared: &Prepared,
         i_app: Option<&[f64]>,
         s: &mut IzhState<'_>,
+        steps: u64,
     ) -> usize {
         let n = s.v.len();
         let blocks = n / 8;
         // Every pointer below is read or written for `8 * blocks` elements (or bytes of
         // `spiked`, `blocks` of them): check the lengths once, here.
-        if blocks < MIN_BLOCKS || s.u.len() < n || s.spiked.len() < blocks {
+        if steps == 0 || blocks < MIN_BLOCKS || s.u.len() < n || s.spiked.len() < blocks {
             return 0;
         }
         if i_app.is_some_and(|i| i.len() < 8 * blocks) {
@@ -915,52 +958,76 @@ mod scheduled {
         }
         // Written by half A before half B reads it: no need to clear it.
         let mut num = MaybeUninit::<Numerators>::uninit();
-        let mut done = 0;
-        while done < blocks {
-            // Passes of CHUNK blocks; the last takes the rest, which is never below
-            // MIN_BLOCKS (a pass that would leave fewer takes them along).
-            let left = blocks - done;
-            let pass = if left < CHUNK + MIN_BLOCKS {
-                left
-            } else {
-                CHUNK
-            };
-            // SAFETY (of the offsets): `8 * (done + pass) <= n` neurons exist, see the
-            // checks above.
-            let (v, u) = unsafe {
-                (
-                    s.v.as_mut_ptr().add(8 * done),
-                    s.u.as_mut_ptr().add(8 * done),
-                )
-            };
-            // SAFETY (of the offset): `8 * done < 8 * blocks <= i.len()`.
-            let input = i_app.map(|i| unsafe { i.as_ptr().add(8 * done) });
-            // SAFETY: as above, and `done + pass` bytes of flags exist; `num` has
-            // `PASS_ENTRIES` entries.
-            unsafe {
-                one_pass(
-                    prepared,
-                    v,
-                    u,
-                    s.spiked.as_mut_ptr().add(done),
-                    input,
-                    num.as_mut_ptr().cast(),
-                    pass,
-                );
+        let num = num.as_mut_ptr().cast::<f64>();
+        // Half A of a step may only start on a vector once half B of the step before has
+        // finished with it (reset included), a pass later: so a run of several steps
+        // needs more than MIN_BLOCKS blocks.
+        if blocks < CHUNK + MIN_BLOCKS && (steps == 1 || blocks > MIN_BLOCKS) {
+            // One tile: all steps in one sequence (in runs of at most 2^20 steps, so that
+            // the count of block pairs stays small).
+            let mut left = steps;
+            while left > 0 {
+                let now = left.min(1 << 20);
+                // SAFETY: the lengths checked above; `num` holds `PASS_ENTRIES >= 2 *
+                // blocks` entries.
+                unsafe {
+                    sequence(
+                        prepared,
+                        s.v.as_mut_ptr(),
+                        s.u.as_mut_ptr(),
+                        s.spiked.as_mut_ptr(),
+                        i_app.map(<[f64]>::as_ptr),
+                        num,
+                        blocks,
+                        now as usize,
+                    );
+                }
+                left -= now;
             }
-            done += pass;
+            return 8 * blocks;
+        }
+        for _ in 0..steps {
+            let mut done = 0;
+            while done < blocks {
+                // Passes of CHUNK blocks; the last takes the rest, which is never below
+                // MIN_BLOCKS (a pass that would leave fewer takes them along).
+                let left = blocks - done;
+                let pass = if left < CHUNK + MIN_BLOCKS {
+                    left
+                } else {
+                    CHUNK
+                };
+                // SAFETY: `8 * (done + pass) <= n` neurons and `done + pass` bytes of
+                // flags exist (checked above), `8 * (done + pass) <= i.len()`; `num`
+                // holds `PASS_ENTRIES >= 2 * pass` entries.
+                unsafe {
+                    sequence(
+                        prepared,
+                        s.v.as_mut_ptr().add(8 * done),
+                        s.u.as_mut_ptr().add(8 * done),
+                        s.spiked.as_mut_ptr().add(done),
+                        i_app.map(|i| i.as_ptr().add(8 * done)),
+                        num,
+                        pass,
+                        1,
+                    );
+                }
+                done += pass;
+            }
         }
         8 * blocks
     }
 
-    /// One pass over `blocks` blocks of 8 neurons (`MIN_BLOCKS <= blocks <= CHUNK +
-    /// MIN_BLOCKS - 1`).
+    /// `steps` steps of `blocks` blocks of 8 neurons (`MIN_BLOCKS <= blocks < CHUNK +
+    /// MIN_BLOCKS`, more than MIN_BLOCKS when `steps > 1`, `steps >= 1`, `blocks * steps`
+    /// far from overflowing).
     ///
     /// # Safety
     /// AVX; `v` and `u` point to `8 * blocks` f64, `spiked` to `blocks` bytes, `num` to
-    /// `PASS_ENTRIES` 32-byte entries, `input` (when given) to `8 * blocks` f64.
+    /// `2 * blocks` 32-byte entries, `input` (when given) to `8 * blocks` f64.
     #[inline(always)]
-    unsafe fn one_pass(
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn sequence(
         prepared: &Prepared,
         v: *mut f64,
         u: *mut f64,
@@ -968,18 +1035,35 @@ mod scheduled {
         input: Option<*const f64>,
         num: *mut f64,
         blocks: usize,
+        steps: usize,
     ) {
-        debug_assert!((MIN_BLOCKS..CHUNK + MIN_BLOCKS).contains(&blocks));
+        debug_assert!((MIN_BLOCKS..CHUNK + MIN_BLOCKS).contains(&blocks) && steps >= 1);
+        debug_assert!(steps == 1 || blocks > MIN_BLOCKS);
         // Passes of the loop: each runs half B of two vectors and half A of the two
-        // vectors SKEW further on; the last MIN_BLOCKS blocks run half B alone.
-        let main = blocks - MIN_BLOCKS;
-        // SAFETY: see the function's contract. The sequence reads the table and `v`,
-        // `u`, `num`, `input` and writes `v`, `u`, `spiked`, `num`, all within those
-        // bounds; it declares every vector register it uses clobbered and does not touch
-        // the stack. With population-wide input, `input` is only advanced, never read.
+        // vectors SKEW further on (round the end into the next step); the last
+        // MIN_BLOCKS blocks run half B alone.
+        let main = blocks * steps - MIN_BLOCKS;
+        let bytes = 64 * blocks;
+        // SAFETY: see the function's contract. The sequence reads the table and `v`, `u`,
+        // `num`, `input` and writes `v`, `u`, `spiked`, `num`, at offsets below `bytes`
+        // (`num`, `v`, `u`, `input`) or `blocks` (`spiked`); it declares every vector
+        // register it uses clobbered and does not touch the stack. With population-wide
+        // input, `input` is never read.
         unsafe {
             match input {
-                Some(input) => pass!(stream, prepared.table, v, u, spiked, input, num, main),
+                Some(input) => {
+                    pass!(
+                        stream,
+                        prepared.table,
+                        v,
+                        u,
+                        spiked,
+                        input,
+                        num,
+                        bytes,
+                        main
+                    )
+                }
                 None => pass!(
                     uniform,
                     prepared.table,
@@ -988,6 +1072,7 @@ mod scheduled {
                     spiked,
                     std::ptr::null::<f64>(),
                     num,
+                    bytes,
                     main
                 ),
             }
@@ -1392,61 +1477,67 @@ mod tests {
         }
     }
 
-    /// `steps(k)` is `k` calls of `step`, for every kernel, parameter layout and a length
-    /// with a tail.
+    /// `steps(k)` is `k` single steps of the portable kernel, for every kernel and
+    /// parameter layout, with lengths around the AVX2 sequence's limits (the fewest blocks
+    /// it takes, one tile with a tail, the largest single pass, passes over a larger
+    /// population).
     #[test]
     fn many_steps_equal_single_steps() {
-        let n = 75;
-        let init_v: Vec<f64> = (0..n).map(|i| -75.0 + i as f64).collect();
-        let i_app: Vec<f64> = (0..n).map(|i| (i % 9) as f64 * 30.0).collect();
-        let p = defaults(70.0);
-        let (c_m, k, v_r, v_t) = (vec![p.c_m; n], vec![p.k; n], vec![p.v_r; n], vec![p.v_t; n]);
-        let (a, b, c, d) = (vec![p.a; n], vec![p.b; n], vec![p.c; n], vec![p.d; n]);
-        let v_peak = vec![p.v_peak; n];
-        let per_neuron = IzhParams::PerNeuron(IzhSlices {
-            c_m: &c_m,
-            k: &k,
-            v_r: &v_r,
-            v_t: &v_t,
-            a: &a,
-            b: &b,
-            c: &c,
-            d: &d,
-            v_peak: &v_peak,
-            i_app: &i_app,
-        });
-        let layouts = [
-            IzhParams::Uniform(p),
-            IzhParams::InputPerNeuron(p, &i_app),
-            per_neuron,
-        ];
-        for kind in KernelKind::ALL.into_iter().filter(|k| k.is_supported()) {
-            for params in &layouts {
-                let mut flagged = false;
-                for count in [1u64, 10, 23, 40, 300] {
-                    let (mut v1, mut u1, mut s1) = (init_v.clone(), vec![0.0; n], vec![0u8; 10]);
-                    let (mut v2, mut u2, mut s2) = (init_v.clone(), vec![0.0; n], vec![0u8; 10]);
-                    let mut one = IzhState {
-                        v: &mut v1,
-                        u: &mut u1,
-                        spiked: &mut s1,
-                    };
-                    for _ in 0..count {
-                        kind.step(params, 0.1, &mut one);
+        for n in [32usize, 39, 40, 47, 75, 543, 544, 1100] {
+            let init_v: Vec<f64> = (0..n).map(|i| -75.0 + (i * 7 % 110) as f64).collect();
+            let i_app: Vec<f64> = (0..n).map(|i| (i % 9) as f64 * 30.0).collect();
+            let p = defaults(70.0);
+            let (c_m, k, v_r, v_t) = (vec![p.c_m; n], vec![p.k; n], vec![p.v_r; n], vec![p.v_t; n]);
+            let (a, b, c, d) = (vec![p.a; n], vec![p.b; n], vec![p.c; n], vec![p.d; n]);
+            let v_peak = vec![p.v_peak; n];
+            let per_neuron = IzhParams::PerNeuron(IzhSlices {
+                c_m: &c_m,
+                k: &k,
+                v_r: &v_r,
+                v_t: &v_t,
+                a: &a,
+                b: &b,
+                c: &c,
+                d: &d,
+                v_peak: &v_peak,
+                i_app: &i_app,
+            });
+            let layouts = [
+                IzhParams::Uniform(p),
+                IzhParams::InputPerNeuron(p, &i_app),
+                per_neuron,
+            ];
+            let flags = n.div_ceil(8);
+            for kind in KernelKind::ALL.into_iter().filter(|k| k.is_supported()) {
+                for params in &layouts {
+                    let mut flagged = false;
+                    for count in [1u64, 2, 10, 23, 40, 300] {
+                        let (mut v1, mut u1, mut s1) =
+                            (init_v.clone(), vec![0.0; n], vec![0u8; flags]);
+                        let (mut v2, mut u2, mut s2) =
+                            (init_v.clone(), vec![0.0; n], vec![0u8; flags]);
+                        let mut one = IzhState {
+                            v: &mut v1,
+                            u: &mut u1,
+                            spiked: &mut s1,
+                        };
+                        for _ in 0..count {
+                            KernelKind::Baseline.step(params, 0.1, &mut one);
+                        }
+                        let mut many = IzhState {
+                            v: &mut v2,
+                            u: &mut u2,
+                            spiked: &mut s2,
+                        };
+                        kind.steps(params, 0.1, &mut many, count);
+                        let bits = |x: &[f64]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&v1), bits(&v2), "{kind:?} n={n} {count}");
+                        assert_eq!(bits(&u1), bits(&u2), "{kind:?} n={n} {count}");
+                        assert_eq!(s1, s2, "{kind:?} n={n} {count}");
+                        flagged |= s1.iter().any(|&b| b != 0);
                     }
-                    let mut many = IzhState {
-                        v: &mut v2,
-                        u: &mut u2,
-                        spiked: &mut s2,
-                    };
-                    kind.steps(params, 0.1, &mut many, count);
-                    let bits = |x: &[f64]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&v1), bits(&v2), "{kind:?} {count}");
-                    assert_eq!(bits(&u1), bits(&u2), "{kind:?} {count}");
-                    assert_eq!(s1, s2, "{kind:?} {count}");
-                    flagged |= s1.iter().any(|&b| b != 0);
+                    assert!(flagged, "{kind:?} n={n}: some neuron spikes in a last step");
                 }
-                assert!(flagged, "{kind:?}: some neuron spikes in a last step");
             }
         }
     }
