@@ -7,7 +7,9 @@
 //! body otherwise. The fastest variant the CPU supports is picked at run time
 //! ([`KernelKind::detect`]). Rust never contracts `a * b + c` into a fused multiply-add on
 //! its own and the sequence uses the same operations, so every variant gives results
-//! bitwise identical to the scalar loop (tested below).
+//! bitwise identical to the scalar loop (tested below). The one exception is the payload
+//! of a NaN, which Rust does not specify: operands of one addition or multiplication may
+//! be swapped, and x86 returns the first of two NaNs; a NaN stays a NaN.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -506,7 +508,9 @@ fn run_avx2(p: &IzhParams<'_>, dt: f64, s: &mut IzhState<'_>, steps: u64) {
 /// `u += d` follows out of line. The operations and their operands are exactly those of
 /// [`integrate_one`] and [`update_one`] (only the operand order of commutative IEEE
 /// multiplications and additions differs), so results stay bitwise identical to the
-/// scalar loop (tested).
+/// scalar loop (tested; NaN payloads aside, see the module documentation). The halves'
+/// offsets wrap round the end of the neurons, so that all steps of a tile run in one
+/// sequence.
 #[cfg(target_arch = "x86_64")]
 mod scheduled {
     use super::{IzhScalars, IzhState};
@@ -521,6 +525,9 @@ mod scheduled {
     const CHUNK: usize = 64;
     /// The fewest blocks of 8 neurons one pass can take (the skew must fit).
     const MIN_BLOCKS: usize = SKEW / 2;
+    // The sequence is written for this skew: its start runs half A of eight vectors and
+    // sets `oa` to 256 bytes.
+    const _: () = assert!(SKEW == 8 && MIN_BLOCKS == 4);
 
     /// Broadcast constants in the order the instruction sequence addresses them
     /// (32 bytes each).
@@ -1212,7 +1219,7 @@ fn fastest(kinds: &[KernelKind]) -> KernelKind {
         .enumerate()
         .min_by_key(|&(i, d)| (*d, i))
         .unwrap_or((0, &Duration::ZERO));
-    kinds[index]
+    kinds.get(index).copied().unwrap_or(KernelKind::Baseline)
 }
 
 /// Appends to `out` the indices (offset by `base`) of the set bits of `spiked`, in order.
