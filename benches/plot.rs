@@ -37,6 +37,7 @@ fn bench_plot(c: &mut Criterion) {
         compartment: vec!["pop".into(); 3],
         variable: vec!["v".into(), "v".into(), "spike".into()],
         format: vec!["line_mean".into(), "matrix".into(), "raster".into()],
+        ..Default::default()
     };
     let options = PlotOptions {
         chunk: ChunkRef {

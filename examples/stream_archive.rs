@@ -4,11 +4,14 @@
 //! Run: `cargo run --release --example stream_archive -- N DURATION_MS OUT_DIR [f32]`
 //! e.g. `... -- 10000 1000 /tmp/arch` (then `/usr/bin/time -v` for the peak memory).
 
-use neurorec::archive::{ArchiveOptions, ArchiveWriter, ValueStorage};
+use neurorec::archive::{ArchiveOptions, ValueStorage};
+use neurorec::run::record_to_archive;
+use neurorec::schedule::{on_set, Action};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use neurorec::{MonitorSpec, Monitors};
+use std::path::Path;
 
 // The population of the archive benchmarks (only `network` is used here).
 #[allow(dead_code)]
@@ -49,13 +52,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if env("NO_STATS").is_some() {
         options.step_statistics = false;
     }
-    let writer = ArchiveWriter::create(out, net.dt(), vec!["pop".into()], options)?;
-    let mut mon = Monitors::with_sink(&net, &specs, writer)?;
+    let actions = [
+        Action::Start { compartments: None },
+        Action::Simulate { ms: duration },
+    ];
+    let mut times = None;
     let started = std::time::Instant::now();
-    mon.start(&net, None)?;
-    mon.simulate(&mut net, duration)?;
-    let times = mon.end_set(&net)?;
-    let manifest = mon.into_sink().finish()?;
+    let manifest = record_to_archive(
+        &mut net,
+        &specs,
+        &actions,
+        Path::new(out),
+        options,
+        on_set(|_: &mut Monitors<_>, t| times = Some(t)),
+    )?;
+    let times = times.ok_or("nothing was recorded")?;
     let secs = started.elapsed().as_secs_f64();
     let bytes: u64 = manifest
         .chunks

@@ -10,9 +10,10 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::monitor::{MonitorSpec, Monitors, NullSink};
+use crate::monitor::{MonitorError, MonitorSpec, Monitors, NullSink};
+use crate::plot::{PlotPlan, Recorded};
 use crate::schedule::{Action, ParamValueDef};
-use crate::sim::{Network, NeuronModel, ParamValue, PopulationSpec};
+use crate::sim::{Network, NeuronModel, ParamValue, PopulationSpec, Quantity, SimError};
 
 /// A pipeline error: where, what and how to fix it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -87,27 +88,6 @@ fn default_model() -> Spanned<String> {
     Spanned::new(0..0, "Izhikevich2007".to_string())
 }
 
-/// A plot as written in the file (drawn by `neurorec plot`).
-#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlotDef {
-    /// Output file; may use `{set}` and `{chunk}`.
-    pub file: String,
-    /// Rows and columns of subplots.
-    pub shape: (u32, u32),
-    pub position: Vec<u32>,
-    pub compartment: Vec<String>,
-    pub variable: Vec<String>,
-    pub format: Vec<String>,
-    /// Sets to draw (all when missing).
-    #[serde(default)]
-    pub sets: Option<Vec<u32>>,
-    #[serde(default)]
-    pub time_lim: Option<(f64, f64)>,
-    #[serde(default)]
-    pub dpi: Option<u32>,
-}
-
 /// The file as parsed, before validation.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,7 +101,7 @@ pub struct PipelineDef {
     #[serde(default)]
     pub schedule: Vec<Spanned<StepDef>>,
     #[serde(default)]
-    pub plots: Vec<Spanned<PlotDef>>,
+    pub plots: Vec<Spanned<PlotPlan>>,
     #[serde(default)]
     pub sweep: IndexMap<String, Spanned<Vec<f64>>>,
 }
@@ -141,7 +121,8 @@ pub struct Pipeline {
     pub populations: Vec<PopulationSpec>,
     pub monitors: Vec<MonitorSpec>,
     pub schedule: Vec<Action>,
-    pub plots: Vec<PlotDef>,
+    /// `[[plots]]`, each with its `file`.
+    pub plots: Vec<PlotPlan>,
     /// `(population, parameter, values)` of every swept parameter, in file order.
     pub sweep: Vec<(String, String, Vec<f64>)>,
 }
@@ -285,20 +266,49 @@ fn key_at(source: &str, span: Range<usize>) -> String {
         .unwrap_or_else(|| "(top level)".into())
 }
 
+/// Validates the parsed file section by section; the network built along the way checks
+/// parameters, monitors and parameter changes against the models.
 fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineError> {
-    let dt = *def.dt.get_ref();
-    if !(dt.is_finite() && dt > 0.0) {
+    let dt = validate_dt(loc, &def.dt)?;
+    let mut net =
+        Network::new(dt).map_err(|e| loc.error(def.dt.span(), "dt", e.to_string(), None))?;
+    let populations = validate_populations(loc, &def.populations, &mut net)?;
+    let monitors = validate_monitors(loc, &def.monitors, &net)?;
+    let schedule = validate_schedule(loc, &def.schedule, &monitors, &mut net)?;
+    let sweep = validate_sweep(loc, &def.sweep, &net)?;
+    let plots = validate_plots(loc, def.plots, &monitors)?;
+    Ok(Pipeline {
+        path: loc.path.to_path_buf(),
+        source: loc.source.to_string(),
+        dt_ms: dt,
+        seed: def.seed,
+        populations,
+        monitors,
+        schedule,
+        plots,
+        sweep,
+    })
+}
+
+fn validate_dt(loc: &Locator<'_>, dt: &Spanned<f64>) -> Result<f64, PipelineError> {
+    let value = *dt.get_ref();
+    if !(value.is_finite() && value > 0.0) {
         return Err(loc.error(
-            def.dt.span(),
+            dt.span(),
             "dt",
-            format!("dt must be a positive number of ms, got {dt}"),
+            format!("dt must be a positive number of ms, got {value}"),
             Some("e.g. dt = 0.1".into()),
         ));
     }
-    let mut net =
-        Network::new(dt).map_err(|e| loc.error(def.dt.span(), "dt", e.to_string(), None))?;
-    let mut populations = Vec::new();
-    if def.populations.is_empty() {
+    Ok(value)
+}
+
+fn validate_populations(
+    loc: &Locator<'_>,
+    defs: &IndexMap<String, Spanned<PopulationDef>>,
+    net: &mut Network,
+) -> Result<Vec<PopulationSpec>, PipelineError> {
+    if defs.is_empty() {
         return Err(loc.error(
             0..0,
             "populations",
@@ -309,63 +319,87 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
             ),
         ));
     }
-    for (name, pop) in &def.populations {
-        let key = format!("populations.{name}");
-        let p = pop.get_ref();
-        let model = NeuronModel::from_name(p.model.get_ref()).map_err(|e| {
-            loc.error(
-                p.model.span(),
-                format!("{key}.model"),
-                e.to_string(),
-                Some("write model = \"Izhikevich2007\"".into()),
-            )
-        })?;
-        let size = *p.size.get_ref();
-        if size < 1 || size > u32::MAX as i64 {
-            return Err(loc.error(
-                p.size.span(),
-                format!("{key}.size"),
-                format!("size must be a whole number of neurons >= 1, got {size}"),
-                None,
-            ));
-        }
-        let mut spec = PopulationSpec::new(name.clone(), size as usize, model);
-        for (param, value) in &p.parameters {
-            spec = spec.with_parameter(param, ParamValue::from(value.get_ref()));
-        }
-        for (var, value) in &p.initial {
-            spec = spec.with_initial(var, ParamValue::from(value.get_ref()));
-        }
+    let mut populations = Vec::new();
+    for (name, pop) in defs {
+        let spec = population_spec(loc, name, pop)?;
         net.add_population(spec.clone()).map_err(|e| {
-            // Point at the offending parameter or initial value when there is one.
-            let (span, sub) = match &e {
-                crate::sim::SimError::UnknownParameter { name, .. }
-                | crate::sim::SimError::WrongLength { what: name, .. } => {
-                    let pname = name.trim_start_matches("parameter ").to_string();
-                    p.parameters
-                        .get(&pname)
-                        .map(|v| (v.span(), format!(".parameters.{pname}")))
-                        .or_else(|| {
-                            let vname = name.trim_start_matches("initial value of ").to_string();
-                            p.initial
-                                .get(&vname)
-                                .map(|v| (v.span(), format!(".initial.{vname}")))
-                        })
-                        .unwrap_or((pop.span(), String::new()))
-                }
-                crate::sim::SimError::UnknownVariable { name, .. } => p
-                    .initial
-                    .get(name)
-                    .map(|v| (v.span(), format!(".initial.{name}")))
-                    .unwrap_or((pop.span(), String::new())),
-                _ => (pop.span(), String::new()),
-            };
-            loc.error(span, format!("{key}{sub}"), e.to_string(), None)
+            let (span, sub) = population_culprit(&e, pop);
+            loc.error(span, format!("populations.{name}{sub}"), e.to_string(), None)
         })?;
         populations.push(spec);
     }
+    Ok(populations)
+}
+
+/// A population's spec as written (model and size checked; values are checked by the
+/// network).
+fn population_spec(
+    loc: &Locator<'_>,
+    name: &str,
+    pop: &Spanned<PopulationDef>,
+) -> Result<PopulationSpec, PipelineError> {
+    let key = format!("populations.{name}");
+    let p = pop.get_ref();
+    let model = NeuronModel::from_name(p.model.get_ref()).map_err(|e| {
+        loc.error(
+            p.model.span(),
+            format!("{key}.model"),
+            e.to_string(),
+            Some("write model = \"Izhikevich2007\"".into()),
+        )
+    })?;
+    let size = *p.size.get_ref();
+    if size < 1 || size > u32::MAX as i64 {
+        return Err(loc.error(
+            p.size.span(),
+            format!("{key}.size"),
+            format!("size must be a whole number of neurons >= 1, got {size}"),
+            None,
+        ));
+    }
+    let mut spec = PopulationSpec::new(name.to_string(), size as usize, model);
+    for (param, value) in &p.parameters {
+        spec = spec.with_parameter(param, ParamValue::from(value.get_ref()));
+    }
+    for (var, value) in &p.initial {
+        spec = spec.with_initial(var, ParamValue::from(value.get_ref()));
+    }
+    Ok(spec)
+}
+
+/// Where in a population's table a network error points: the parameter or initial value it
+/// is about, else the whole table.
+fn population_culprit(e: &SimError, pop: &Spanned<PopulationDef>) -> (Range<usize>, String) {
+    let p = pop.get_ref();
+    let parameter = |name: &str| {
+        p.parameters
+            .get(name)
+            .map(|v| (v.span(), format!(".parameters.{name}")))
+    };
+    let initial = |name: &str| {
+        p.initial
+            .get(name)
+            .map(|v| (v.span(), format!(".initial.{name}")))
+    };
+    let found = match e {
+        SimError::UnknownParameter { name, .. } => parameter(name),
+        SimError::UnknownVariable { name, .. } => initial(name),
+        SimError::WrongLength { what, .. } | SimError::NonFinite { what, .. } => match what {
+            Quantity::Parameter(name) => parameter(name),
+            Quantity::Initial(name) | Quantity::Variable(name) => initial(name),
+        },
+        _ => None,
+    };
+    found.unwrap_or((pop.span(), String::new()))
+}
+
+fn validate_monitors(
+    loc: &Locator<'_>,
+    defs: &IndexMap<String, Spanned<Vec<String>>>,
+    net: &Network,
+) -> Result<Vec<MonitorSpec>, PipelineError> {
     let mut monitors = Vec::new();
-    for (key, vars) in &def.monitors {
+    for (key, vars) in defs {
         let names: Vec<&str> = vars.get_ref().iter().map(String::as_str).collect();
         let spec = MonitorSpec::parse(key, &names).map_err(|e| {
             loc.error(
@@ -386,128 +420,166 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
         ));
     }
     // The monitors validate compartments, variables and periods against the network.
-    if let Err(e) = Monitors::with_sink(&net, &monitors, NullSink) {
-        let culprit = def
-            .monitors
-            .iter()
-            .find(|(k, v)| {
-                let text = e.to_string();
-                text.contains(&format!("\"{}\"", k.split(';').next().unwrap_or(k)))
-                    || v.get_ref()
-                        .iter()
-                        .any(|x| text.contains(&format!("\"{x}\"")))
-            })
-            .map(|(k, v)| (format!("monitors.\"{k}\""), v.span()))
+    if let Err(e) = Monitors::with_sink(net, &monitors, NullSink) {
+        let (key, span) = monitor_culprit(&e, defs, &monitors)
             .unwrap_or(("monitors".into(), loc.find_key("monitors")));
-        return Err(loc.error(culprit.1, culprit.0, e.to_string(), None));
+        return Err(loc.error(span, key, e.to_string(), None));
     }
+    Ok(monitors)
+}
+
+/// The monitor entry an error is about: the entry of its compartment (of a duplicate, the
+/// second entry).
+fn monitor_culprit(
+    e: &MonitorError,
+    defs: &IndexMap<String, Spanned<Vec<String>>>,
+    monitors: &[MonitorSpec],
+) -> Option<(String, Range<usize>)> {
+    let compartment = e.compartment()?;
+    let mut entries = defs
+        .iter()
+        .zip(monitors)
+        .filter(|(_, spec)| spec.compartment == compartment);
+    let ((key, vars), _) = if matches!(e, MonitorError::DuplicateCompartment { .. }) {
+        entries.nth(1)?
+    } else {
+        entries.next()?
+    };
+    Some((format!("monitors.\"{key}\""), vars.span()))
+}
+
+fn validate_schedule(
+    loc: &Locator<'_>,
+    steps: &[Spanned<StepDef>],
+    monitors: &[MonitorSpec],
+    net: &mut Network,
+) -> Result<Vec<Action>, PipelineError> {
     let monitored: Vec<&str> = monitors.iter().map(|m| m.compartment.as_str()).collect();
     let mut schedule = Vec::new();
-    for (i, step) in def.schedule.iter().enumerate() {
-        let s = step.get_ref();
-        let span = step.span();
-        let key = format!("schedule[{i}]");
-        let given = [
-            s.simulate.is_some(),
-            s.start.is_some(),
-            s.pause.is_some(),
-            s.reset.is_some(),
-            s.get_recordings_and_clear.is_some(),
-            s.set_parameter.is_some(),
-        ]
-        .iter()
-        .filter(|x| **x)
-        .count();
-        if given != 1 {
-            return Err(loc.error(span, key, format!("a schedule entry needs exactly one action, found {given}"), Some("use one of simulate, start, pause, reset, get_recordings_and_clear, set_parameter per [[schedule]] entry".into())));
-        }
-        let selection =
-            |sel: &Selection, what: &str| -> Result<Option<Vec<String>>, PipelineError> {
-                match sel {
-                    Selection::Named(s) if s == "all" => Ok(None),
-                    Selection::Named(s) => Err(loc.error(
-                        span.clone(),
-                        format!("{key}.{what}"),
-                        format!("\"{s}\" is neither \"all\" nor a list of compartments"),
-                        Some(format!(
-                            "write {what} = \"all\" or {what} = [\"{}\"]",
-                            monitored[0]
-                        )),
-                    )),
-                    Selection::List(list) => {
-                        for name in list {
-                            if !monitored.contains(&name.as_str()) {
-                                return Err(loc.error(
-                                    span.clone(),
-                                    format!("{key}.{what}"),
-                                    format!("\"{name}\" is not monitored"),
-                                    Some(format!(
-                                        "monitored compartments are: {}",
-                                        monitored.join(", ")
-                                    )),
-                                ));
-                            }
-                        }
-                        Ok(Some(list.clone()))
-                    }
-                }
-            };
-        let action = if let Some(ms) = s.simulate {
-            if !ms.is_finite() || ms < 0.0 {
-                return Err(loc.error(
-                    span,
-                    format!("{key}.simulate"),
-                    format!("duration must be a finite number of ms >= 0, got {ms}"),
-                    Some("e.g. simulate = 100".into()),
-                ));
-            }
-            Action::Simulate { ms }
-        } else if let Some(sel) = &s.start {
-            Action::Start {
-                compartments: selection(sel, "start")?,
-            }
-        } else if let Some(sel) = &s.pause {
-            Action::Pause {
-                compartments: selection(sel, "pause")?,
-            }
-        } else if let Some(r) = &s.reset {
-            Action::Reset {
-                model: r.model,
-                parameters: r.parameters,
-            }
-        } else if let Some(flag) = s.get_recordings_and_clear {
-            if !flag {
-                return Err(loc.error(
-                    span,
-                    format!("{key}.get_recordings_and_clear"),
-                    "get_recordings_and_clear = false does nothing",
-                    Some("write get_recordings_and_clear = true, or remove the entry".into()),
-                ));
-            }
-            Action::GetRecordingsAndClear
-        } else if let Some(sp) = &s.set_parameter {
-            let value = ParamValue::from(&sp.value);
-            net.set_parameter(&sp.population, &sp.parameter, value)
-                .map_err(|e| {
-                    loc.error(
-                        span.clone(),
-                        format!("{key}.set_parameter"),
-                        e.to_string(),
-                        None,
-                    )
-                })?;
-            Action::SetParameter {
-                population: sp.population.clone(),
-                parameter: sp.parameter.clone(),
-                value: sp.value.clone(),
-            }
-        } else {
-            return Err(loc.error(span, key, "empty schedule entry", None));
-        };
-        schedule.push(action);
+    for (i, step) in steps.iter().enumerate() {
+        schedule.push(schedule_action(loc, i, step, &monitored, net)?);
     }
+    Ok(schedule)
+}
+
+/// `"all"` or a list of monitored compartments, of the `what` (start or pause) of a
+/// schedule entry.
+fn selection(
+    loc: &Locator<'_>,
+    span: &Range<usize>,
+    key: &str,
+    sel: &Selection,
+    what: &str,
+    monitored: &[&str],
+) -> Result<Option<Vec<String>>, PipelineError> {
+    match sel {
+        Selection::Named(s) if s == "all" => Ok(None),
+        Selection::Named(s) => Err(loc.error(
+            span.clone(),
+            format!("{key}.{what}"),
+            format!("\"{s}\" is neither \"all\" nor a list of compartments"),
+            Some(format!(
+                "write {what} = \"all\" or {what} = [\"{}\"]",
+                monitored[0]
+            )),
+        )),
+        Selection::List(list) => {
+            if let Some(name) = list.iter().find(|n| !monitored.contains(&n.as_str())) {
+                return Err(loc.error(
+                    span.clone(),
+                    format!("{key}.{what}"),
+                    format!("\"{name}\" is not monitored"),
+                    Some(format!(
+                        "monitored compartments are: {}",
+                        monitored.join(", ")
+                    )),
+                ));
+            }
+            Ok(Some(list.clone()))
+        }
+    }
+}
+
+/// One schedule entry: exactly one action, checked (a parameter change is applied to `net`,
+/// so later entries are checked against it).
+fn schedule_action(
+    loc: &Locator<'_>,
+    i: usize,
+    step: &Spanned<StepDef>,
+    monitored: &[&str],
+    net: &mut Network,
+) -> Result<Action, PipelineError> {
+    let s = step.get_ref();
+    let span = step.span();
+    let key = format!("schedule[{i}]");
+    let given = [
+        s.simulate.is_some(),
+        s.start.is_some(),
+        s.pause.is_some(),
+        s.reset.is_some(),
+        s.get_recordings_and_clear.is_some(),
+        s.set_parameter.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if given != 1 {
+        return Err(loc.error(span, key, format!("a schedule entry needs exactly one action, found {given}"), Some("use one of simulate, start, pause, reset, get_recordings_and_clear, set_parameter per [[schedule]] entry".into())));
+    }
+    let action = if let Some(ms) = s.simulate {
+        if !ms.is_finite() || ms < 0.0 {
+            return Err(loc.error(
+                span,
+                format!("{key}.simulate"),
+                format!("duration must be a finite number of ms >= 0, got {ms}"),
+                Some("e.g. simulate = 100".into()),
+            ));
+        }
+        Action::Simulate { ms }
+    } else if let Some(sel) = &s.start {
+        Action::Start {
+            compartments: selection(loc, &span, &key, sel, "start", monitored)?,
+        }
+    } else if let Some(sel) = &s.pause {
+        Action::Pause {
+            compartments: selection(loc, &span, &key, sel, "pause", monitored)?,
+        }
+    } else if let Some(r) = &s.reset {
+        Action::Reset {
+            model: r.model,
+            parameters: r.parameters,
+        }
+    } else if let Some(flag) = s.get_recordings_and_clear {
+        if !flag {
+            return Err(loc.error(
+                span,
+                format!("{key}.get_recordings_and_clear"),
+                "get_recordings_and_clear = false does nothing",
+                Some("write get_recordings_and_clear = true, or remove the entry".into()),
+            ));
+        }
+        Action::GetRecordingsAndClear
+    } else if let Some(sp) = &s.set_parameter {
+        net.set_parameter(&sp.population, &sp.parameter, ParamValue::from(&sp.value))
+            .map_err(|e| loc.error(span, format!("{key}.set_parameter"), e.to_string(), None))?;
+        Action::SetParameter {
+            population: sp.population.clone(),
+            parameter: sp.parameter.clone(),
+            value: sp.value.clone(),
+        }
+    } else {
+        return Err(loc.error(span, key, "empty schedule entry", None));
+    };
+    Ok(action)
+}
+
+fn validate_sweep(
+    loc: &Locator<'_>,
+    defs: &IndexMap<String, Spanned<Vec<f64>>>,
+    net: &Network,
+) -> Result<Vec<(String, String, Vec<f64>)>, PipelineError> {
     let mut sweep = Vec::new();
-    for (key, values) in &def.sweep {
+    for (key, values) in defs {
         let k = format!("sweep.\"{key}\"");
         let Some((pop, param)) = key.split_once('.') else {
             return Err(loc.error(
@@ -545,10 +617,18 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
         }
         sweep.push((pop.to_string(), param.to_string(), values.get_ref().clone()));
     }
-    // Plots are checked now, before anything runs, against what the monitors record.
-    let recorded: Vec<crate::plot::Recorded> = monitors
+    Ok(sweep)
+}
+
+/// Plots are checked now, before anything runs, against what the monitors record.
+fn validate_plots(
+    loc: &Locator<'_>,
+    plots: Vec<Spanned<PlotPlan>>,
+    monitors: &[MonitorSpec],
+) -> Result<Vec<PlotPlan>, PipelineError> {
+    let recorded: Vec<Recorded> = monitors
         .iter()
-        .map(|m| crate::plot::Recorded {
+        .map(|m| Recorded {
             compartment: m.compartment.clone(),
             variables: m
                 .variables
@@ -559,61 +639,22 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
             spikes: m.variables.iter().any(|v| v == "spike"),
         })
         .collect();
-    for (i, plot) in def.plots.iter().enumerate() {
+    let mut out = Vec::new();
+    for (i, plot) in plots.into_iter().enumerate() {
         let key = format!("plots[{i}]");
-        let p = plot.get_ref();
-        let plan = crate::plot::PlotPlan {
-            shape: p.shape,
-            position: p.position.clone(),
-            compartment: p.compartment.clone(),
-            variable: p.variable.clone(),
-            format: p.format.clone(),
-        };
-        if let Err(e) = crate::plot::check_plan(&plan, &recorded) {
-            let message = e.to_string();
-            let message = message
-                .strip_prefix("plan: ")
-                .unwrap_or(&message)
-                .to_string();
-            return Err(loc.error(plot.span(), key, message, None));
-        }
-        let lower = p.file.to_ascii_lowercase();
-        if !(lower.ends_with(".png") || lower.ends_with(".svg")) {
+        let span = plot.span();
+        let plan = plot.into_inner();
+        if plan.file.is_none() {
             return Err(loc.error(
-                plot.span(),
+                span,
                 key,
-                format!("file \"{}\" must end in .png or .svg", p.file),
+                "a plot needs `file`, the name of its figures in DIR/figures/",
                 Some("e.g. file = \"figure_{set1}_chunk{chunk}.png\"".into()),
             ));
         }
-        if let Some((a, b)) = p.time_lim {
-            if !(a.is_finite() && b.is_finite() && a < b) {
-                return Err(loc.error(
-                    plot.span(),
-                    key,
-                    format!("time_lim [{a}, {b}] is not a window"),
-                    Some("give time_lim = [t0, t1] with t0 < t1, in ms".into()),
-                ));
-            }
-        }
-        if p.dpi == Some(0) || p.dpi.is_some_and(|d| d > 1200) {
-            return Err(loc.error(
-                plot.span(),
-                key,
-                format!("dpi {} is out of range", p.dpi.unwrap_or(0)),
-                Some("use 1..=1200 (default 300)".into()),
-            ));
-        }
+        plan.check(&recorded)
+            .map_err(|e| loc.error(span, key, e.message, e.hint))?;
+        out.push(plan);
     }
-    Ok(Pipeline {
-        path: loc.path.to_path_buf(),
-        source: loc.source.to_string(),
-        dt_ms: dt,
-        seed: def.seed,
-        populations,
-        monitors,
-        schedule,
-        plots: def.plots.into_iter().map(|p| p.into_inner()).collect(),
-        sweep,
-    })
+    Ok(out)
 }

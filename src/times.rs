@@ -8,7 +8,7 @@
 use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
 
-use crate::monitor::ChunkRecordings;
+use crate::recordings::ChunkRecordings;
 use crate::sim::TimeGrid;
 
 /// Errors of [`RecordingTimes`] queries: out-of-range or unknown arguments.

@@ -1,9 +1,10 @@
 //! Setup shared by the benchmarks: a population whose neurons all differ, recorded into an
 //! archive.
 
-use neurorec::archive::{ArchiveOptions, ArchiveWriter};
-use neurorec::schedule::{run_schedule, Action};
-use neurorec::{MonitorSpec, Monitors, Network, NeuronModel, PopulationSpec};
+use neurorec::archive::ArchiveOptions;
+use neurorec::run::record_to_archive;
+use neurorec::schedule::{Action, Unobserved};
+use neurorec::{MonitorSpec, Network, NeuronModel, PopulationSpec};
 
 /// `n` Izhikevich2007 neurons named `pop`, every neuron its own input current and start, so
 /// no two traces repeat (as in real recordings).
@@ -29,9 +30,5 @@ pub fn network(n: usize) -> Network {
 pub fn write_archive(dir: &std::path::Path, n: usize, actions: &[Action], options: ArchiveOptions) {
     let mut net = network(n);
     let specs = MonitorSpec::parse_dict(&[("pop", &["v", "spike"])]).expect("monitors");
-    let writer =
-        ArchiveWriter::create(dir, net.dt(), vec!["pop".into()], options).expect("archive");
-    let mut mon = Monitors::with_sink(&net, &specs, writer).expect("monitors");
-    run_schedule(&mut net, &mut mon, actions, |_, _| {}).expect("run");
-    mon.into_sink().finish().expect("finish");
+    record_to_archive(&mut net, &specs, actions, dir, options, Unobserved).expect("run");
 }

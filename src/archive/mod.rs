@@ -14,6 +14,7 @@
 mod encode;
 mod manifest;
 mod meta;
+mod options;
 mod reader;
 mod runs;
 mod validate;

@@ -18,7 +18,7 @@ use parquet::file::statistics::Statistics;
 use super::manifest::{ChunkEntry, ChunkStatus, FileEntry, Manifest};
 use super::meta::FileMeta;
 use super::{ArchiveError, Kind};
-use crate::monitor::{ChunkRecordings, CompartmentRecording};
+use crate::recordings::{ChunkRecordings, CompartmentRecording};
 use crate::sim::TimeGrid;
 use crate::times::{ChunkTimes, CompartmentTimes, RecordingTimes};
 

@@ -36,71 +36,10 @@ use super::manifest::{
     ManifestWriter, SetEntry,
 };
 use super::meta::{compact_parameters, period_rows, FileMeta};
+use super::options::QUEUED_BATCHES;
+pub use super::options::{ArchiveOptions, ValueStorage};
 use super::{chunk_dir, part_name, temp_part_name, ArchiveError, Kind, FORMAT_VERSION};
 use crate::monitor::{ChunkEnd, ChunkStart, CompartmentInfo, Sink, SinkError, StateSample};
-
-/// How recorded values are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ValueStorage {
-    /// 64-bit floats: lossless (the default).
-    #[default]
-    F64,
-    /// 32-bit floats: half the size, rounded to about 7 significant digits (opt-in).
-    F32,
-}
-
-/// Settings of an [`ArchiveWriter`].
-#[derive(Debug, Clone)]
-pub struct ArchiveOptions {
-    /// Run index (`run=<r>`), 0 for a single run.
-    pub run: u32,
-    /// Rows per record batch handed to the encoder; bounds the memory of buffered samples.
-    pub batch_rows: usize,
-    /// Rows per row group; bounds the memory of encoded, not yet written data.
-    pub row_group_rows: usize,
-    /// Rows per file before a chunk rolls over into the next part.
-    pub part_rows: u64,
-    /// f64 (lossless) or f32 values.
-    pub storage: ValueStorage,
-    /// zstd level of every column.
-    pub zstd_level: i32,
-    /// fsync files and the manifest before they are renamed (crash safety).
-    pub sync: bool,
-    /// With `sync`, a file is also written back to disk in the background every this many
-    /// bytes while it is written, so the fsync at its close has little left to wait for.
-    pub writeback_bytes: u64,
-    /// Replace an existing archive (of this run, with `own_manifest`) instead of refusing.
-    pub overwrite: bool,
-    /// Keep this run's manifest in its own file (`manifest-run=<r>.json`), so the runs of a
-    /// sweep, in one process or in many (shards of a job array), fill one archive.
-    pub own_manifest: bool,
-    /// Row-group statistics (min/max) on `step`, so time windows skip row groups.
-    pub step_statistics: bool,
-    /// Seeds recorded in the manifest.
-    pub seeds: serde_json::Value,
-    /// The model and monitor description recorded in the manifest.
-    pub description: serde_json::Value,
-}
-
-impl Default for ArchiveOptions {
-    fn default() -> Self {
-        Self {
-            run: 0,
-            batch_rows: 1 << 17,
-            row_group_rows: 1 << 19,
-            part_rows: 1 << 30,
-            storage: ValueStorage::F64,
-            zstd_level: 1,
-            sync: true,
-            writeback_bytes: 64 << 20,
-            overwrite: false,
-            own_manifest: false,
-            step_statistics: true,
-            seeds: serde_json::json!({}),
-            description: serde_json::json!({}),
-        }
-    }
-}
 
 /// A file being written, as the encoder thread holds it.
 struct EncFile {
@@ -720,7 +659,7 @@ impl ArchiveWriter {
             compartments,
         );
         let store = ManifestWriter::create(&dir, &stem, manifest, options.sync)?;
-        let (tx, rx) = sync_channel::<Job>(2);
+        let (tx, rx) = sync_channel::<Job>(QUEUED_BATCHES);
         let encoder = std::thread::Builder::new()
             .name("neurorec-encoder".into())
             .spawn(move || encoder_loop(rx))
@@ -1142,6 +1081,11 @@ impl Drop for ArchiveWriter {
 }
 
 impl Sink for ArchiveWriter {
+    /// The final manifest.
+    type Output = Manifest;
+    fn finish(self) -> Result<Manifest, SinkError> {
+        Ok(ArchiveWriter::finish(self)?)
+    }
     fn begin_chunk(&mut self, start: &ChunkStart<'_>) -> Result<(), SinkError> {
         let streams = start
             .compartments

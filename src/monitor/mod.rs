@@ -9,7 +9,8 @@
 mod memory;
 mod sink;
 
-pub use memory::{ChunkRecordings, CompartmentRecording, MemorySink};
+pub use crate::recordings::{ChunkRecordings, CompartmentRecording};
+pub use memory::MemorySink;
 pub use sink::{ChunkEnd, ChunkStart, CompartmentInfo, NullSink, Sink, SinkError, StateSample};
 
 use crate::sim::{py_float_repr, Network, SimError, TimeGrid};
@@ -57,6 +58,22 @@ pub enum MonitorError {
     Sim(#[from] SimError),
     #[error("writing recordings failed: {0}")]
     Sink(SinkError),
+}
+
+impl MonitorError {
+    /// The compartment a monitor definition error is about (`None` for other errors).
+    pub fn compartment(&self) -> Option<&str> {
+        match self {
+            MonitorError::UnknownCompartment { name, .. }
+            | MonitorError::DuplicateCompartment { name }
+            | MonitorError::UnsafeName { name }
+            | MonitorError::NotMonitored { name, .. } => Some(name),
+            MonitorError::UnknownVariable { compartment, .. }
+            | MonitorError::NoVariables { compartment, .. }
+            | MonitorError::InvalidPeriod { compartment, .. } => Some(compartment),
+            _ => None,
+        }
+    }
 }
 
 /// One entry of the monitor dictionary: `"compartment[;period_ms]" -> [variables]`.
@@ -642,6 +659,26 @@ impl<S: Sink> Monitors<S> {
         self.skipped_steps = 0;
         self.open_chunk(net);
         Ok(times)
+    }
+
+    /// The end of recording: ends the set when chunks were recorded since the last one
+    /// ended (returning its times), and otherwise drops a chunk that recorded nothing, so the
+    /// sink never holds a begun chunk that does not end. [`Monitors::finish`] calls it; a
+    /// schedule calls it at its end to hand the last set on.
+    pub fn end(&mut self, net: &Network) -> Result<Option<RecordingTimes>, MonitorError> {
+        if self.get_recording_times(net).nr_chunks() > 0 {
+            Ok(Some(self.end_set(net)?))
+        } else {
+            self.discard_empty_chunk(net)?;
+            Ok(None)
+        }
+    }
+
+    /// Finishes the monitors and their sink in one step: [`Monitors::end`], then
+    /// [`Sink::finish`]; returns what the sink leaves (an archive writer: its manifest).
+    pub fn finish(mut self, net: &Network) -> Result<S::Output, MonitorError> {
+        self.end(net)?;
+        self.sink.finish().map_err(MonitorError::Sink)
     }
 
     /// Recording times of every chunk so far in this set, the current one included (its

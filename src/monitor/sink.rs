@@ -101,6 +101,8 @@ impl<'a> StateSample<'a> {
 /// Receives what monitors record. `compartment` arguments index
 /// [`ChunkStart::compartments`].
 pub trait Sink {
+    /// What the sink leaves when recording is over ([`Sink::finish`]).
+    type Output;
     /// A chunk begins; record calls for it follow.
     fn begin_chunk(&mut self, start: &ChunkStart<'_>) -> Result<(), SinkError>;
     /// One sample of the state variables of a compartment.
@@ -122,6 +124,11 @@ pub trait Sink {
     fn end_set(&mut self, _set: u32) -> Result<(), SinkError> {
         Ok(())
     }
+    /// Recording is over (after the last set ended): completes what the sink writes and
+    /// returns what it leaves. Called by [`super::Monitors::finish`].
+    fn finish(self) -> Result<Self::Output, SinkError>
+    where
+        Self: Sized;
 }
 
 /// A sink that stores nothing (monitors still keep the recording times).
@@ -129,6 +136,10 @@ pub trait Sink {
 pub struct NullSink;
 
 impl Sink for NullSink {
+    type Output = ();
+    fn finish(self) -> Result<(), SinkError> {
+        Ok(())
+    }
     fn begin_chunk(&mut self, _: &ChunkStart<'_>) -> Result<(), SinkError> {
         Ok(())
     }
@@ -145,6 +156,10 @@ impl Sink for NullSink {
 
 /// Two sinks fed the same stream (e.g. memory and an archive).
 impl<A: Sink, B: Sink> Sink for (A, B) {
+    type Output = (A::Output, B::Output);
+    fn finish(self) -> Result<Self::Output, SinkError> {
+        Ok((self.0.finish()?, self.1.finish()?))
+    }
     fn begin_chunk(&mut self, start: &ChunkStart<'_>) -> Result<(), SinkError> {
         self.0.begin_chunk(start)?;
         self.1.begin_chunk(start)

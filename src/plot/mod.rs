@@ -4,6 +4,7 @@
 //! needed.
 
 mod expr;
+mod plan;
 
 use std::path::Path;
 
@@ -11,190 +12,15 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::archive::{Archive, ArchiveError, ChunkRef};
+use crate::archive::Archive;
 
 pub use expr::{Expr, ExprError};
 
-/// Errors of plans and drawing.
-#[derive(Debug, thiserror::Error)]
-pub enum PlotError {
-    #[error("plan: {0}")]
-    Plan(String),
-    #[error(transparent)]
-    Archive(#[from] ArchiveError),
-    #[error("drawing {path}: {what}")]
-    Draw { path: String, what: String },
-}
-
-/// Formats for variables.
-pub const VARIABLE_FORMATS: [&str; 4] = ["line", "line_mean", "matrix", "matrix_mean"];
-/// Formats for spikes.
-pub const SPIKE_FORMATS: [&str; 5] = ["raster", "mean", "hybrid", "interspike", "cv"];
-
-/// What to draw: PlotRecordings' `shape` and `plan`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlotPlan {
-    pub shape: (u32, u32),
-    pub position: Vec<u32>,
-    pub compartment: Vec<String>,
-    pub variable: Vec<String>,
-    pub format: Vec<String>,
-}
-
-/// Which chunk, which window, how large.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlotOptions {
-    pub chunk: ChunkRef,
-    pub time_lim: Option<(f64, f64)>,
-    pub dpi: u32,
-}
-
-fn plan_error(msg: impl Into<String>) -> PlotError {
-    PlotError::Plan(msg.into())
-}
-
-/// What one compartment records, for checking plans: its state variables and whether its
-/// spikes are recorded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Recorded {
-    pub compartment: String,
-    pub variables: Vec<String>,
-    pub spikes: bool,
-}
-
-/// Checks a plan as PlotRecordings does, against what is recorded (from an archive, or from
-/// a pipeline's monitors before anything runs), returning errors instead of exiting.
-pub fn check_plan(plan: &PlotPlan, recorded: &[Recorded]) -> Result<(), PlotError> {
-    let n = plan.position.len();
-    if plan.compartment.len() != n || plan.variable.len() != n || plan.format.len() != n {
-        return Err(plan_error(format!(
-            "position, compartment, variable and format must have the same length, got {}, {}, {} and {}",
-            n,
-            plan.compartment.len(),
-            plan.variable.len(),
-            plan.format.len()
-        )));
-    }
-    let (rows, cols) = plan.shape;
-    if rows == 0 || cols == 0 {
-        return Err(plan_error(format!(
-            "shape ({rows}, {cols}) has no subplot; use e.g. shape = [2, 2]"
-        )));
-    }
-    if rows > 20 || cols > 20 {
-        return Err(plan_error(format!(
-            "shape ({rows}, {cols}) has too many subplots; use at most 20 rows and 20 columns"
-        )));
-    }
-    let slots = rows * cols;
-    for (i, p) in plan.position.iter().enumerate() {
-        if *p < 1 || *p > slots {
-            return Err(plan_error(format!(
-                "position {p} is outside 1..{slots} of shape ({rows}, {cols})"
-            )));
-        }
-        if plan.position[..i].contains(p) {
-            return Err(plan_error(format!(
-                "position {p} is used twice; give every subplot its own position"
-            )));
-        }
-    }
-    for i in 0..n {
-        let comp = &plan.compartment[i];
-        let var = &plan.variable[i];
-        let fmt = &plan.format[i];
-        let Some(rec) = recorded.iter().find(|r| &r.compartment == comp) else {
-            return Err(plan_error(format!(
-                "unknown compartment \"{comp}\"; recorded are {}",
-                recorded
-                    .iter()
-                    .map(|r| r.compartment.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        };
-        if var == "spike" {
-            if !rec.spikes {
-                return Err(plan_error(format!("{comp} does not record spikes")));
-            }
-            if !SPIKE_FORMATS.contains(&fmt.as_str()) {
-                return Err(plan_error(format!(
-                    "format \"{fmt}\" is not for spikes; use one of {}",
-                    SPIKE_FORMATS.join(", ")
-                )));
-            }
-            continue;
-        }
-        let expr = Expr::parse(var).map_err(|e| {
-            plan_error(format!(
-                "variable \"{var}\" of {comp} is not a variable or an arithmetic expression of variables ({e})"
-            ))
-        })?;
-        if !expr.is_variable() && expr.variables().iter().any(|v| v == "spike") {
-            return Err(plan_error(format!(
-                "\"{var}\": spike cannot be part of an expression; plot spikes on their own with variable = \"spike\""
-            )));
-        }
-        if let Some(missing) = expr.variables().iter().find(|v| !rec.variables.contains(v)) {
-            return Err(plan_error(format!(
-                "{comp} has no recorded variable \"{missing}\"; recorded: {}",
-                rec.variables
-                    .iter()
-                    .cloned()
-                    .chain(rec.spikes.then(|| "spike".to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        if !VARIABLE_FORMATS.contains(&fmt.as_str()) {
-            return Err(plan_error(format!(
-                "format \"{fmt}\" is not for variables; use one of {}",
-                VARIABLE_FORMATS.join(", ")
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Checks a plan against one chunk of an archive (see [`check_plan`]).
-pub fn validate_plan(plan: &PlotPlan, archive: &Archive, chunk: ChunkRef) -> Result<(), PlotError> {
-    let entry = archive
-        .chunks(chunk.run, chunk.set)
-        .into_iter()
-        .find(|c| c.chunk == chunk.chunk)
-        .ok_or_else(|| {
-            plan_error(format!(
-                "run {} set {} has no chunk {}",
-                chunk.run, chunk.set, chunk.chunk
-            ))
-        })?;
-    let mut recorded = Vec::new();
-    for comp in &archive.manifest().compartments {
-        let files: Vec<_> = entry
-            .files
-            .iter()
-            .filter(|f| &f.compartment == comp)
-            .collect();
-        let spikes = files.iter().any(|f| f.kind == crate::archive::Kind::Spikes);
-        let variables = match files.iter().find(|f| f.kind == crate::archive::Kind::State) {
-            Some(f) => archive.file_meta(&f.path)?.variables,
-            None => Vec::new(),
-        };
-        if !files.is_empty() {
-            recorded.push(Recorded {
-                compartment: comp.clone(),
-                variables,
-                spikes,
-            });
-        } else if plan.compartment.contains(comp) {
-            return Err(plan_error(format!(
-                "{comp} recorded nothing in run {} set {} chunk {}; choose a chunk in which it was recorded (neurorec inspect lists them)",
-                chunk.run, chunk.set, chunk.chunk
-            )));
-        }
-    }
-    check_plan(plan, &recorded)
-}
+pub use plan::{
+    check_dpi, parse_window, PlanError, PlotError, PlotOptions, PlotPlan, Recorded, DEFAULT_DPI,
+    SPIKE_FORMATS, VARIABLE_FORMATS,
+};
+use plan::{plan_error, validate_plan};
 
 /// How samples map to the columns of a variable subplot.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -492,12 +318,7 @@ pub fn plot(
         lo = 0.0;
         hi = 1.0;
     }
-    if !(1..=1200).contains(&options.dpi) {
-        return Err(plan_error(format!(
-            "dpi {} is out of range; use 1..=1200 (default 300)",
-            options.dpi
-        )));
-    }
+    check_dpi(options.dpi).map_err(PlotError::Plan)?;
     let window = match options.time_lim {
         Some((a, b)) => {
             if !(a.is_finite() && b.is_finite()) || a >= b || b < lo || a > hi {

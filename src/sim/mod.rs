@@ -42,19 +42,40 @@ pub enum SimError {
     },
     #[error("{what} of population \"{population}\" has {got} values, but the population has {size} neurons; give one value for all or exactly {size}")]
     WrongLength {
-        what: String,
+        what: Quantity,
         population: String,
         got: usize,
         size: usize,
     },
     #[error("{what} of population \"{population}\" must be finite, got {value}")]
     NonFinite {
-        what: String,
+        what: Quantity,
         population: String,
         value: f64,
     },
     #[error("unknown neuron model \"{name}\"; available models: {known}")]
     UnknownModel { name: String, known: String },
+}
+
+/// Which values of a population an error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Quantity {
+    /// A parameter, by name.
+    Parameter(String),
+    /// The initial value of a state variable, by name.
+    Initial(String),
+    /// A state variable's current value, by name.
+    Variable(String),
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quantity::Parameter(name) => write!(f, "parameter {name}"),
+            Quantity::Initial(name) => write!(f, "initial value of {name}"),
+            Quantity::Variable(name) => write!(f, "variable {name}"),
+        }
+    }
 }
 
 /// A neuron model: its parameters with defaults and its state variables.
@@ -236,7 +257,7 @@ pub struct Population {
 
 fn expand(
     value: &ParamValue,
-    what: &str,
+    what: Quantity,
     population: &str,
     size: usize,
 ) -> Result<Vec<f64>, SimError> {
@@ -245,7 +266,7 @@ fn expand(
         ParamValue::PerNeuron(xs) if xs.len() == size => xs.clone(),
         ParamValue::PerNeuron(xs) => {
             return Err(SimError::WrongLength {
-                what: what.to_string(),
+                what,
                 population: population.to_string(),
                 got: xs.len(),
                 size,
@@ -254,7 +275,7 @@ fn expand(
     };
     if let Some(bad) = values.iter().find(|x| !x.is_finite()) {
         return Err(SimError::NonFinite {
-            what: what.to_string(),
+            what,
             population: population.to_string(),
             value: *bad,
         });
@@ -286,13 +307,13 @@ impl Population {
             .collect();
         for (name, value) in &spec.parameters {
             let idx = model.parameter_index(name)?;
-            params[idx] = expand(value, &format!("parameter {name}"), &spec.name, n)?;
+            params[idx] = expand(value, Quantity::Parameter(name.clone()), &spec.name, n)?;
         }
         let mut initial: Vec<Vec<f64>> =
             model.variables().iter().map(|(_, x)| vec![*x; n]).collect();
         for (name, value) in &spec.initial {
             let idx = model.variable_index_or_err(name)?;
-            initial[idx] = expand(value, &format!("initial value of {name}"), &spec.name, n)?;
+            initial[idx] = expand(value, Quantity::Initial(name.clone()), &spec.name, n)?;
         }
         let uniform = params.iter().map(|p| all_equal(p)).collect();
         Ok(Self {
@@ -362,7 +383,12 @@ impl Population {
     /// Sets a parameter population-wide or per neuron.
     pub fn set_parameter(&mut self, name: &str, value: &ParamValue) -> Result<(), SimError> {
         let idx = self.model.parameter_index(name)?;
-        self.params[idx] = expand(value, &format!("parameter {name}"), &self.name, self.size)?;
+        self.params[idx] = expand(
+            value,
+            Quantity::Parameter(name.to_string()),
+            &self.name,
+            self.size,
+        )?;
         self.uniform[idx] = all_equal(&self.params[idx]);
         self.i_v_current = false;
         Ok(())
@@ -372,7 +398,12 @@ impl Population {
     pub fn set_variable(&mut self, name: &str, value: &ParamValue) -> Result<(), SimError> {
         let model = self.model;
         let idx = model.variable_index_or_err(name)?;
-        self.vars[idx] = expand(value, &format!("variable {name}"), &self.name, self.size)?;
+        self.vars[idx] = expand(
+            value,
+            Quantity::Variable(name.to_string()),
+            &self.name,
+            self.size,
+        )?;
         self.i_v_current = false;
         Ok(())
     }

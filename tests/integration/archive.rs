@@ -1,7 +1,7 @@
 //! The archive: the seed written through Parquet and read back equals the memory sink.
 
 use neurorec::archive::{Archive, ArchiveOptions, ArchiveWriter, ChunkRef};
-use neurorec::schedule::{run_schedule, seed_schedule, Action};
+use neurorec::schedule::{on_set, record, run_schedule, seed_schedule, Action};
 use neurorec::{ChunkRecordings, MemorySink, MonitorSpec, Monitors, Network, RecordingTimes};
 
 use crate::common::seed_network;
@@ -19,14 +19,17 @@ pub fn run_both(
     let specs = MonitorSpec::parse_dict(dict).unwrap();
     let names = specs.iter().map(|s| s.compartment.clone()).collect();
     let writer = ArchiveWriter::create(dir, net.dt(), names, options).unwrap();
-    let mut mon = Monitors::with_sink(net, &specs, (MemorySink::new(), writer)).unwrap();
     let mut sets = Vec::new();
-    run_schedule(net, &mut mon, actions, |m, times| {
-        sets.push((m.sink_mut().0.take_finished(), times))
-    })
+    record(
+        net,
+        &specs,
+        (MemorySink::new(), writer),
+        actions,
+        on_set(|m: &mut Monitors<(MemorySink, ArchiveWriter)>, times| {
+            sets.push((m.sink_mut().0.take_finished(), times))
+        }),
+    )
     .unwrap();
-    let (_, writer) = mon.into_sink();
-    writer.finish().unwrap();
     sets
 }
 
@@ -294,7 +297,7 @@ fn an_io_error_is_reported_and_earlier_chunks_stay_intact() {
     let writer = ArchiveWriter::create(dir.path(), 0.1, names, ArchiveOptions::default()).unwrap();
     let mut mon = Monitors::with_sink(&net, &specs, writer).unwrap();
     let mut sets = 0;
-    let result = run_schedule(&mut net, &mut mon, &seed_schedule(), |_, _| sets += 1);
+    let result = run_schedule(&mut net, &mut mon, &seed_schedule(), on_set(|_, _| sets += 1));
     let err = result.unwrap_err();
     assert!(err.to_string().contains("chunk=1"), "{err}");
     drop(mon);

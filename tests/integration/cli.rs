@@ -323,6 +323,13 @@ fn sweeps_fill_one_archive_in_parallel_and_in_shards() {
     for run in [0, 1, 3] {
         assert_eq!(archive.chunks(run, 0).len(), 1, "run {run} is complete");
     }
-    let err = neurorec::cli::parse_shard("3/3").unwrap_err();
+    let err = "3/3".parse::<neurorec::run::Shard>().unwrap_err();
     assert!(err.contains("0 <= K < N"), "{err}");
+    // Through the binary: a failed command (exit 1) naming the fix.
+    let assert = run_command("current_sweep.toml", &dir.path().join("bad_shard"))
+        .args(["--shard", "3/3"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("0 <= K < N"), "{stderr}");
 }

@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests.
 
-use neurorec::schedule::{run_schedule, Action};
-use neurorec::{ChunkRecordings, Monitors, Network, NeuronModel, PopulationSpec, RecordingTimes};
+use neurorec::schedule::{on_set, record, Action};
+use neurorec::{
+    ChunkRecordings, MemorySink, MonitorSpec, Monitors, Network, NeuronModel, PopulationSpec,
+    RecordingTimes,
+};
 
 /// The `neurorec` binary of this build.
 pub fn neurorec() -> assert_cmd::Command {
@@ -55,11 +58,17 @@ pub fn run_in_memory(
     dict: &[(&str, &[&str])],
     actions: &[Action],
 ) -> Vec<(Vec<ChunkRecordings>, RecordingTimes)> {
-    let mut mon = Monitors::new(net, dict).unwrap();
+    let specs = MonitorSpec::parse_dict(dict).unwrap();
     let mut sets = Vec::new();
-    run_schedule(net, &mut mon, actions, |m, times| {
-        sets.push((m.sink_mut().take_finished(), times));
-    })
+    record(
+        net,
+        &specs,
+        MemorySink::new(),
+        actions,
+        on_set(|m: &mut Monitors<MemorySink>, times| {
+            sets.push((m.sink_mut().take_finished(), times))
+        }),
+    )
     .unwrap();
     sets
 }

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[cfg(feature = "analysis")]
 mod analysis;
 mod archive;
 mod cli;
@@ -11,4 +12,5 @@ mod monitors;
 mod notebooks;
 mod plot;
 mod properties;
+mod run;
 mod seed;

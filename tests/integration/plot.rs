@@ -69,6 +69,7 @@ fn plan(position: &[u32], compartment: &[&str], variable: &[&str], format: &[&st
         compartment: compartment.iter().map(|s| s.to_string()).collect(),
         variable: variable.iter().map(|s| s.to_string()).collect(),
         format: format.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
     }
 }
 

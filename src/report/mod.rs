@@ -1,9 +1,24 @@
-//! Text reports of recording times, such as the seed's "ALL RECORDINGS INFO" block.
+//! Text reports: the seed's "ALL RECORDINGS INFO" block, from recording times or rebuilt
+//! from an archive ([`info_block`]), and what `neurorec inspect` prints ([`inspect()`]).
+
+mod inspect;
 
 use std::fmt::Write;
 
+pub use inspect::inspect;
+
+use crate::archive::{Archive, ArchiveError, Kind};
 use crate::sim::py_float_repr;
 use crate::times::RecordingTimes;
+
+/// Errors of reports over an archive.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("the archive has no set {set} in run {run}; it has sets {known:?}")]
+    NoSuchSet { run: u32, set: u32, known: Vec<u32> },
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+}
 
 /// What the report needs to know of a compartment besides its times.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,4 +72,59 @@ pub fn all_recordings_info(sets: &[RecordingTimes], shapes: &[CompartmentShape])
     }
     out.push_str("#############################################################\n");
     out
+}
+
+/// The sets of `run`: all, or only `set` (an error listing the sets when it has none such).
+pub fn selected_sets(archive: &Archive, run: u32, set: Option<u32>) -> Result<Vec<u32>, ReportError> {
+    let sets = archive.sets(run);
+    match set {
+        Some(s) if sets.contains(&s) => Ok(vec![s]),
+        Some(s) => Err(ReportError::NoSuchSet {
+            run,
+            set: s,
+            known: sets,
+        }),
+        None => Ok(sets),
+    }
+}
+
+/// The "ALL RECORDINGS INFO" block of a run rebuilt from the archive.
+pub fn info_block(
+    archive: &Archive,
+    run: u32,
+    set: Option<u32>,
+) -> Result<String, ReportError> {
+    let mut times = Vec::new();
+    for s in selected_sets(archive, run, set)? {
+        times.push(archive.recording_times(run, s)?);
+    }
+    Ok(all_recordings_info(&times, &shapes(archive)))
+}
+
+fn shapes(archive: &Archive) -> Vec<CompartmentShape> {
+    archive
+        .manifest()
+        .compartments
+        .iter()
+        .map(|name| {
+            let meta = archive
+                .manifest()
+                .chunks
+                .iter()
+                .flat_map(|c| &c.files)
+                .find(|f| &f.compartment == name)
+                .and_then(|f| archive.file_meta(&f.path).ok());
+            let has_state = archive
+                .manifest()
+                .chunks
+                .iter()
+                .flat_map(|c| &c.files)
+                .any(|f| &f.compartment == name && f.kind == Kind::State);
+            CompartmentShape {
+                name: name.clone(),
+                neurons: meta.map_or(0, |m| m.neurons),
+                has_state,
+            }
+        })
+        .collect()
 }

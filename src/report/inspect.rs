@@ -1,0 +1,93 @@
+//! What `neurorec inspect` prints: compartments, variables, runs, sets, chunks (status,
+//! step range, rows, bytes) and files of an archive.
+
+use std::fmt::Write;
+
+use crate::archive::{Archive, ArchiveError, ChunkStatus, Kind};
+
+/// What `inspect` prints.
+pub fn inspect(archive: &Archive) -> Result<String, ArchiveError> {
+    let m = archive.manifest();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "archive {} (format {}, written by neurorec {})",
+        archive.dir().display(),
+        m.format_version,
+        m.tool_version
+    );
+    let _ = writeln!(
+        out,
+        "dt {} ms; compartments: {}",
+        m.dt_ms,
+        m.compartments.join(", ")
+    );
+    for name in &m.compartments {
+        if let Some(f) = m
+            .chunks
+            .iter()
+            .flat_map(|c| &c.files)
+            .find(|f| &f.compartment == name)
+        {
+            let meta = archive.file_meta(&f.path)?;
+            let mut vars = meta.variables.clone();
+            if m.chunks
+                .iter()
+                .flat_map(|c| &c.files)
+                .any(|f| &f.compartment == name && f.kind == Kind::Spikes)
+            {
+                vars.push("spike".into());
+            }
+            let _ = writeln!(
+                out,
+                "  {name}: {} neurons, every {} ms, records {}",
+                meta.neurons,
+                meta.period_ms,
+                vars.join(", ")
+            );
+        }
+    }
+    for run in archive.runs() {
+        for set in archive.sets(run) {
+            let _ = writeln!(out, "run {run} set {set}:");
+            let mut chunks: Vec<_> = m
+                .chunks
+                .iter()
+                .filter(|c| c.run == run && c.set == set)
+                .collect();
+            chunks.sort_by_key(|c| c.chunk);
+            if chunks.is_empty() {
+                let _ = writeln!(out, "  (no chunk recorded)");
+            }
+            for c in chunks {
+                let rows: u64 = c.files.iter().map(|f| f.rows).sum();
+                let bytes: u64 = c.files.iter().map(|f| f.bytes).sum();
+                let status = match c.status {
+                    ChunkStatus::Complete => "complete",
+                    ChunkStatus::Writing => "UNFINISHED",
+                };
+                let mut steps = c
+                    .end_step
+                    .map_or(format!("from step {}", c.first_step), |e| {
+                        format!("steps {}..{}", c.first_step, e)
+                    });
+                if c.skipped_steps > 0 {
+                    steps.push_str(&format!(
+                        " (after {} steps simulated in dropped empty chunks)",
+                        c.skipped_steps
+                    ));
+                }
+                let _ = writeln!(
+                    out,
+                    "  chunk {}: {status}, {steps}, {} files, {rows} rows, {bytes} bytes",
+                    c.chunk,
+                    c.files.len()
+                );
+                for f in &c.files {
+                    let _ = writeln!(out, "    {} ({} rows, {} bytes)", f.path, f.rows, f.bytes);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

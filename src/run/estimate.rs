@@ -1,0 +1,169 @@
+//! The `--dry-run` estimate: rows, bytes and memory of a run before it runs, from its
+//! schedule run on a small probe network and the archive writer's own settings.
+
+use crate::archive::ArchiveOptions;
+use crate::monitor::{ChunkEnd, ChunkStart, Monitors, Sink, SinkError, StateSample};
+use crate::pipeline::Pipeline;
+use crate::schedule::{run_schedule, Unobserved};
+use crate::sim::{Network, ParamValue, PopulationSpec};
+
+use super::RunError;
+
+/// Neurons per population of the probe network.
+const PROBE: usize = 64;
+
+/// Memory of the process besides the archive writer's buffers (code, simulation state of
+/// small networks, allocator), measured on small runs.
+const BASE_MEMORY: u64 = 64 << 20;
+
+/// Expected size of one compartment's recordings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompartmentEstimate {
+    pub name: String,
+    pub state_rows: u64,
+    /// Estimated from the probe's spikes.
+    pub spike_rows: u64,
+    pub bytes: u64,
+}
+
+/// Expected size of a run, from its schedule alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub compartments: Vec<CompartmentEstimate>,
+    pub state_rows: u64,
+    pub spike_rows: u64,
+    pub bytes: u64,
+    pub peak_memory: u64,
+}
+
+impl Estimate {
+    /// The text `--dry-run` prints.
+    pub fn text(&self) -> String {
+        let mut s = String::from("estimate (before running):\n");
+        for c in &self.compartments {
+            s.push_str(&format!(
+                "  {}: {} state rows, ~{} spike rows, ~{:.1} MB\n",
+                c.name,
+                c.state_rows,
+                c.spike_rows,
+                c.bytes as f64 / 1e6
+            ));
+        }
+        s.push_str(&format!(
+            "  total: ~{:.1} MB on disk, ~{:.0} MB peak memory\n",
+            self.bytes as f64 / 1e6,
+            self.peak_memory as f64 / 1e6
+        ));
+        s
+    }
+}
+
+/// Counts rows without storing them.
+#[derive(Default)]
+struct Counter {
+    state: Vec<u64>,
+    spikes: Vec<u64>,
+}
+
+impl Sink for Counter {
+    type Output = Self;
+    fn finish(self) -> Result<Self, SinkError> {
+        Ok(self)
+    }
+    fn begin_chunk(&mut self, start: &ChunkStart<'_>) -> Result<(), SinkError> {
+        self.state.resize(start.compartments.len(), 0);
+        self.spikes.resize(start.compartments.len(), 0);
+        Ok(())
+    }
+    fn state(&mut self, compartment: usize, sample: StateSample<'_>) -> Result<(), SinkError> {
+        self.state[compartment] += sample.values(0).len() as u64;
+        Ok(())
+    }
+    fn spikes(
+        &mut self,
+        compartment: usize,
+        _: i64,
+        _: u32,
+        neurons: &[u32],
+    ) -> Result<(), SinkError> {
+        self.spikes[compartment] += neurons.len() as u64;
+        Ok(())
+    }
+    fn end_chunk(&mut self, _: &ChunkEnd<'_>) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// A network of at most [`PROBE`] neurons per population, evenly spread over the neurons
+/// of `pipeline`'s populations with their parameters and initial values; with each
+/// population's scale factor (full size / probe size).
+fn probe_network(pipeline: &Pipeline) -> Result<(Network, Vec<(String, f64)>), RunError> {
+    let mut probe = Network::new(pipeline.dt_ms)?;
+    let mut scale = Vec::new();
+    for spec in &pipeline.populations {
+        let n = spec.size.min(PROBE);
+        let pick = |values: &ParamValue| match values {
+            ParamValue::Scalar(x) => ParamValue::Scalar(*x),
+            ParamValue::PerNeuron(xs) => {
+                ParamValue::PerNeuron((0..n).map(|i| xs[i * spec.size / n]).collect())
+            }
+        };
+        let mut small = PopulationSpec::new(spec.name.clone(), n, spec.model);
+        for (k, v) in &spec.parameters {
+            small = small.with_parameter(k, pick(v));
+        }
+        for (k, v) in &spec.initial {
+            small = small.with_initial(k, pick(v));
+        }
+        probe.add_population(small)?;
+        scale.push((spec.name.clone(), spec.size as f64 / n as f64));
+    }
+    Ok((probe, scale))
+}
+
+/// Estimates rows, bytes and memory by running the schedule on a probe network (see
+/// [`probe_network`]) and scaling the counts to the full populations; bytes and memory come
+/// from the archive writer's settings in `options` ([`ArchiveOptions::expected_bytes`],
+/// [`ArchiveOptions::expected_memory`]).
+pub fn estimate(pipeline: &Pipeline, options: &ArchiveOptions) -> Result<Estimate, RunError> {
+    let (mut probe, scale) = probe_network(pipeline)?;
+    let mut mon = Monitors::with_sink(&probe, &pipeline.monitors, Counter::default())?;
+    run_schedule(&mut probe, &mut mon, &pipeline.schedule, Unobserved)?;
+    let counter = mon.finish(&probe)?;
+    let mut out = Estimate {
+        compartments: Vec::new(),
+        state_rows: 0,
+        spike_rows: 0,
+        bytes: 0,
+        peak_memory: BASE_MEMORY,
+    };
+    for (i, m) in pipeline.monitors.iter().enumerate() {
+        let factor = scale
+            .iter()
+            .find(|(n, _)| n == &m.compartment)
+            .map_or(1.0, |s| s.1);
+        let scaled = |counts: &[u64]| {
+            (counts.get(i).copied().unwrap_or(0) as f64 * factor).round() as u64
+        };
+        let state_rows = scaled(&counter.state);
+        let spike_rows = scaled(&counter.spikes);
+        let variables = m.variables.iter().filter(|v| *v != "spike").count();
+        let bytes = options.expected_bytes(state_rows, variables, spike_rows);
+        let size = pipeline
+            .populations
+            .iter()
+            .find(|p| p.name == m.compartment)
+            .map_or(0, |p| p.size);
+        out.peak_memory += options.expected_memory(size, variables);
+        out.state_rows += state_rows;
+        out.spike_rows += spike_rows;
+        out.bytes += bytes;
+        out.compartments.push(CompartmentEstimate {
+            name: m.compartment.clone(),
+            state_rows,
+            spike_rows,
+            bytes,
+        });
+    }
+    Ok(out)
+}

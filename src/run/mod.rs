@@ -1,0 +1,191 @@
+//! Running pipelines: the one place where a pipeline becomes a network, monitors, an archive
+//! writer and figures. `neurorec run` is a thin shell over it; benchmarks, examples and tests
+//! use the same entry points.
+//!
+//! - [`run_single`]: one pipeline into an archive ([`record_to_archive`] underneath).
+//! - [`run_sweep`]: every combination of a `[sweep]` (or one shard's share) in parallel,
+//!   returning each run's result.
+//! - [`draw_plots`]: a pipeline's `[[plots]]` from the written archive.
+//! - [`estimate`]: rows, bytes and memory of a run before it runs (`--dry-run`).
+//! - [`ProgressLine`]: the progress line shown on a terminal while a run simulates.
+
+mod estimate;
+mod progress;
+mod sweep;
+
+use std::path::{Path, PathBuf};
+
+pub use estimate::{estimate, CompartmentEstimate, Estimate};
+pub use progress::ProgressLine;
+pub use sweep::{run_sweep, RunOutcome, Shard};
+
+use crate::archive::{Archive, ArchiveError, ArchiveOptions, ArchiveWriter, Manifest, ValueStorage};
+use crate::monitor::{MonitorError, MonitorSpec};
+use crate::pipeline::Pipeline;
+use crate::plot::{PlotError, PlotOptions};
+use crate::schedule::{record, Action, Observer, ScheduleError};
+use crate::sim::{Network, SimError};
+
+/// Errors of running a pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("--shard splits the runs of a [sweep], but {} has no [sweep] table", .0.display())]
+    ShardWithoutSweep(PathBuf),
+    #[error("{} already holds {what}; choose another --out directory, or pass --force to replace it", path.display())]
+    Exists { path: PathBuf, what: String },
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
+
+/// How a pipeline is run (the options of `neurorec run`).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Replace an archive (or, in a sweep, a run) that already exists.
+    pub force: bool,
+    /// f64 (lossless) or f32 values.
+    pub storage: ValueStorage,
+    /// Run only one share of a sweep's runs.
+    pub shard: Option<Shard>,
+    /// Threads for the runs of a sweep (default: all cores).
+    pub jobs: Option<usize>,
+}
+
+impl RunOptions {
+    /// Checks the options against the pipeline: a shard needs a sweep.
+    pub fn check(&self, pipeline: &Pipeline) -> Result<(), RunError> {
+        if self.shard.is_some() && pipeline.sweep.is_empty() {
+            return Err(RunError::ShardWithoutSweep(pipeline.path.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// Archive options of a pipeline run: the pipeline's text and the run's swept values
+/// (`Null` for a single run) embedded in the manifest.
+pub fn archive_options(
+    pipeline: &Pipeline,
+    options: &RunOptions,
+    sweep: serde_json::Value,
+) -> ArchiveOptions {
+    ArchiveOptions {
+        overwrite: options.force,
+        storage: options.storage,
+        seeds: serde_json::json!({ "seed": pipeline.seed }),
+        description: serde_json::json!({
+            "pipeline_path": pipeline.path.display().to_string(),
+            "pipeline": pipeline.source,
+            "sweep": sweep,
+        }),
+        ..Default::default()
+    }
+}
+
+/// Records `actions` on `net` with the monitors `specs` into a new archive at `dir` and
+/// finishes it: the writer -> monitors -> schedule -> finish sequence every archive run
+/// goes through. Returns the final manifest.
+pub fn record_to_archive<O: Observer<ArchiveWriter>>(
+    net: &mut Network,
+    specs: &[MonitorSpec],
+    actions: &[Action],
+    dir: &Path,
+    options: ArchiveOptions,
+    observer: O,
+) -> Result<Manifest, RunError> {
+    let names = specs.iter().map(|m| m.compartment.clone()).collect();
+    let writer = ArchiveWriter::create(dir, net.dt(), names, options)?;
+    Ok(record(net, specs, writer, actions, observer)?)
+}
+
+/// Like [`record_to_archive`] for a pipeline's monitors and schedule; an existing archive is
+/// reported as holding `what` (e.g. "an archive", "run 3") with the fix.
+fn record_pipeline<O: Observer<ArchiveWriter>>(
+    pipeline: &Pipeline,
+    net: &mut Network,
+    out: &Path,
+    options: ArchiveOptions,
+    what: &str,
+    observer: O,
+) -> Result<Manifest, RunError> {
+    record_to_archive(net, &pipeline.monitors, &pipeline.schedule, out, options, observer).map_err(
+        |e| match e {
+            RunError::Archive(ArchiveError::Exists { path }) => RunError::Exists {
+                path,
+                what: what.to_string(),
+            },
+            other => other,
+        },
+    )
+}
+
+/// Runs a pipeline without a sweep into an archive at `out` and opens it. `observer` sees
+/// the run (e.g. a [`ProgressLine`]).
+pub fn run_single<O: Observer<ArchiveWriter>>(
+    pipeline: &Pipeline,
+    out: &Path,
+    options: &RunOptions,
+    observer: O,
+) -> Result<Archive, RunError> {
+    options.check(pipeline)?;
+    let mut net = pipeline.network(&[])?;
+    let archive = archive_options(pipeline, options, serde_json::Value::Null);
+    record_pipeline(pipeline, &mut net, out, archive, "an archive", observer)?;
+    Ok(Archive::open(out)?)
+}
+
+/// One figure drawn by [`draw_plots`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub path: PathBuf,
+    /// What the figure could not show (e.g. a spike panel without spikes).
+    pub warnings: Vec<String>,
+}
+
+/// Draws the pipeline's `[[plots]]` for every chunk of every set of run 0 (or the plot's
+/// `sets`) into `DIR/figures/`, file names with `{set}` (from 0), `{set1}` (from 1) and
+/// `{chunk}`. `on_figure` receives each figure when it is written.
+pub fn draw_plots(
+    pipeline: &Pipeline,
+    archive: &Archive,
+    mut on_figure: impl FnMut(&Figure),
+) -> Result<(), RunError> {
+    if pipeline.plots.is_empty() {
+        return Ok(());
+    }
+    let figures = archive.dir().join("figures");
+    std::fs::create_dir_all(&figures).map_err(ArchiveError::io(&figures))?;
+    for plan in &pipeline.plots {
+        let file = plan.file.as_deref().unwrap_or("figure_{set1}_chunk{chunk}.png");
+        for set in archive.sets(0) {
+            if plan.sets.as_ref().is_some_and(|s| !s.contains(&set)) {
+                continue;
+            }
+            for entry in archive.chunks(0, set) {
+                let name = file
+                    .replace("{set1}", &(set + 1).to_string())
+                    .replace("{set}", &set.to_string())
+                    .replace("{chunk}", &entry.chunk.to_string());
+                let path = figures.join(&name);
+                let options = PlotOptions {
+                    chunk: crate::archive::ChunkRef {
+                        run: 0,
+                        set,
+                        chunk: entry.chunk,
+                    },
+                    time_lim: plan.time_lim,
+                    dpi: plan.dpi.unwrap_or(crate::plot::DEFAULT_DPI),
+                };
+                let warnings = crate::plot::plot(archive, plan, &options, &path)?;
+                on_figure(&Figure { path, warnings });
+            }
+        }
+    }
+    Ok(())
+}
