@@ -157,7 +157,13 @@ pub fn execute(command: Command) -> CliResult {
                 shard,
                 jobs,
             };
-            run(&Pipeline::load(&pipeline)?, out.as_deref(), &options, dry_run, quiet)
+            run(
+                &Pipeline::load(&pipeline)?,
+                out.as_deref(),
+                &options,
+                dry_run,
+                quiet,
+            )
         }
         Command::Times {
             dir,
@@ -209,7 +215,10 @@ fn run(
     if !pipeline.sweep.is_empty() && !dry_run {
         return sweep(pipeline, out.ok_or(needs_out)?, options, quiet);
     }
-    let estimate = estimate(pipeline, &archive_options(pipeline, options, serde_json::Value::Null))?;
+    let estimate = estimate(
+        pipeline,
+        &archive_options(pipeline, options, serde_json::Value::Null),
+    )?;
     if dry_run {
         print!("{}", estimate.text());
         return Ok(());
@@ -248,7 +257,11 @@ fn sweep(pipeline: &Pipeline, out: &Path, options: &RunOptions, quiet: bool) -> 
             Ok(()) if !quiet => println!("run {} ({}): done", outcome.run, outcome.values_text()),
             Ok(()) => {}
             Err(e) => {
-                eprintln!("run {} ({}) failed: {e}", outcome.run, outcome.values_text());
+                eprintln!(
+                    "run {} ({}) failed: {e}",
+                    outcome.run,
+                    outcome.values_text()
+                );
                 failed.push(outcome.run);
             }
         }

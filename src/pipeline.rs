@@ -324,7 +324,12 @@ fn validate_populations(
         let spec = population_spec(loc, name, pop)?;
         net.add_population(spec.clone()).map_err(|e| {
             let (span, sub) = population_culprit(&e, pop);
-            loc.error(span, format!("populations.{name}{sub}"), e.to_string(), None)
+            loc.error(
+                span,
+                format!("populations.{name}{sub}"),
+                e.to_string(),
+                None,
+            )
         })?;
         populations.push(spec);
     }

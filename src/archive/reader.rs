@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int64Type, UInt32Type};
+use arrow_array::RecordBatch;
 use ndarray::Array2;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::statistics::Statistics;
@@ -411,41 +412,7 @@ impl Archive {
     ) -> Result<(), ArchiveError> {
         for file in self.files(entry, compartment, kind) {
             let path = self.dir.join(&file.path);
-            let handle = File::open(&path).map_err(ArchiveError::io(&path))?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(handle)
-                .map_err(ArchiveError::parquet(&path))?;
-            let meta = builder.metadata().clone();
-            let schema = builder.parquet_schema();
-            let names: Vec<&str> = ["step", "neuron"]
-                .iter()
-                .chain(columns.iter())
-                .copied()
-                .collect();
-            let mask = ProjectionMask::columns(schema, names.iter().copied());
-            let step_col = schema.columns().iter().position(|c| c.name() == "step");
-            let mut groups = Vec::new();
-            for (i, rg) in meta.row_groups().iter().enumerate() {
-                let keep = match (window, step_col.and_then(|c| rg.column(c).statistics())) {
-                    (Some((lo, hi)), Some(Statistics::Int64(s))) => {
-                        match (s.min_opt(), s.max_opt()) {
-                            (Some(min), Some(max)) => *max >= lo && *min < hi,
-                            _ => true,
-                        }
-                    }
-                    _ => true,
-                };
-                if keep {
-                    groups.push(i);
-                    self.data_bytes
-                        .fetch_add(rg.compressed_size() as u64, Ordering::Relaxed);
-                }
-            }
-            let reader = builder
-                .with_projection(mask)
-                .with_row_groups(groups)
-                .with_batch_size(1 << 16)
-                .build()
-                .map_err(ArchiveError::parquet(&path))?;
+            let reader = self.window_reader(&path, columns, window)?;
             // Decoding runs on its own thread, one batch ahead of `each`: the two overlap.
             std::thread::scope(|scope| -> Result<(), ArchiveError> {
                 let (tx, rx) = std::sync::mpsc::sync_channel(2);
@@ -461,62 +428,68 @@ impl Archive {
                         path: path.clone(),
                         what: e.to_string(),
                     })?;
-                    let corrupt = |what: String| ArchiveError::Corrupt {
-                        path: path.clone(),
-                        what,
-                    };
-                    let steps = batch
-                        .column_by_name("step")
-                        .and_then(|c| c.as_primitive_opt::<Int64Type>())
-                        .ok_or_else(|| corrupt("no Int64 column `step`".into()))?;
-                    let neurons = batch
-                        .column_by_name("neuron")
-                        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
-                        .ok_or_else(|| corrupt("no UInt32 column `neuron`".into()))?;
-                    // f64 columns are passed as they were decoded; f32 ones widened once.
-                    let mut widened: Vec<Option<Vec<f64>>> = Vec::with_capacity(columns.len());
-                    let mut arrays = Vec::with_capacity(columns.len());
-                    for name in columns {
-                        let col = batch
-                            .column_by_name(name)
-                            .ok_or_else(|| corrupt(format!("no column `{name}`")))?;
-                        if let Some(a) = col.as_primitive_opt::<Float32Type>() {
-                            widened.push(Some(a.values().iter().map(|v| *v as f64).collect()));
-                        } else if col.as_primitive_opt::<Float64Type>().is_some() {
-                            widened.push(None);
-                        } else {
-                            return Err(corrupt(format!("column `{name}` is not a float column")));
-                        }
-                        arrays.push(col);
-                    }
-                    let values: Vec<&[f64]> = arrays
-                        .iter()
-                        .zip(&widened)
-                        .map(|(col, w)| match w {
-                            Some(v) => v.as_slice(),
-                            None => col
-                                .as_primitive_opt::<Float64Type>()
-                                .map_or(&[][..], |a| &a.values()[..]),
-                        })
-                        .collect();
-                    let steps = steps.values();
-                    let neurons = neurons.values();
-                    match window {
-                        None => each(steps, neurons, &values),
-                        Some((lo, hi)) => {
-                            let a = steps.partition_point(|s| *s < lo);
-                            let b = steps.partition_point(|s| *s < hi);
-                            if a < b {
-                                let vals: Vec<&[f64]> = values.iter().map(|v| &v[a..b]).collect();
-                                each(&steps[a..b], &neurons[a..b], &vals);
-                            }
-                        }
-                    }
+                    pass_batch(&batch, &path, columns, window, &mut each)?;
                 }
                 Ok(())
             })?;
         }
         Ok(())
+    }
+
+    /// Opens the Parquet file at `path` for reading `step`, `neuron` and `columns` from the
+    /// row groups that `window` may touch.
+    fn window_reader(
+        &self,
+        path: &Path,
+        columns: &[&str],
+        window: Option<(i64, i64)>,
+    ) -> Result<ParquetRecordBatchReader, ArchiveError> {
+        let handle = File::open(path).map_err(ArchiveError::io(path))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(handle)
+            .map_err(ArchiveError::parquet(path))?;
+        let meta = builder.metadata().clone();
+        let schema = builder.parquet_schema();
+        let names: Vec<&str> = ["step", "neuron"]
+            .iter()
+            .chain(columns.iter())
+            .copied()
+            .collect();
+        let mask = ProjectionMask::columns(schema, names.iter().copied());
+        let step_col = schema.columns().iter().position(|c| c.name() == "step");
+        let groups = self.window_groups(&meta, step_col, window);
+        builder
+            .with_projection(mask)
+            .with_row_groups(groups)
+            .with_batch_size(1 << 16)
+            .build()
+            .map_err(ArchiveError::parquet(path))
+    }
+
+    /// Indices of the row groups whose `step` statistics (column `step_col`) may overlap
+    /// `window` (all of them without a window or statistics); counts their compressed bytes
+    /// as data read.
+    fn window_groups(
+        &self,
+        meta: &ParquetMetaData,
+        step_col: Option<usize>,
+        window: Option<(i64, i64)>,
+    ) -> Vec<usize> {
+        let mut groups = Vec::new();
+        for (i, rg) in meta.row_groups().iter().enumerate() {
+            let keep = match (window, step_col.and_then(|c| rg.column(c).statistics())) {
+                (Some((lo, hi)), Some(Statistics::Int64(s))) => match (s.min_opt(), s.max_opt()) {
+                    (Some(min), Some(max)) => *max >= lo && *min < hi,
+                    _ => true,
+                },
+                _ => true,
+            };
+            if keep {
+                groups.push(i);
+                self.data_bytes
+                    .fetch_add(rg.compressed_size() as u64, Ordering::Relaxed);
+            }
+        }
+        groups
     }
 
     fn window_steps(&self, window_ms: Option<(f64, f64)>) -> Option<(i64, i64)> {
@@ -723,5 +696,78 @@ impl Archive {
             });
         }
         Ok(out)
+    }
+}
+
+/// Checks the `step`, `neuron` and float `columns` of a decoded batch of the file at `path`
+/// and passes them, f32 columns widened to f64, to `each` (restricted to `window`).
+fn pass_batch(
+    batch: &RecordBatch,
+    path: &Path,
+    columns: &[&str],
+    window: Option<(i64, i64)>,
+    each: &mut impl FnMut(&[i64], &[u32], &[&[f64]]),
+) -> Result<(), ArchiveError> {
+    let corrupt = |what: String| ArchiveError::Corrupt {
+        path: path.to_path_buf(),
+        what,
+    };
+    let steps = batch
+        .column_by_name("step")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .ok_or_else(|| corrupt("no Int64 column `step`".into()))?;
+    let neurons = batch
+        .column_by_name("neuron")
+        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+        .ok_or_else(|| corrupt("no UInt32 column `neuron`".into()))?;
+    // f64 columns are passed as they were decoded; f32 ones widened once.
+    let mut widened: Vec<Option<Vec<f64>>> = Vec::with_capacity(columns.len());
+    let mut arrays = Vec::with_capacity(columns.len());
+    for name in columns {
+        let col = batch
+            .column_by_name(name)
+            .ok_or_else(|| corrupt(format!("no column `{name}`")))?;
+        if let Some(a) = col.as_primitive_opt::<Float32Type>() {
+            widened.push(Some(a.values().iter().map(|v| *v as f64).collect()));
+        } else if col.as_primitive_opt::<Float64Type>().is_some() {
+            widened.push(None);
+        } else {
+            return Err(corrupt(format!("column `{name}` is not a float column")));
+        }
+        arrays.push(col);
+    }
+    let values: Vec<&[f64]> = arrays
+        .iter()
+        .zip(&widened)
+        .map(|(col, w)| match w {
+            Some(v) => v.as_slice(),
+            None => col
+                .as_primitive_opt::<Float64Type>()
+                .map_or(&[][..], |a| &a.values()[..]),
+        })
+        .collect();
+    pass_window(steps.values(), neurons.values(), &values, window, each);
+    Ok(())
+}
+
+/// Passes the rows of a batch to `each`: all of them without a window, else those with
+/// `lo <= step < hi` (steps are sorted), and nothing when none is inside.
+fn pass_window(
+    steps: &[i64],
+    neurons: &[u32],
+    values: &[&[f64]],
+    window: Option<(i64, i64)>,
+    each: &mut impl FnMut(&[i64], &[u32], &[&[f64]]),
+) {
+    match window {
+        None => each(steps, neurons, values),
+        Some((lo, hi)) => {
+            let a = steps.partition_point(|s| *s < lo);
+            let b = steps.partition_point(|s| *s < hi);
+            if a < b {
+                let vals: Vec<&[f64]> = values.iter().map(|v| &v[a..b]).collect();
+                each(&steps[a..b], &neurons[a..b], &vals);
+            }
+        }
     }
 }

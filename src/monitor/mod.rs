@@ -152,6 +152,46 @@ struct CompartmentMonitor {
 }
 
 impl CompartmentMonitor {
+    /// The monitor of one dictionary entry, checked against the network: the compartment
+    /// exists and is a plain identifier, the variables are the model's, the period is a
+    /// multiple of dt.
+    fn new(net: &Network, spec: &MonitorSpec) -> Result<Self, MonitorError> {
+        let name = &spec.compartment;
+        let population =
+            net.population_index(name)
+                .map_err(|_| MonitorError::UnknownCompartment {
+                    name: name.clone(),
+                    known: net.population_names().join(", "),
+                })?;
+        if !is_plain_identifier(name) {
+            return Err(MonitorError::UnsafeName { name: name.clone() });
+        }
+        let pop = &net.populations()[population];
+        let (variables, variable_indices, spikes) = recorded_variables(pop, spec)?;
+        let grid = net.grid();
+        let period_steps = match spec.period_ms {
+            None => 1,
+            Some(p) => grid
+                .period_to_steps(p)
+                .ok_or_else(|| invalid_period(&grid, name, p))?,
+        };
+        Ok(CompartmentMonitor {
+            info: CompartmentInfo {
+                name: name.clone(),
+                size: pop.size(),
+                period_steps,
+                period_ms: grid.step_to_ms(period_steps),
+                variables,
+                spikes,
+            },
+            population,
+            variable_indices,
+            running: false,
+            open: None,
+            pairs: Vec::new(),
+        })
+    }
+
     fn pairs_until(&self, t: i64) -> Vec<(i64, i64)> {
         let mut pairs = self.pairs.clone();
         if let Some(s0) = self.open {
@@ -164,6 +204,66 @@ impl CompartmentMonitor {
 
     fn period_index(&self) -> u32 {
         self.pairs.len() as u32
+    }
+}
+
+/// The state variables a monitor entry records (names and indices, each once, in the order
+/// given) and whether it records spikes.
+fn recorded_variables(
+    pop: &crate::sim::Population,
+    spec: &MonitorSpec,
+) -> Result<(Vec<String>, Vec<usize>, bool), MonitorError> {
+    let model = pop.model();
+    let mut known: Vec<&str> = model.variables().iter().map(|(n, _)| *n).collect();
+    if model.spiking() {
+        known.push("spike");
+    }
+    if spec.variables.is_empty() {
+        return Err(MonitorError::NoVariables {
+            compartment: spec.compartment.clone(),
+            known: known.join(", "),
+        });
+    }
+    let mut variables = Vec::new();
+    let mut variable_indices = Vec::new();
+    let mut spikes = false;
+    for v in &spec.variables {
+        if v == "spike" && model.spiking() {
+            spikes = true;
+        } else if let Some(i) = model.variable_index(v) {
+            if !variable_indices.contains(&i) {
+                variable_indices.push(i);
+                variables.push(v.clone());
+            }
+        } else {
+            return Err(MonitorError::UnknownVariable {
+                compartment: spec.compartment.clone(),
+                name: v.clone(),
+                known: known.join(", "),
+            });
+        }
+    }
+    Ok((variables, variable_indices, spikes))
+}
+
+/// The error for a period `p` ms of `compartment` that is not a multiple of dt, naming the
+/// nearest valid periods.
+fn invalid_period(grid: &TimeGrid, compartment: &str, p: f64) -> MonitorError {
+    let dt = grid.dt_ms();
+    let below = (p / dt).floor().max(1.0) as i64;
+    let mut nearest = vec![below];
+    if (p / dt).is_finite() && p > 0.0 {
+        nearest.push(below + 1);
+    }
+    MonitorError::InvalidPeriod {
+        compartment: compartment.to_string(),
+        period_ms: p,
+        dt_ms: dt,
+        nearest: nearest
+            .iter()
+            .map(|s| format!("{} ms", py_float_repr(grid.step_to_ms(*s))))
+            .collect::<Vec<_>>()
+            .join(" or "),
     }
 }
 
@@ -225,86 +325,12 @@ impl<S: Sink> Monitors<S> {
         let grid = net.grid();
         let mut compartments: Vec<CompartmentMonitor> = Vec::with_capacity(specs.len());
         for spec in specs {
-            let name = &spec.compartment;
-            let population =
-                net.population_index(name)
-                    .map_err(|_| MonitorError::UnknownCompartment {
-                        name: name.clone(),
-                        known: net.population_names().join(", "),
-                    })?;
-            if compartments.iter().any(|c| &c.info.name == name) {
-                return Err(MonitorError::DuplicateCompartment { name: name.clone() });
-            }
-            if !is_plain_identifier(name) {
-                return Err(MonitorError::UnsafeName { name: name.clone() });
-            }
-            let pop = &net.populations()[population];
-            let model = pop.model();
-            let mut known: Vec<&str> = model.variables().iter().map(|(n, _)| *n).collect();
-            if model.spiking() {
-                known.push("spike");
-            }
-            if spec.variables.is_empty() {
-                return Err(MonitorError::NoVariables {
-                    compartment: name.clone(),
-                    known: known.join(", "),
+            if compartments.iter().any(|c| c.info.name == spec.compartment) {
+                return Err(MonitorError::DuplicateCompartment {
+                    name: spec.compartment.clone(),
                 });
             }
-            let mut variables = Vec::new();
-            let mut variable_indices = Vec::new();
-            let mut spikes = false;
-            for v in &spec.variables {
-                if v == "spike" && model.spiking() {
-                    spikes = true;
-                } else if let Some(i) = model.variable_index(v) {
-                    if !variable_indices.contains(&i) {
-                        variable_indices.push(i);
-                        variables.push(v.clone());
-                    }
-                } else {
-                    return Err(MonitorError::UnknownVariable {
-                        compartment: name.clone(),
-                        name: v.clone(),
-                        known: known.join(", "),
-                    });
-                }
-            }
-            let period_steps = match spec.period_ms {
-                None => 1,
-                Some(p) => grid.period_to_steps(p).ok_or_else(|| {
-                    let dt = grid.dt_ms();
-                    let below = (p / dt).floor().max(1.0) as i64;
-                    let mut nearest = vec![below];
-                    if (p / dt).is_finite() && p > 0.0 {
-                        nearest.push(below + 1);
-                    }
-                    MonitorError::InvalidPeriod {
-                        compartment: name.clone(),
-                        period_ms: p,
-                        dt_ms: dt,
-                        nearest: nearest
-                            .iter()
-                            .map(|s| format!("{} ms", py_float_repr(grid.step_to_ms(*s))))
-                            .collect::<Vec<_>>()
-                            .join(" or "),
-                    }
-                })?,
-            };
-            compartments.push(CompartmentMonitor {
-                info: CompartmentInfo {
-                    name: name.clone(),
-                    size: pop.size(),
-                    period_steps,
-                    period_ms: grid.step_to_ms(period_steps),
-                    variables,
-                    spikes,
-                },
-                population,
-                variable_indices,
-                running: false,
-                open: None,
-                pairs: Vec::new(),
-            });
+            compartments.push(CompartmentMonitor::new(net, spec)?);
         }
         Ok(Self {
             grid,

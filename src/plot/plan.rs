@@ -185,6 +185,20 @@ pub struct Recorded {
 
 /// The subplots of a plan against what is recorded.
 fn check_plan(plan: &PlotPlan, recorded: &[Recorded]) -> Result<(), PlotError> {
+    check_grid(plan)?;
+    for i in 0..plan.position.len() {
+        check_subplot(
+            &plan.compartment[i],
+            &plan.variable[i],
+            &plan.format[i],
+            recorded,
+        )?;
+    }
+    Ok(())
+}
+
+/// The lengths of the plan's lists, its shape, and the positions of its subplots.
+fn check_grid(plan: &PlotPlan) -> Result<(), PlotError> {
     let n = plan.position.len();
     if plan.compartment.len() != n || plan.variable.len() != n || plan.format.len() != n {
         return Err(plan_error(format!(
@@ -219,59 +233,60 @@ fn check_plan(plan: &PlotPlan, recorded: &[Recorded]) -> Result<(), PlotError> {
             )));
         }
     }
-    for i in 0..n {
-        let comp = &plan.compartment[i];
-        let var = &plan.variable[i];
-        let fmt = &plan.format[i];
-        let Some(rec) = recorded.iter().find(|r| &r.compartment == comp) else {
-            return Err(plan_error(format!(
-                "unknown compartment \"{comp}\"; recorded are {}",
-                recorded
-                    .iter()
-                    .map(|r| r.compartment.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        };
-        if var == "spike" {
-            if !rec.spikes {
-                return Err(plan_error(format!("{comp} does not record spikes")));
-            }
-            if !SPIKE_FORMATS.contains(&fmt.as_str()) {
-                return Err(plan_error(format!(
-                    "format \"{fmt}\" is not for spikes; use one of {}",
-                    SPIKE_FORMATS.join(", ")
-                )));
-            }
-            continue;
+    Ok(())
+}
+
+/// One subplot: its compartment is recorded, and its variable (spikes or an expression of
+/// recorded variables) and format fit together.
+fn check_subplot(comp: &str, var: &str, fmt: &str, recorded: &[Recorded]) -> Result<(), PlotError> {
+    let Some(rec) = recorded.iter().find(|r| &r.compartment == comp) else {
+        return Err(plan_error(format!(
+            "unknown compartment \"{comp}\"; recorded are {}",
+            recorded
+                .iter()
+                .map(|r| r.compartment.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    if var == "spike" {
+        if !rec.spikes {
+            return Err(plan_error(format!("{comp} does not record spikes")));
         }
-        let expr = Expr::parse(var).map_err(|e| {
-            plan_error(format!(
-                "variable \"{var}\" of {comp} is not a variable or an arithmetic expression of variables ({e})"
-            ))
-        })?;
-        if !expr.is_variable() && expr.variables().iter().any(|v| v == "spike") {
+        if !SPIKE_FORMATS.contains(&fmt) {
             return Err(plan_error(format!(
-                "\"{var}\": spike cannot be part of an expression; plot spikes on their own with variable = \"spike\""
+                "format \"{fmt}\" is not for spikes; use one of {}",
+                SPIKE_FORMATS.join(", ")
             )));
         }
-        if let Some(missing) = expr.variables().iter().find(|v| !rec.variables.contains(v)) {
-            return Err(plan_error(format!(
-                "{comp} has no recorded variable \"{missing}\"; recorded: {}",
-                rec.variables
-                    .iter()
-                    .cloned()
-                    .chain(rec.spikes.then(|| "spike".to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        if !VARIABLE_FORMATS.contains(&fmt.as_str()) {
-            return Err(plan_error(format!(
-                "format \"{fmt}\" is not for variables; use one of {}",
-                VARIABLE_FORMATS.join(", ")
-            )));
-        }
+        return Ok(());
+    }
+    let expr = Expr::parse(var).map_err(|e| {
+        plan_error(format!(
+            "variable \"{var}\" of {comp} is not a variable or an arithmetic expression of variables ({e})"
+        ))
+    })?;
+    if !expr.is_variable() && expr.variables().iter().any(|v| v == "spike") {
+        return Err(plan_error(format!(
+            "\"{var}\": spike cannot be part of an expression; plot spikes on their own with variable = \"spike\""
+        )));
+    }
+    if let Some(missing) = expr.variables().iter().find(|v| !rec.variables.contains(v)) {
+        return Err(plan_error(format!(
+            "{comp} has no recorded variable \"{missing}\"; recorded: {}",
+            rec.variables
+                .iter()
+                .cloned()
+                .chain(rec.spikes.then(|| "spike".to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    if !VARIABLE_FORMATS.contains(&fmt) {
+        return Err(plan_error(format!(
+            "format \"{fmt}\" is not for variables; use one of {}",
+            VARIABLE_FORMATS.join(", ")
+        )));
     }
     Ok(())
 }
@@ -315,4 +330,3 @@ pub fn validate_plan(plan: &PlotPlan, archive: &Archive, chunk: ChunkRef) -> Res
     }
     plan.check(&recorded).map_err(PlotError::Plan)
 }
-

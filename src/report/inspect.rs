@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::archive::{Archive, ArchiveError, ChunkStatus, Kind};
+use crate::archive::{Archive, ArchiveError, ChunkEntry, ChunkStatus, Kind};
 
 /// What `inspect` prints.
 pub fn inspect(archive: &Archive) -> Result<String, ArchiveError> {
@@ -60,34 +60,39 @@ pub fn inspect(archive: &Archive) -> Result<String, ArchiveError> {
                 let _ = writeln!(out, "  (no chunk recorded)");
             }
             for c in chunks {
-                let rows: u64 = c.files.iter().map(|f| f.rows).sum();
-                let bytes: u64 = c.files.iter().map(|f| f.bytes).sum();
-                let status = match c.status {
-                    ChunkStatus::Complete => "complete",
-                    ChunkStatus::Writing => "UNFINISHED",
-                };
-                let mut steps = c
-                    .end_step
-                    .map_or(format!("from step {}", c.first_step), |e| {
-                        format!("steps {}..{}", c.first_step, e)
-                    });
-                if c.skipped_steps > 0 {
-                    steps.push_str(&format!(
-                        " (after {} steps simulated in dropped empty chunks)",
-                        c.skipped_steps
-                    ));
-                }
-                let _ = writeln!(
-                    out,
-                    "  chunk {}: {status}, {steps}, {} files, {rows} rows, {bytes} bytes",
-                    c.chunk,
-                    c.files.len()
-                );
-                for f in &c.files {
-                    let _ = writeln!(out, "    {} ({} rows, {} bytes)", f.path, f.rows, f.bytes);
-                }
+                chunk_lines(&mut out, c);
             }
         }
     }
     Ok(out)
+}
+
+/// A chunk's line (status, simulated steps, files, rows, bytes) and one line per file.
+fn chunk_lines(out: &mut String, c: &ChunkEntry) {
+    let rows: u64 = c.files.iter().map(|f| f.rows).sum();
+    let bytes: u64 = c.files.iter().map(|f| f.bytes).sum();
+    let status = match c.status {
+        ChunkStatus::Complete => "complete",
+        ChunkStatus::Writing => "UNFINISHED",
+    };
+    let mut steps = c
+        .end_step
+        .map_or(format!("from step {}", c.first_step), |e| {
+            format!("steps {}..{}", c.first_step, e)
+        });
+    if c.skipped_steps > 0 {
+        steps.push_str(&format!(
+            " (after {} steps simulated in dropped empty chunks)",
+            c.skipped_steps
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "  chunk {}: {status}, {steps}, {} files, {rows} rows, {bytes} bytes",
+        c.chunk,
+        c.files.len()
+    );
+    for f in &c.files {
+        let _ = writeln!(out, "    {} ({} rows, {} bytes)", f.path, f.rows, f.bytes);
+    }
 }

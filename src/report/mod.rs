@@ -75,7 +75,11 @@ pub fn all_recordings_info(sets: &[RecordingTimes], shapes: &[CompartmentShape])
 }
 
 /// The sets of `run`: all, or only `set` (an error listing the sets when it has none such).
-pub fn selected_sets(archive: &Archive, run: u32, set: Option<u32>) -> Result<Vec<u32>, ReportError> {
+pub fn selected_sets(
+    archive: &Archive,
+    run: u32,
+    set: Option<u32>,
+) -> Result<Vec<u32>, ReportError> {
     let sets = archive.sets(run);
     match set {
         Some(s) if sets.contains(&s) => Ok(vec![s]),
@@ -89,11 +93,7 @@ pub fn selected_sets(archive: &Archive, run: u32, set: Option<u32>) -> Result<Ve
 }
 
 /// The "ALL RECORDINGS INFO" block of a run rebuilt from the archive.
-pub fn info_block(
-    archive: &Archive,
-    run: u32,
-    set: Option<u32>,
-) -> Result<String, ReportError> {
+pub fn info_block(archive: &Archive, run: u32, set: Option<u32>) -> Result<String, ReportError> {
     let mut times = Vec::new();
     for s in selected_sets(archive, run, set)? {
         times.push(archive.recording_times(run, s)?);

@@ -142,9 +142,8 @@ pub fn estimate(pipeline: &Pipeline, options: &ArchiveOptions) -> Result<Estimat
             .iter()
             .find(|(n, _)| n == &m.compartment)
             .map_or(1.0, |s| s.1);
-        let scaled = |counts: &[u64]| {
-            (counts.get(i).copied().unwrap_or(0) as f64 * factor).round() as u64
-        };
+        let scaled =
+            |counts: &[u64]| (counts.get(i).copied().unwrap_or(0) as f64 * factor).round() as u64;
         let state_rows = scaled(&counter.state);
         let spike_rows = scaled(&counter.spikes);
         let variables = m.variables.iter().filter(|v| *v != "spike").count();

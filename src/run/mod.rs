@@ -19,7 +19,9 @@ pub use estimate::{estimate, CompartmentEstimate, Estimate};
 pub use progress::ProgressLine;
 pub use sweep::{run_sweep, RunOutcome, Shard};
 
-use crate::archive::{Archive, ArchiveError, ArchiveOptions, ArchiveWriter, Manifest, ValueStorage};
+use crate::archive::{
+    Archive, ArchiveError, ArchiveOptions, ArchiveWriter, Manifest, ValueStorage,
+};
 use crate::monitor::{MonitorError, MonitorSpec};
 use crate::pipeline::Pipeline;
 use crate::plot::{PlotError, PlotOptions};
@@ -114,15 +116,21 @@ fn record_pipeline<O: Observer<ArchiveWriter>>(
     what: &str,
     observer: O,
 ) -> Result<Manifest, RunError> {
-    record_to_archive(net, &pipeline.monitors, &pipeline.schedule, out, options, observer).map_err(
-        |e| match e {
-            RunError::Archive(ArchiveError::Exists { path }) => RunError::Exists {
-                path,
-                what: what.to_string(),
-            },
-            other => other,
-        },
+    record_to_archive(
+        net,
+        &pipeline.monitors,
+        &pipeline.schedule,
+        out,
+        options,
+        observer,
     )
+    .map_err(|e| match e {
+        RunError::Archive(ArchiveError::Exists { path }) => RunError::Exists {
+            path,
+            what: what.to_string(),
+        },
+        other => other,
+    })
 }
 
 /// Runs a pipeline without a sweep into an archive at `out` and opens it. `observer` sees
@@ -162,7 +170,10 @@ pub fn draw_plots(
     let figures = archive.dir().join("figures");
     std::fs::create_dir_all(&figures).map_err(ArchiveError::io(&figures))?;
     for plan in &pipeline.plots {
-        let file = plan.file.as_deref().unwrap_or("figure_{set1}_chunk{chunk}.png");
+        let file = plan
+            .file
+            .as_deref()
+            .unwrap_or("figure_{set1}_chunk{chunk}.png");
         for set in archive.sets(0) {
             if plan.sets.as_ref().is_some_and(|s| !s.contains(&set)) {
                 continue;

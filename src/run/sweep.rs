@@ -136,6 +136,13 @@ fn run_one(
     let mut archive = archive_options(pipeline, options, serde_json::json!(sweep));
     archive.run = run;
     archive.own_manifest = true;
-    record_pipeline(pipeline, &mut net, out, archive, &format!("run {run}"), Unobserved)?;
+    record_pipeline(
+        pipeline,
+        &mut net,
+        out,
+        archive,
+        &format!("run {run}"),
+        Unobserved,
+    )?;
     Ok(())
 }

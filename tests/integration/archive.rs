@@ -297,7 +297,12 @@ fn an_io_error_is_reported_and_earlier_chunks_stay_intact() {
     let writer = ArchiveWriter::create(dir.path(), 0.1, names, ArchiveOptions::default()).unwrap();
     let mut mon = Monitors::with_sink(&net, &specs, writer).unwrap();
     let mut sets = 0;
-    let result = run_schedule(&mut net, &mut mon, &seed_schedule(), on_set(|_, _| sets += 1));
+    let result = run_schedule(
+        &mut net,
+        &mut mon,
+        &seed_schedule(),
+        on_set(|_, _| sets += 1),
+    );
     let err = result.unwrap_err();
     assert!(err.to_string().contains("chunk=1"), "{err}");
     drop(mon);

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 
 use crate::common::run_in_memory;
 
-fn action() -> impl Strategy<Value = Action> {
+/// A random schedule action on the compartments `a`, `b` and `c`.
+pub fn action() -> impl Strategy<Value = Action> {
     let names = prop_oneof![
         Just(None),
         Just(Some(vec!["a".to_string()])),

@@ -27,25 +27,12 @@ size = 1
 parameters = { I_app = 100.0 }
 "#;
 
+/// The property tests' actions, with more very short `simulate`s (a stretch that records
+/// nothing when the sampling period is longer).
 fn action() -> impl Strategy<Value = Action> {
-    let names = prop_oneof![
-        Just(None),
-        Just(Some(vec!["a".to_string()])),
-        Just(Some(vec!["b".to_string()])),
-        Just(Some(vec!["a".to_string(), "c".to_string()])),
-    ];
     prop_oneof![
-        3 => (0u32..60).prop_map(|steps| Action::Simulate { ms: steps as f64 * 0.1 }),
+        11 => crate::properties::action(),
         2 => (0u32..4).prop_map(|steps| Action::Simulate { ms: steps as f64 * 0.1 }),
-        2 => names.clone().prop_map(|compartments| Action::Start { compartments }),
-        2 => names.prop_map(|compartments| Action::Pause { compartments }),
-        1 => (any::<bool>(), any::<bool>()).prop_map(|(model, parameters)| Action::Reset { model, parameters }),
-        1 => Just(Action::GetRecordingsAndClear),
-        1 => (0.0f64..80.0).prop_map(|x| Action::SetParameter {
-            population: "b".into(),
-            parameter: "I_app".into(),
-            value: neurorec::schedule::ParamValueDef::Scalar(x),
-        }),
     ]
 }
 
@@ -123,7 +110,12 @@ fn assert_archive_matches(dir: &Path, sets: &[RecordingTimes]) -> Result<(), Tes
     let archived = archive.sets(0);
     prop_assert_eq!(archived.len(), sets.len(), "sets in the archive");
     for (s, times) in sets.iter().enumerate() {
-        prop_assert_eq!(&archive.recording_times(0, s as u32).unwrap(), times, "set {}", s);
+        prop_assert_eq!(
+            &archive.recording_times(0, s as u32).unwrap(),
+            times,
+            "set {}",
+            s
+        );
     }
     prop_assert!(kept.len() <= sets.len());
     Ok(())
@@ -241,7 +233,10 @@ fn a_cancelled_run_leaves_its_chunk_unfinished() {
     let pipeline = Pipeline::load(&path).unwrap();
     let out = dir.path().join("out");
     let err = run_single(&pipeline, &out, &RunOptions::default(), Stop).unwrap_err();
-    assert!(err.to_string().contains("cancelled after 2 of 5 ms"), "{err}");
+    assert!(
+        err.to_string().contains("cancelled after 2 of 5 ms"),
+        "{err}"
+    );
     let archive = Archive::open(&out).unwrap();
     assert_eq!(archive.unfinished().len(), 1);
 }

@@ -1,0 +1,395 @@
+//! The encoder thread: opens each file under its temporary name, encodes its record
+//! batches into row groups (each on a worker thread of its own: state files by
+//! [`StateEncoder`], spikes files by the Arrow column writers), appends them in order, and
+//! at the end writes the footer with the file's metadata, syncs and renames it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+
+use arrow_array::ArrayRef;
+use arrow_schema::{Schema, SchemaRef};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+    ArrowWriterOptions,
+};
+use parquet::arrow::{encode_arrow_schema, ArrowWriter};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+
+use super::file::Checksummed;
+use crate::archive::encode::{EncodedColumn, Pool, SampleRun, StateColumns, StateEncoder};
+use crate::archive::ArchiveError;
+
+/// A file being written, as the encoder thread holds it.
+pub(super) struct EncFile {
+    tmp: PathBuf,
+    writer: SerializedFileWriter<Checksummed>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// State files: every column is written by [`StateEncoder`]; `None` (spikes): by the
+    /// Arrow column writers.
+    state: Option<Arc<StateColumns>>,
+    /// Value buffers going back to the simulating thread once encoded.
+    values: Pool<f64>,
+    /// The row group receiving batches, encoded by its own worker thread.
+    current: Option<RowGroupTask>,
+    /// Row groups whose batches are all sent, oldest first, still being encoded.
+    finishing: std::collections::VecDeque<Receiver<Result<EncodedGroup, ParquetError>>>,
+    row_group_rows: usize,
+    rows_in_group: usize,
+    row_groups: usize,
+    rows: u64,
+}
+
+/// The rows of one record batch as the encoder receives them.
+pub(super) struct BatchData {
+    /// Spikes files: the Arrow arrays of all columns.
+    pub(super) columns: Vec<ArrayRef>,
+    /// State files: one entry per sample ...
+    pub(super) samples: Vec<SampleRun>,
+    /// ... and, per recorded variable, the values of all rows.
+    pub(super) values: Vec<Vec<f64>>,
+}
+
+impl BatchData {
+    fn rows(&self) -> usize {
+        match self.columns.first() {
+            Some(c) => c.len(),
+            None => self.samples.iter().map(|s| s.rows as usize).sum(),
+        }
+    }
+}
+
+/// An encoded row group: hand-written column chunks (state) or Arrow-written ones (spikes).
+enum EncodedGroup {
+    State(Vec<EncodedColumn>),
+    Arrow(Vec<ArrowColumnChunk>),
+}
+
+/// A row group being encoded: row groups are independent, so consecutive row groups are
+/// encoded on different threads at the same time and appended to the file in order.
+struct RowGroupTask {
+    batches: Sender<BatchData>,
+    done: Receiver<Result<EncodedGroup, ParquetError>>,
+}
+
+impl RowGroupTask {
+    /// A worker encoding a state row group.
+    fn spawn_state(state: Arc<StateColumns>, values: Pool<f64>) -> Self {
+        let (batches, rx) = std::sync::mpsc::channel::<BatchData>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let result = (|| {
+                let mut enc = StateEncoder::new(&state)?;
+                for batch in rx {
+                    enc.push(&batch.samples, &batch.values)?;
+                    for v in batch.values {
+                        values.put(v);
+                    }
+                }
+                Ok(EncodedGroup::State(enc.finish()?))
+            })();
+            let _ = done_tx.send(result);
+        });
+        Self { batches, done }
+    }
+
+    /// A worker encoding a spikes row group with the Arrow column writers.
+    fn spawn_arrow(writers: Vec<ArrowColumnWriter>, schema: SchemaRef) -> Self {
+        let (batches, rx) = std::sync::mpsc::channel::<BatchData>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut writers = writers;
+            let result = (|| {
+                for batch in rx {
+                    let mut w = writers.iter_mut();
+                    for (field, array) in schema.fields().iter().zip(&batch.columns) {
+                        for leaf in compute_leaves(field, array)? {
+                            w.next()
+                                .ok_or_else(|| {
+                                    ParquetError::General("more leaves than column writers".into())
+                                })?
+                                .write(&leaf)?;
+                        }
+                    }
+                }
+                let chunks = writers
+                    .into_iter()
+                    .map(|w| w.close())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(EncodedGroup::Arrow(chunks))
+            })();
+            let _ = done_tx.send(result);
+        });
+        Self { batches, done }
+    }
+}
+
+/// What the encoder thread is asked to do.
+pub(super) enum Job {
+    Open {
+        id: u64,
+        tmp: PathBuf,
+        schema: SchemaRef,
+        props: Box<WriterProperties>,
+        row_group_rows: usize,
+        /// Bytes between early writebacks (files fsynced at close only).
+        writeback_bytes: Option<u64>,
+        /// State files: encoded by [`StateEncoder`] (zstd level, statistics on `step`,
+        /// f32 values, the pool of value buffers).
+        state: Option<(i32, bool, bool, Pool<f64>)>,
+    },
+    Batch {
+        id: u64,
+        batch: BatchData,
+    },
+    Close {
+        id: u64,
+        meta: Vec<KeyValue>,
+        path: PathBuf,
+        sync: bool,
+        reply: Sender<Result<(u64, u64, u32), ArchiveError>>,
+    },
+    Abort {
+        id: u64,
+    },
+}
+
+pub(super) fn encoder_loop(jobs: Receiver<Job>) {
+    let mut files: HashMap<u64, Result<EncFile, ArchiveError>> = HashMap::new();
+    for job in jobs {
+        match job {
+            Job::Open {
+                id,
+                tmp,
+                schema,
+                props,
+                row_group_rows,
+                writeback_bytes,
+                state,
+            } => {
+                files.insert(
+                    id,
+                    open_file(tmp, schema, *props, row_group_rows, writeback_bytes, state),
+                );
+            }
+            Job::Batch { id, batch } => {
+                crate::archive::crash_point("batch");
+                if let Some(Ok(file)) = files.get_mut(&id) {
+                    if let Err(e) = write_batch(file, batch) {
+                        files.insert(id, Err(e));
+                    }
+                }
+            }
+            Job::Close {
+                id,
+                meta,
+                path,
+                sync,
+                reply,
+            } => {
+                let result = match files.remove(&id) {
+                    Some(Ok(file)) => close_file(file, meta, &path, sync),
+                    Some(Err(e)) => Err(e),
+                    None => Err(ArchiveError::EncoderGone(format!(
+                        "file {} was never opened",
+                        path.display()
+                    ))),
+                };
+                let _ = reply.send(result);
+            }
+            Job::Abort { id } => {
+                if let Some(Ok(file)) = files.remove(&id) {
+                    let tmp = file.tmp.clone();
+                    drop(file);
+                    let _ = std::fs::remove_file(tmp);
+                }
+            }
+        }
+    }
+}
+
+fn open_file(
+    tmp: PathBuf,
+    schema: SchemaRef,
+    props: WriterProperties,
+    row_group_rows: usize,
+    writeback_bytes: Option<u64>,
+    state: Option<(i32, bool, bool, Pool<f64>)>,
+) -> Result<EncFile, ArchiveError> {
+    if let Some(parent) = tmp.parent() {
+        std::fs::create_dir_all(parent).map_err(ArchiveError::io(parent))?;
+    }
+    let out = Checksummed::create(&tmp, writeback_bytes)?;
+    // The Arrow schema is stored at the end (see `close_file`), when the metadata is complete.
+    let options = ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_skip_arrow_metadata(true);
+    let writer = ArrowWriter::try_new_with_options(out, Arc::clone(&schema), options)
+        .map_err(ArchiveError::parquet(&tmp))?;
+    let (writer, factory) = writer
+        .into_serialized_writer()
+        .map_err(ArchiveError::parquet(&tmp))?;
+    let (state, values) = match state {
+        Some((zstd_level, step_statistics, f32_values, values)) => {
+            let descr = writer.schema_descr();
+            let state = StateColumns {
+                descr: (0..descr.num_columns()).map(|i| descr.column(i)).collect(),
+                zstd_level,
+                step_statistics,
+                page_rows: crate::archive::encode::PAGE_ROWS,
+                row_group_rows,
+                f32_values,
+                chunks: Pool::default(),
+                workspaces: Arc::default(),
+            };
+            (Some(Arc::new(state)), values)
+        }
+        None => (None, Pool::default()),
+    };
+    Ok(EncFile {
+        tmp,
+        writer,
+        factory,
+        schema,
+        state,
+        values,
+        current: None,
+        finishing: Default::default(),
+        row_group_rows,
+        rows_in_group: 0,
+        row_groups: 0,
+        rows: 0,
+    })
+}
+
+fn write_batch(file: &mut EncFile, batch: BatchData) -> Result<(), ArchiveError> {
+    let tmp = file.tmp.clone();
+    if file.current.is_none() {
+        file.current = Some(match &file.state {
+            Some(state) => RowGroupTask::spawn_state(Arc::clone(state), file.values.clone()),
+            None => {
+                let writers = file
+                    .factory
+                    .create_column_writers(file.row_groups)
+                    .map_err(ArchiveError::parquet(&tmp))?;
+                RowGroupTask::spawn_arrow(writers, Arc::clone(&file.schema))
+            }
+        });
+        file.row_groups += 1;
+    }
+    let rows = batch.rows();
+    if let Some(task) = &file.current {
+        if task.batches.send(batch).is_err() {
+            // The worker stopped on an error: report that error, not just the stop.
+            let task = file.current.take();
+            let reason = match task.map(|t| t.done.recv()) {
+                Some(Ok(Err(e))) => return Err(ArchiveError::parquet(&tmp)(e)),
+                _ => "a row-group encoder stopped",
+            };
+            return Err(ArchiveError::EncoderGone(format!(
+                "{}: {reason}",
+                tmp.display()
+            )));
+        }
+    }
+    file.rows_in_group += rows;
+    file.rows += rows as u64;
+    if file.rows_in_group >= file.row_group_rows {
+        end_row_group(file)?;
+        // At most one finished row group waits besides the one being filled: bounded memory.
+        while file.finishing.len() > 1 {
+            append_oldest(file)?;
+        }
+    }
+    Ok(())
+}
+
+/// Stops feeding the current row group; its worker finishes encoding in the background.
+fn end_row_group(file: &mut EncFile) -> Result<(), ArchiveError> {
+    if let Some(task) = file.current.take() {
+        drop(task.batches);
+        file.finishing.push_back(task.done);
+        file.rows_in_group = 0;
+    }
+    Ok(())
+}
+
+/// Waits for the oldest finishing row group and appends it to the file.
+fn append_oldest(file: &mut EncFile) -> Result<(), ArchiveError> {
+    let tmp = file.tmp.clone();
+    let Some(done) = file.finishing.pop_front() else {
+        return Ok(());
+    };
+    let encoded = done
+        .recv()
+        .map_err(|_| {
+            ArchiveError::EncoderGone(format!("{}: a row-group encoder stopped", tmp.display()))
+        })?
+        .map_err(ArchiveError::parquet(&tmp))?;
+    let mut group = file
+        .writer
+        .next_row_group()
+        .map_err(ArchiveError::parquet(&tmp))?;
+    match encoded {
+        EncodedGroup::State(columns) => {
+            for column in columns {
+                group
+                    .append_column(&column.data, column.close)
+                    .map_err(ArchiveError::parquet(&tmp))?;
+                if let Some(state) = &file.state {
+                    state.chunks.put_bytes(column.data);
+                }
+            }
+        }
+        EncodedGroup::Arrow(chunks) => {
+            for chunk in chunks {
+                chunk
+                    .append_to_row_group(&mut group)
+                    .map_err(ArchiveError::parquet(&tmp))?;
+            }
+        }
+    }
+    group.close().map_err(ArchiveError::parquet(&tmp))?;
+    Ok(())
+}
+
+fn close_file(
+    mut file: EncFile,
+    meta: Vec<KeyValue>,
+    path: &Path,
+    sync: bool,
+) -> Result<(u64, u64, u32), ArchiveError> {
+    let tmp = file.tmp.clone();
+    end_row_group(&mut file)?;
+    while !file.finishing.is_empty() {
+        append_oldest(&mut file)?;
+    }
+    // Readers such as pyarrow take a file's schema metadata from the stored Arrow schema
+    // when there is one, so it carries every key-value pair too.
+    let mut metadata = file.schema.metadata().clone();
+    for kv in &meta {
+        metadata.insert(kv.key.clone(), kv.value.clone().unwrap_or_default());
+    }
+    let full = Schema::new(file.schema.fields().clone()).with_metadata(metadata);
+    for kv in meta {
+        file.writer.append_key_value_metadata(kv);
+    }
+    file.writer.append_key_value_metadata(KeyValue::new(
+        "ARROW:schema".to_string(),
+        encode_arrow_schema(&full),
+    ));
+    let out = file
+        .writer
+        .into_inner()
+        .map_err(ArchiveError::parquet(&tmp))?;
+    let (bytes, crc) = out.finish(&tmp, sync)?;
+    crate::archive::crash_point("file_written");
+    std::fs::rename(&tmp, path).map_err(ArchiveError::io(path))?;
+    crate::archive::crash_point("file_renamed");
+    Ok((file.rows, bytes, crc))
+}
