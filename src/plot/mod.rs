@@ -190,6 +190,9 @@ fn variable_panels(
     Ok(panels)
 }
 
+/// Panels with the index of the subplot each belongs to.
+type Placed = Vec<(usize, Panel)>;
+
 /// The spike subplots with their index in the plan, and PlotRecordings' warning for each
 /// without spikes in the window.
 fn spike_panels(
@@ -198,7 +201,7 @@ fn spike_panels(
     chunk: ChunkRef,
     dt: f64,
     window: (f64, f64),
-) -> Result<(Vec<(usize, Panel)>, Vec<String>), PlotError> {
+) -> Result<(Placed, Vec<String>), PlotError> {
     let mut panels = Vec::new();
     let mut warnings = Vec::new();
     for (i, (comp, var)) in plan.compartment.iter().zip(&plan.variable).enumerate() {

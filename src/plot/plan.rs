@@ -239,7 +239,7 @@ fn check_grid(plan: &PlotPlan) -> Result<(), PlotError> {
 /// One subplot: its compartment is recorded, and its variable (spikes or an expression of
 /// recorded variables) and format fit together.
 fn check_subplot(comp: &str, var: &str, fmt: &str, recorded: &[Recorded]) -> Result<(), PlotError> {
-    let Some(rec) = recorded.iter().find(|r| &r.compartment == comp) else {
+    let Some(rec) = recorded.iter().find(|r| r.compartment == comp) else {
         return Err(plan_error(format!(
             "unknown compartment \"{comp}\"; recorded are {}",
             recorded
