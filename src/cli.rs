@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::archive::{validate, Archive, ValueStorage};
+use crate::archive::{repair, validate, Archive, Severity, ValueStorage};
 use crate::pipeline::Pipeline;
 use crate::plot::{parse_window, PlotOptions, PlotPlan};
 use crate::report::{info_block, inspect, selected_sets};
@@ -55,8 +55,8 @@ pub enum Command {
         #[arg(long, value_name = "K/N", value_parser = clap::value_parser!(Shard))]
         shard: Option<Shard>,
         /// Threads for the runs of a sweep (default: all cores).
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        jobs: Option<u32>,
     },
     /// Print the recording times of an archive, e.g. `neurorec times results/seed --set 0 --json`
     Times {
@@ -104,12 +104,27 @@ pub enum Command {
         /// The archive directory.
         dir: PathBuf,
     },
-    /// Check checksums, schemas and period tables of an archive, e.g. `neurorec validate results/seed`
+    /// Check an archive: runs finished, journals, checksums, schemas, period tables, files
+    /// the manifest does not list, e.g. `neurorec validate results/seed`. Exit code 0: valid;
+    /// 3: unfinished (a run interrupted or still writing; `neurorec repair` tidies it);
+    /// 4: damaged or changed; 1: not an archive or not readable.
     Validate {
         /// The archive directory.
         dir: PathBuf,
     },
+    /// Tidy what a stopped writer left, never touching complete chunks: move files of
+    /// complete chunks into place, remove staged files of unfinished ones, drop a torn
+    /// journal line, mark stopped runs interrupted, e.g. `neurorec repair results/seed`
+    Repair {
+        /// The archive directory.
+        dir: PathBuf,
+    },
 }
+
+/// Exit code of `validate` for an archive that is not finished.
+pub const EXIT_UNFINISHED: u8 = 3;
+/// Exit code of `validate` for an archive that is damaged or was changed.
+pub const EXIT_CORRUPT: u8 = 4;
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
@@ -124,7 +139,8 @@ pub fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     match execute(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -134,8 +150,19 @@ pub fn main() -> ExitCode {
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Executes one command.
-pub fn execute(command: Command) -> CliResult {
+/// Executes one command; returns the exit code (0 unless `validate` found problems).
+pub fn execute(command: Command) -> Result<u8, Box<dyn std::error::Error>> {
+    match command {
+        Command::Validate { dir } => validate_archive(&dir),
+        Command::Repair { dir } => {
+            repair_archive(&dir)?;
+            Ok(0)
+        }
+        other => execute_other(other).map(|()| 0),
+    }
+}
+
+fn execute_other(command: Command) -> CliResult {
     match command {
         Command::Run {
             pipeline,
@@ -155,7 +182,7 @@ pub fn execute(command: Command) -> CliResult {
                     ValueStorage::F64
                 },
                 shard,
-                jobs,
+                jobs: jobs.map(|j| j as usize),
             };
             run(
                 &Pipeline::load(&pipeline)?,
@@ -197,7 +224,7 @@ pub fn execute(command: Command) -> CliResult {
             print!("{}", inspect(&Archive::open(&dir)?)?);
             Ok(())
         }
-        Command::Validate { dir } => validate_archive(&dir),
+        Command::Validate { .. } | Command::Repair { .. } => Ok(()),
     }
 }
 
@@ -227,12 +254,12 @@ fn run(
     if !quiet && estimate.state_rows + estimate.spike_rows > ANNOUNCED_ROWS {
         eprint!("{}", estimate.text());
     }
-    let archive = run_single(pipeline, out, options, ProgressLine::new(!quiet))?;
-    let info = info_block(&archive, 0, None)?;
+    let written = run_single(pipeline, out, options, ProgressLine::new(!quiet))?;
+    let info = info_block(&written.archive, 0, None)?;
     if !quiet {
         print!("{info}");
     }
-    draw_plots(pipeline, &archive, |figure| {
+    draw_plots(pipeline, &written, |figure| {
         if !quiet {
             let mut text = format!("Generate fig {}...", figure.path.display());
             for w in &figure.warnings {
@@ -306,8 +333,8 @@ fn times(archive: &Archive, run: u32, set: Option<u32>, json: bool) -> CliResult
     Ok(())
 }
 
-/// `neurorec validate`: every problem on stdout, and a failure when there is one.
-fn validate_archive(dir: &Path) -> CliResult {
+/// `neurorec validate`: every problem on stdout, and an exit code saying how bad it is.
+fn validate_archive(dir: &Path) -> Result<u8, Box<dyn std::error::Error>> {
     let archive = Archive::open(dir)?;
     let problems = validate(&archive);
     if problems.is_empty() {
@@ -321,15 +348,47 @@ fn validate_archive(dir: &Path) -> CliResult {
             "valid: {} chunks, {files} files checked",
             archive.manifest().chunks.len()
         );
-        return Ok(());
+        return Ok(0);
     }
     for p in &problems {
         println!("{p}");
     }
-    Err(format!(
-        "{} problem(s) in the archive at {}",
+    let corrupt = problems.iter().any(|p| p.severity == Severity::Corrupt);
+    eprintln!(
+        "error: {} problem(s) in the archive at {}{}",
         problems.len(),
-        dir.display()
-    )
-    .into())
+        dir.display(),
+        if corrupt {
+            ""
+        } else {
+            " (unfinished, nothing damaged: `neurorec repair` tidies it)"
+        }
+    );
+    Ok(if corrupt {
+        EXIT_CORRUPT
+    } else {
+        EXIT_UNFINISHED
+    })
+}
+
+/// `neurorec repair`: what it did.
+fn repair_archive(dir: &Path) -> CliResult {
+    let report = repair(dir)?;
+    if report.is_empty() {
+        println!("nothing to repair in {}", dir.display());
+        return Ok(());
+    }
+    for f in &report.moved {
+        println!("moved into place: {f}");
+    }
+    for f in &report.removed {
+        println!("removed unfinished: {f}");
+    }
+    for (file, line) in &report.torn_lines {
+        println!("dropped torn line {line} of {file}");
+    }
+    for r in &report.interrupted {
+        println!("run {r} marked interrupted");
+    }
+    Ok(())
 }

@@ -65,6 +65,50 @@ pub struct CompartmentPeriods {
     pub pairs: Vec<(i64, i64)>,
 }
 
+/// Whether a run's writer finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// The writer has not finished: it is still writing, or it stopped without finishing
+    /// (killed, crashed) when no process holds the archive's lock.
+    Running,
+    /// The writer finished: every set ended and the manifest is final.
+    Complete,
+    /// `neurorec repair` found the run stopped and marked it; its complete chunks are
+    /// intact, what it was writing is gone.
+    Interrupted,
+}
+
+/// The status of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEntry {
+    pub run: u32,
+    pub status: RunStatus,
+}
+
+/// A figure drawn into the archive (`DIR/figures/...`) by a pipeline's `[[plots]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FigureEntry {
+    /// Path relative to the archive root.
+    pub path: String,
+    pub bytes: u64,
+    /// CRC-32 (IEEE) of the whole file, as 8 hex digits.
+    pub crc32: String,
+}
+
+/// A line of a journal that could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalProblem {
+    /// The journal file, relative to the archive root.
+    pub file: String,
+    /// 1-based line number.
+    pub line: usize,
+    /// The last line, without its newline: the writer stopped while appending it (that
+    /// change did not happen). Any other bad line means the journal was damaged.
+    pub torn: bool,
+    pub what: String,
+}
+
 /// A set that ended (`get_recordings_and_clear`), with its number of chunks (possibly 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetEntry {
@@ -90,6 +134,16 @@ pub struct Manifest {
     /// Sets that ended, in order.
     #[serde(default)]
     pub sets: Vec<SetEntry>,
+    /// Every run this manifest describes, with its status (archives written before run
+    /// records existed have none).
+    #[serde(default)]
+    pub runs: Vec<RunEntry>,
+    /// Figures drawn into the archive after the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub figures: Vec<FigureEntry>,
+    /// Lines of the journals that could not be read (found when loading; never stored).
+    #[serde(skip)]
+    pub journal_problems: Vec<JournalProblem>,
 }
 
 impl Manifest {
@@ -110,14 +164,39 @@ impl Manifest {
             compartments,
             chunks: Vec::new(),
             sets: Vec::new(),
+            runs: Vec::new(),
+            figures: Vec::new(),
+            journal_problems: Vec::new(),
         }
+    }
+
+    /// The status of `run` (`None` for archives written before run records existed).
+    pub fn run_status(&self, run: u32) -> Option<RunStatus> {
+        self.runs.iter().find(|r| r.run == run).map(|r| r.status)
+    }
+
+    /// Sets the status of `run`.
+    pub fn set_run_status(&mut self, run: u32, status: RunStatus) {
+        match self.runs.iter_mut().find(|r| r.run == run) {
+            Some(r) => r.status = status,
+            None => self.runs.push(RunEntry { run, status }),
+        }
+    }
+
+    /// Every file the manifest lists, relative to the archive root: chunk files and
+    /// figures.
+    pub fn listed_files(&self) -> impl Iterator<Item = &str> {
+        self.chunks
+            .iter()
+            .flat_map(|c| c.files.iter().map(|f| f.path.as_str()))
+            .chain(self.figures.iter().map(|f| f.path.as_str()))
     }
 
     /// Writes the manifest to `dir/<stem>.json` atomically: temporary file, fsync, rename,
     /// fsync of the directory. The stem is `manifest`, or `manifest-run=<r>` for a run of a
     /// sweep (each run, possibly in its own process, has its own manifest).
     pub fn store(&self, dir: &Path, stem: &str, sync: bool) -> Result<(), ArchiveError> {
-        let tmp = dir.join(format!(".{stem}.json.tmp"));
+        let tmp = dir.join(format!(".{stem}.json.{}.tmp", std::process::id()));
         let path = dir.join(format!("{stem}.json"));
         let text = serde_json::to_vec_pretty(self).map_err(|e| ArchiveError::Corrupt {
             path: path.clone(),
@@ -168,6 +247,9 @@ impl Manifest {
             let other = Self::load_with_journal(dir, stem)?;
             merged.chunks.extend(other.chunks);
             merged.sets.extend(other.sets);
+            merged.runs.extend(other.runs);
+            merged.figures.extend(other.figures);
+            merged.journal_problems.extend(other.journal_problems);
         }
         Ok(merged)
     }
@@ -256,16 +338,38 @@ impl Manifest {
     }
 
     /// Reads the manifest and replays its journal. A torn last line (the process stopped
-    /// while appending it) is ignored: that change did not happen.
+    /// while appending it) is ignored: that change did not happen. Any other line that
+    /// cannot be read is skipped too; both are listed in `journal_problems` (with the line
+    /// number) for `validate` to report.
     pub fn load_with_journal(dir: &Path, stem: &str) -> Result<Self, ArchiveError> {
         let mut manifest = Self::load_file(dir, stem)?;
-        let path = dir.join(format!("{stem}.journal"));
+        let name = format!("{stem}.journal");
+        let path = dir.join(&name);
         match std::fs::read(&path) {
             Ok(bytes) => {
-                for line in bytes.split(|b| *b == b'\n') {
+                let complete = bytes.ends_with(b"\n");
+                let lines: Vec<&[u8]> = bytes
+                    .strip_suffix(b"\n")
+                    .unwrap_or(&bytes)
+                    .split(|b| *b == b'\n')
+                    .filter(|_| !bytes.is_empty())
+                    .collect();
+                let last = lines.len();
+                for (i, line) in lines.into_iter().enumerate() {
                     match serde_json::from_slice::<JournalEntry>(line) {
-                        Ok(entry) => manifest.apply(entry),
-                        Err(_) => break,
+                        Ok(entry) if i + 1 < last || complete => manifest.apply(entry),
+                        Ok(_) | Err(_) => manifest.journal_problems.push(JournalProblem {
+                            file: name.clone(),
+                            line: i + 1,
+                            torn: i + 1 == last && !complete,
+                            what: match serde_json::from_slice::<JournalEntry>(line) {
+                                Err(e) => e.to_string(),
+                                Ok(_) => {
+                                    "the line has no end (the writer stopped while appending it)"
+                                        .into()
+                                }
+                            },
+                        }),
                     }
                 }
             }
@@ -347,6 +451,11 @@ impl ManifestWriter {
         Ok(())
     }
 
+    /// Sets a run's status (durable at the next checkpoint).
+    pub fn set_run_status(&mut self, run: u32, status: RunStatus) {
+        self.manifest.set_run_status(run, status);
+    }
+
     /// Replaces the manifest atomically with every change so far and empties the journal.
     pub fn checkpoint(&mut self) -> Result<(), ArchiveError> {
         self.manifest.store(&self.dir, &self.stem, self.sync)?;
@@ -360,4 +469,23 @@ impl ManifestWriter {
         self.pending = 0;
         Ok(())
     }
+}
+
+/// Adds figures to the manifest of the single-run archive at `lock`'s directory (stored
+/// atomically); the lock proves no other writer runs there.
+pub fn add_figures(
+    lock: &super::ArchiveLock,
+    figures: Vec<FigureEntry>,
+) -> Result<(), ArchiveError> {
+    let dir = lock.dir();
+    let stem = match lock.run() {
+        Some(r) => format!("manifest-run={r}"),
+        None => "manifest".to_string(),
+    };
+    let mut manifest = Manifest::load_with_journal(dir, &stem)?;
+    for f in figures {
+        manifest.figures.retain(|e| e.path != f.path);
+        manifest.figures.push(f);
+    }
+    manifest.store(dir, &stem, true)
 }

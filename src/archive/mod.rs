@@ -12,24 +12,28 @@
 //! `parquet`.
 
 mod encode;
+mod lock;
 mod manifest;
 mod meta;
 mod options;
 mod reader;
+mod repair;
 mod runs;
 mod validate;
 mod writer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+pub use lock::{run_lock_name, ArchiveLock, LockScope, ARCHIVE_LOCK};
 pub use manifest::{
-    ChunkEntry, ChunkStatus, CompartmentPeriods, FileEntry, JournalEntry, Manifest, ManifestWriter,
-    SetEntry, JOURNAL,
+    add_figures, ChunkEntry, ChunkStatus, CompartmentPeriods, FigureEntry, FileEntry, JournalEntry,
+    JournalProblem, Manifest, ManifestWriter, RunEntry, RunStatus, SetEntry, JOURNAL,
 };
 pub use meta::FileMeta;
 pub use reader::{Archive, ChunkRef, ReadStats};
+pub use repair::{repair, RepairReport};
 pub use runs::{write_runs_table, RUNS_TABLE};
-pub use validate::{validate, Problem};
+pub use validate::{validate, Problem, Severity};
 pub use writer::{ArchiveOptions, ArchiveWriter, ValueStorage};
 
 /// Version of the archive format written into every file and the manifest.
@@ -73,6 +77,14 @@ pub enum ArchiveError {
     },
     #[error("{} already holds an archive ({MANIFEST}); write to a new directory, or remove the old archive first", path.display())]
     Exists { path: PathBuf },
+    #[error("{} is being written by {holder}; wait until it ends, or write to another directory", path.display())]
+    Locked { path: PathBuf, holder: String },
+    #[error("{} cannot be read ({reason}); neurorec does not replace a file it cannot read, so it does not know what it lists: move it away or write to another directory", path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{} {what}", path.display())]
+    Conflict { path: PathBuf, what: String },
+    #[error("{} holds files that no manifest lists where this run writes (neurorec deletes only what it wrote): {}; move them away or write to another directory", path.display(), files.join(", "))]
+    InTheWay { path: PathBuf, files: Vec<String> },
     #[error("{} is not a neurorec archive: {reason}", path.display())]
     NotAnArchive { path: PathBuf, reason: String },
     #[error("{}: {what}", path.display())]
@@ -117,10 +129,39 @@ pub fn part_name(part: u32) -> String {
     format!("part-{part}.parquet")
 }
 
-/// File name of a part being written: hidden (leading dot) and without the `.parquet`
-/// ending, so no reader's directory scan picks it up.
-pub fn temp_part_name(part: u32) -> String {
-    format!(".part-{part}.parquet.tmp")
+/// The directory chunk files are written in until their chunk is complete: hidden (leading
+/// dot, which pyarrow, polars and DuckDB skip) and outside every compartment's Hive tree,
+/// so no scan of a compartment ever sees a file that is still being written.
+pub const STAGING: &str = ".neurorec-staging";
+
+/// Where the file `rel` (a finished part's path relative to the archive root) is written
+/// until its chunk is complete: `.neurorec-staging/<rel>.staged` (no `.parquet` ending, so
+/// not even a glob over hidden directories matches it).
+pub fn staged_path(rel: &Path) -> PathBuf {
+    let mut name = rel.as_os_str().to_owned();
+    name.push(".staged");
+    Path::new(STAGING).join(name)
+}
+
+/// `dir/rel` when `rel` is a relative path without `..`, root or prefix components (a path
+/// a manifest may name); an error otherwise, so a damaged or hand-edited manifest cannot
+/// make neurorec read or write outside the archive.
+pub fn confined(dir: &Path, rel: &str) -> Result<PathBuf, ArchiveError> {
+    let path = Path::new(rel);
+    let inside = !rel.is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if inside {
+        Ok(dir.join(path))
+    } else {
+        Err(ArchiveError::Corrupt {
+            path: dir.to_path_buf(),
+            what: format!(
+                "the manifest names the file \"{rel}\", which is not inside the archive; the manifest was changed or damaged (`neurorec validate` lists every problem)"
+            ),
+        })
+    }
 }
 
 /// Crash injection for the crash-safety tests: with `NEUROREC_CRASH_AT=<point>:<n>` in the

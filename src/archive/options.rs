@@ -56,6 +56,9 @@ pub struct ArchiveOptions {
     pub seeds: serde_json::Value,
     /// The model and monitor description recorded in the manifest.
     pub description: serde_json::Value,
+    /// The archive's lock, when the caller took it (to hold the archive after the writer
+    /// finished); the writer takes it itself otherwise.
+    pub lock: Option<std::sync::Arc<super::ArchiveLock>>,
 }
 
 impl Default for ArchiveOptions {
@@ -74,6 +77,7 @@ impl Default for ArchiveOptions {
             step_statistics: true,
             seeds: serde_json::json!({}),
             description: serde_json::json!({}),
+            lock: None,
         }
     }
 }

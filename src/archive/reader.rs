@@ -194,10 +194,74 @@ impl Archive {
         files
     }
 
+    /// Where the file the manifest names `rel` is: its place in the archive, or, for a
+    /// chunk whose writer stopped after completing it but before moving its files into
+    /// place, the staging directory (`neurorec repair` moves them). `rel` must lie inside
+    /// the archive.
+    pub fn path_of(&self, rel: &str) -> Result<PathBuf, ArchiveError> {
+        let path = super::confined(&self.dir, rel)?;
+        if std::fs::symlink_metadata(&path).is_err() {
+            let staged = self.dir.join(super::staged_path(Path::new(rel)));
+            if std::fs::symlink_metadata(&staged).is_ok() {
+                return Ok(staged);
+            }
+        }
+        Ok(path)
+    }
+
+    /// Opens the file the manifest names `rel` for reading; only a regular file (not a
+    /// link, device or FIFO) is opened.
+    pub fn open_file(&self, rel: &str) -> Result<(PathBuf, File), ArchiveError> {
+        let path = self.path_of(rel)?;
+        let meta = std::fs::symlink_metadata(&path).map_err(ArchiveError::io(&path))?;
+        if !meta.is_file() {
+            return Err(ArchiveError::Corrupt {
+                path,
+                what: "is not a regular file (a link, directory, device or FIFO); an archive's files are plain files".into(),
+            });
+        }
+        let file = File::open(&path).map_err(ArchiveError::io(&path))?;
+        Ok((path, file))
+    }
+
+    /// Reads the file `f` whole, in blocks of bounded size, and checks its size and CRC-32
+    /// against the manifest.
+    pub fn verify(&self, f: &FileEntry) -> Result<(), ArchiveError> {
+        let (path, mut file) = self.open_file(&f.path)?;
+        let mut hasher = crc32fast::Hasher::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let n = file.read(&mut buffer).map_err(ArchiveError::io(&path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            bytes += n as u64;
+            if bytes > f.bytes {
+                break;
+            }
+        }
+        let crc = format!("{:08x}", hasher.finalize());
+        if bytes != f.bytes || crc != f.crc32 {
+            return Err(ArchiveError::Corrupt {
+                path,
+                what: if bytes != f.bytes {
+                    format!("{bytes} bytes (or more), the manifest says {}; the file was changed or damaged", f.bytes)
+                } else {
+                    format!(
+                        "checksum {crc}, the manifest says {}; the file was changed or damaged",
+                        f.crc32
+                    )
+                },
+            });
+        }
+        Ok(())
+    }
+
     /// Reads a file's footer (and nothing else).
     pub fn footer(&self, rel: &str) -> Result<ParquetMetaData, ArchiveError> {
-        let path = self.dir.join(rel);
-        let mut file = File::open(&path).map_err(ArchiveError::io(&path))?;
+        let (path, mut file) = self.open_file(rel)?;
         let len = file.metadata().map_err(ArchiveError::io(&path))?.len();
         let corrupt = |what: &str| ArchiveError::Corrupt {
             path: path.clone(),
@@ -237,7 +301,7 @@ impl Archive {
             .cloned()
             .unwrap_or_default();
         FileMeta::from_key_values(&kvs).map_err(|what| ArchiveError::Corrupt {
-            path: self.dir.join(rel),
+            path: self.path_of(rel).unwrap_or_else(|_| self.dir.clone()),
             what,
         })
     }
@@ -411,8 +475,8 @@ impl Archive {
         mut each: impl FnMut(&[i64], &[u32], &[&[f64]]),
     ) -> Result<(), ArchiveError> {
         for file in self.files(entry, compartment, kind) {
-            let path = self.dir.join(&file.path);
-            let reader = self.window_reader(&path, columns, window)?;
+            let (path, handle) = self.open_file(&file.path)?;
+            let reader = self.window_reader(&path, handle, columns, window)?;
             // Decoding runs on its own thread, one batch ahead of `each`: the two overlap.
             std::thread::scope(|scope| -> Result<(), ArchiveError> {
                 let (tx, rx) = std::sync::mpsc::sync_channel(2);
@@ -441,10 +505,10 @@ impl Archive {
     fn window_reader(
         &self,
         path: &Path,
+        handle: File,
         columns: &[&str],
         window: Option<(i64, i64)>,
     ) -> Result<ParquetRecordBatchReader, ArchiveError> {
-        let handle = File::open(path).map_err(ArchiveError::io(path))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(handle)
             .map_err(ArchiveError::parquet(path))?;
         let meta = builder.metadata().clone();

@@ -14,8 +14,13 @@ use super::ArchiveError;
 pub const RUNS_TABLE: &str = "runs.parquet";
 
 /// Writes `runs.parquet` (columns `run` and one per swept parameter, named
-/// `population.parameter`) atomically. Every shard of a sweep writes the same table.
-pub fn write_runs_table(dir: &Path, columns: &[(String, Vec<f64>)]) -> Result<(), ArchiveError> {
+/// `population.parameter`) atomically. Every shard of a sweep writes the same table; an
+/// existing table of another sweep is replaced only with `replace` (`--force`).
+pub fn write_runs_table(
+    dir: &Path,
+    columns: &[(String, Vec<f64>)],
+    replace: bool,
+) -> Result<(), ArchiveError> {
     let rows = columns.first().map_or(0, |c| c.1.len());
     let mut fields = vec![Field::new("run", DataType::UInt32, false)];
     let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from_iter_values(0..rows as u32))];
@@ -37,6 +42,23 @@ pub fn write_runs_table(dir: &Path, columns: &[(String, Vec<f64>)]) -> Result<()
         ArrowWriter::try_new(file, schema, None).map_err(ArchiveError::parquet(&tmp))?;
     writer.write(&batch).map_err(ArchiveError::parquet(&tmp))?;
     writer.close().map_err(ArchiveError::parquet(&tmp))?;
+    if let Ok(existing) = std::fs::read(&path) {
+        let new = std::fs::read(&tmp).map_err(ArchiveError::io(&tmp))?;
+        if existing == new || !replace {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        if existing != new && !replace {
+            return Err(ArchiveError::Conflict {
+                path: dir.to_path_buf(),
+                what: format!(
+                    "holds the {RUNS_TABLE} of a different sweep; write to another directory, or pass --force to replace its runs"
+                ),
+            });
+        }
+        if existing == new {
+            return Ok(());
+        }
+    }
     std::fs::rename(&tmp, &path).map_err(ArchiveError::io(&path))?;
     Ok(())
 }

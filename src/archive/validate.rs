@@ -1,13 +1,30 @@
-//! Checking an archive against itself: every file's checksum and size against the
-//! manifest, its footer and schema, its row count against the period table, and the
-//! period tables of the manifest against those in the footers.
+//! Checking an archive against itself: whether its runs finished, its journals, every
+//! file's checksum and size against the manifest (read in blocks), its footer and schema,
+//! its row count against the period table, the period tables of the manifest against those
+//! in the footers, and files where readers look that the manifest does not list.
+
+use std::path::Path;
 
 use parquet::file::metadata::ParquetMetaData;
 
-use super::manifest::{ChunkEntry, ChunkStatus, FileEntry};
+use super::lock::{ArchiveLock, LockScope};
+use super::manifest::{ChunkEntry, ChunkStatus, FileEntry, Manifest, RunStatus};
 use super::meta::FileMeta;
 use super::reader::Archive;
-use super::Kind;
+use super::{confined, staged_path, Kind, RUNS_TABLE};
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The archive is not finished: a run still being written or interrupted, a chunk
+    /// begun but not completed, a torn last journal line, complete files not yet moved
+    /// into place. What is complete is intact; `neurorec repair` tidies what can be tidied.
+    Unfinished,
+    /// The archive was damaged or changed: checksums, sizes, footers or period tables that
+    /// do not match, a journal line that cannot be read, files the manifest does not list,
+    /// paths outside the archive, files that are not plain files.
+    Corrupt,
+}
 
 /// One mismatch found by [`validate`].
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +32,7 @@ pub struct Problem {
     /// The file (relative path) or `manifest.json`.
     pub file: String,
     pub what: String,
+    pub severity: Severity,
 }
 
 impl std::fmt::Display for Problem {
@@ -23,19 +41,63 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// Checks every complete chunk of the archive; returns the problems found (none when valid).
+fn corrupt(file: impl Into<String>, what: String) -> Problem {
+    Problem {
+        file: file.into(),
+        what,
+        severity: Severity::Corrupt,
+    }
+}
+
+fn unfinished(file: impl Into<String>, what: String) -> Problem {
+    Problem {
+        file: file.into(),
+        what,
+        severity: Severity::Unfinished,
+    }
+}
+
+/// Checks the whole archive: its runs, journals and chunks, every file of every complete
+/// chunk, its figures, and files the manifest does not list; returns the problems found
+/// (none when valid). Files are read in blocks of bounded size.
 pub fn validate(archive: &Archive) -> Vec<Problem> {
     let mut problems = Vec::new();
     let manifest = archive.manifest();
+    if !(manifest.dt_ms.is_finite() && manifest.dt_ms > 0.0) {
+        problems.push(corrupt(
+            "manifest.json",
+            format!("dt_ms {} is not a positive time step", manifest.dt_ms),
+        ));
+    }
+    check_runs(archive, &mut problems);
+    for j in &manifest.journal_problems {
+        problems.push(if j.torn {
+            unfinished(
+                j.file.clone(),
+                format!(
+                    "line {} is torn: the writer stopped while appending it",
+                    j.line
+                ),
+            )
+        } else {
+            corrupt(
+                j.file.clone(),
+                format!(
+                    "line {} cannot be read ({}); the journal was damaged",
+                    j.line, j.what
+                ),
+            )
+        });
+    }
     for entry in &manifest.chunks {
         if entry.status != ChunkStatus::Complete {
-            problems.push(Problem {
-                file: "manifest.json".into(),
-                what: format!(
+            problems.push(unfinished(
+                "manifest.json",
+                format!(
                     "run {} set {} chunk {} is unfinished (the run stopped while writing it)",
                     entry.run, entry.set, entry.chunk
                 ),
-            });
+            ));
             continue;
         }
         for f in &entry.files {
@@ -46,18 +108,133 @@ pub fn validate(archive: &Archive) -> Vec<Problem> {
             check_parts(archive, entry, name, &mut problems);
         }
     }
+    for f in &manifest.figures {
+        let entry = FileEntry {
+            path: f.path.clone(),
+            compartment: String::new(),
+            kind: Kind::State,
+            part: 0,
+            rows: 0,
+            bytes: f.bytes,
+            crc32: f.crc32.clone(),
+        };
+        if let Err(e) = archive.verify(&entry) {
+            problems.push(corrupt(f.path.clone(), e.to_string()));
+        }
+    }
+    check_unlisted(archive.dir(), manifest, &mut problems);
     problems
+}
+
+/// Whether the archive at `dir` is a sweep's (per-run manifests) rather than a single run's.
+fn is_sweep(dir: &Path) -> bool {
+    !dir.join(super::MANIFEST).exists()
+}
+
+/// Runs whose writer did not finish: still being written (its lock is held), stopped
+/// (killed, crashed), or marked interrupted by `repair`.
+fn check_runs(archive: &Archive, problems: &mut Vec<Problem>) {
+    let sweep = is_sweep(archive.dir());
+    for r in &archive.manifest().runs {
+        let scope = if sweep {
+            LockScope::Run(r.run)
+        } else {
+            LockScope::Archive
+        };
+        let what = match r.status {
+            RunStatus::Complete => continue,
+            RunStatus::Running if ArchiveLock::is_held(archive.dir(), scope) => {
+                format!("run {} is still being written", r.run)
+            }
+            RunStatus::Running => format!(
+                "run {} was interrupted: its writer stopped before the end (killed or crashed); its complete chunks are intact, `neurorec repair` marks the run and removes what was being written",
+                r.run
+            ),
+            RunStatus::Interrupted => format!(
+                "run {} was interrupted (marked by `neurorec repair`); its complete chunks are intact",
+                r.run
+            ),
+        };
+        problems.push(unfinished("manifest.json", what));
+    }
+}
+
+/// Files where readers look (`DIR/<compartment>/<kind>/...`, and Parquet files anywhere but
+/// in hidden directories) that the manifest does not list: a reader of the archive would
+/// read them with the archive's data.
+fn check_unlisted(dir: &Path, manifest: &Manifest, problems: &mut Vec<Problem>) {
+    let listed: std::collections::HashSet<&str> = manifest.listed_files().collect();
+    let mut found = Vec::new();
+    collect_unlisted(dir, dir, false, &listed, &manifest.compartments, &mut found);
+    found.sort();
+    for rel in found {
+        problems.push(corrupt(
+            rel,
+            "is not listed in the manifest, but readers of the archive read it with the archive's data; neurorec did not write it (or a later change replaced it): remove it".into(),
+        ));
+    }
+}
+
+fn collect_unlisted(
+    dir: &Path,
+    at: &Path,
+    in_tree: bool,
+    listed: &std::collections::HashSet<&str>,
+    compartments: &[String],
+    found: &mut Vec<String>,
+) {
+    let Ok(entries) = std::fs::read_dir(at) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            // Inside a compartment's state or spikes directory every file is read.
+            let depth = rel.matches('/').count();
+            let tree = in_tree
+                || depth == 1
+                    && compartments
+                        .iter()
+                        .any(|c| rel.starts_with(&format!("{c}/")))
+                    && (name == Kind::State.as_str() || name == Kind::Spikes.as_str());
+            collect_unlisted(dir, &path, tree, listed, compartments, found);
+        } else if (in_tree || name.ends_with(".parquet"))
+            && !listed.contains(rel.as_str())
+            && rel != RUNS_TABLE
+        {
+            found.push(rel);
+        }
+    }
 }
 
 /// Checks one file of a complete chunk against the manifest and its own footer, in order:
 /// content, row count, metadata, columns, rows against the period table, period table.
 fn check_file(archive: &Archive, entry: &ChunkEntry, f: &FileEntry, problems: &mut Vec<Problem>) {
-    let mut problem = |what: String| {
-        problems.push(Problem {
-            file: f.path.clone(),
-            what,
-        })
-    };
+    if let Err(e) = confined(archive.dir(), &f.path) {
+        problems.push(corrupt(f.path.clone(), e.to_string()));
+        return;
+    }
+    if std::fs::symlink_metadata(archive.dir().join(&f.path)).is_err()
+        && std::fs::symlink_metadata(archive.dir().join(staged_path(Path::new(&f.path)))).is_ok()
+    {
+        problems.push(unfinished(
+            f.path.clone(),
+            "is complete but still in the staging directory (the writer stopped while moving the chunk's files into place); `neurorec repair` moves it".into(),
+        ));
+    }
+    let mut problem = |what: String| problems.push(corrupt(f.path.clone(), what));
     if !check_content(archive, f, &mut problem) {
         return;
     }
@@ -84,32 +261,20 @@ fn check_file(archive: &Archive, entry: &ChunkEntry, f: &FileEntry, problems: &m
     check_period_table(entry, &meta, &mut problem);
 }
 
-/// Reads a file and checks its size and CRC-32 against the manifest; false when it cannot
-/// be read or its checksum differs (its other checks are then skipped).
+/// Reads a file in blocks and checks its size and CRC-32 against the manifest; false when
+/// it cannot be read, is not a plain file, or differs (its other checks are then skipped).
 fn check_content(archive: &Archive, f: &FileEntry, problem: &mut impl FnMut(String)) -> bool {
-    let path = archive.dir().join(&f.path);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
+    match archive.verify(f) {
+        Ok(()) => true,
+        Err(super::ArchiveError::Corrupt { what, .. }) => {
+            problem(what);
+            false
+        }
         Err(e) => {
             problem(format!("cannot be read: {e}"));
-            return false;
+            false
         }
-    };
-    if bytes.len() as u64 != f.bytes {
-        problem(format!(
-            "{} bytes, the manifest says {}",
-            bytes.len(),
-            f.bytes
-        ));
     }
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&bytes);
-    let crc = format!("{:08x}", hasher.finalize());
-    if crc != f.crc32 {
-        problem(format!("checksum {crc}, the manifest says {}", f.crc32));
-        return false;
-    }
-    true
 }
 
 /// Checks the footer's columns: `period`, `step`, `time_ms`, `neuron`, then a state file's
@@ -177,14 +342,14 @@ fn check_parts(archive: &Archive, entry: &ChunkEntry, name: &str, problems: &mut
             let samples = meta.periods.last().map_or(0, |p| p.stop_idx + 1) as u64;
             let rows: u64 = parts.iter().map(|f| f.rows).sum();
             if rows != samples * meta.neurons as u64 {
-                problems.push(Problem {
-                    file: parts[0].path.clone(),
-                    what: format!(
+                problems.push(corrupt(
+                    parts[0].path.clone(),
+                    format!(
                         "the {} parts hold {rows} rows, the period table claims {}",
                         parts.len(),
                         samples * meta.neurons as u64
                     ),
-                });
+                ));
             }
         }
     }

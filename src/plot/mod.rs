@@ -10,6 +10,8 @@ mod plan;
 
 use std::path::Path;
 
+use crate::sim::py_float_repr;
+
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
 
 use crate::archive::{Archive, ChunkRef};
@@ -50,7 +52,7 @@ pub fn plot(
     let dt = archive.manifest().dt_ms;
     let recorded = recorded_window(chunk_times, dt);
     check_dpi(options.dpi).map_err(PlotError::Plan)?;
-    let window = time_window(options.time_lim, recorded)?;
+    let window = time_window(options.time_lim, recorded, dt)?;
     let scale = options.dpi as f64 / 100.0;
     let size = ((1280.0 * scale) as u32, (960.0 * scale) as u32);
     let pixels = panel_pixels(size, plan.shape, scale);
@@ -108,15 +110,26 @@ fn recorded_window(chunk_times: &ChunkTimes, dt: f64) -> (f64, f64) {
 fn time_window(
     time_lim: Option<(f64, f64)>,
     (lo, hi): (f64, f64),
+    dt: f64,
 ) -> Result<(f64, f64), PlotError> {
     match time_lim {
         Some((a, b)) => {
             if !(a.is_finite() && b.is_finite()) || a >= b || b < lo || a > hi {
+                // The recorded window in ms as the archive's times print (rounded to dt).
+                let scale = 10f64.powi(crate::sim::decimals_of(dt) as i32);
+                let ms = |x: f64| py_float_repr((x * scale).round() / scale);
                 return Err(plan_error(format!(
-                    "time_lim ({a}, {b}) is outside the chunk's recordings ({lo}, {hi}); give a window inside them"
+                    "time_lim ({}, {}) is outside the chunk's recordings ({}, {}); give a window inside them",
+                    py_float_repr(a),
+                    py_float_repr(b),
+                    ms(lo),
+                    ms(hi)
                 )));
             }
-            Ok((a, b))
+            // Only the recorded part of the window is drawn: nothing is invented beyond the
+            // chunk, and every loop over the window is bounded by the chunk.
+            let (a, b) = (a.max(lo), b.min(hi));
+            Ok(if b - a < dt { (a, a + dt) } else { (a, b) })
         }
         None => Ok((lo, hi)),
     }

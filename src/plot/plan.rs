@@ -298,11 +298,29 @@ pub fn validate_plan(plan: &PlotPlan, archive: &Archive, chunk: ChunkRef) -> Res
         .into_iter()
         .find(|c| c.chunk == chunk.chunk)
         .ok_or_else(|| {
-            plan_error(format!(
-                "run {} set {} has no chunk {}",
-                chunk.run, chunk.set, chunk.chunk
-            ))
+            let unfinished = archive.unfinished().iter().any(|c| {
+                c.run == chunk.run && c.set == chunk.set && c.chunk == chunk.chunk
+            });
+            plan_error(if unfinished {
+                format!(
+                    "run {} set {} chunk {} is unfinished (the run stopped while writing it); only complete chunks can be drawn",
+                    chunk.run, chunk.set, chunk.chunk
+                )
+            } else {
+                format!(
+                    "run {} set {} has no chunk {}",
+                    chunk.run, chunk.set, chunk.chunk
+                )
+            })
         })?;
+    // What is drawn is checked first: a damaged file never draws a wrong figure.
+    for f in entry
+        .files
+        .iter()
+        .filter(|f| plan.compartment.contains(&f.compartment))
+    {
+        archive.verify(f)?;
+    }
     let mut recorded = Vec::new();
     for comp in &archive.manifest().compartments {
         let files: Vec<_> = entry

@@ -14,13 +14,15 @@ mod progress;
 mod sweep;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use estimate::{estimate, CompartmentEstimate, Estimate};
 pub use progress::ProgressLine;
 pub use sweep::{run_sweep, RunOutcome, Shard};
 
 use crate::archive::{
-    Archive, ArchiveError, ArchiveOptions, ArchiveWriter, Manifest, ValueStorage,
+    add_figures, Archive, ArchiveError, ArchiveLock, ArchiveOptions, ArchiveWriter, ChunkRef,
+    FigureEntry, LockScope, Manifest, ValueStorage,
 };
 use crate::monitor::{MonitorError, MonitorSpec};
 use crate::pipeline::Pipeline;
@@ -133,6 +135,14 @@ fn record_pipeline<O: Observer<ArchiveWriter>>(
     })
 }
 
+/// A single run's archive, written and still held: nobody else writes into it until this
+/// is dropped (its figures are drawn and recorded meanwhile, see [`draw_plots`]).
+#[derive(Debug)]
+pub struct Written {
+    pub archive: Archive,
+    lock: Arc<ArchiveLock>,
+}
+
 /// Runs a pipeline without a sweep into an archive at `out` and opens it. `observer` sees
 /// the run (e.g. a [`ProgressLine`]).
 pub fn run_single<O: Observer<ArchiveWriter>>(
@@ -140,12 +150,17 @@ pub fn run_single<O: Observer<ArchiveWriter>>(
     out: &Path,
     options: &RunOptions,
     observer: O,
-) -> Result<Archive, RunError> {
+) -> Result<Written, RunError> {
     options.check(pipeline)?;
+    let lock = Arc::new(ArchiveLock::acquire(out, LockScope::Archive)?);
     let mut net = pipeline.network(&[])?;
-    let archive = archive_options(pipeline, options, serde_json::Value::Null);
+    let mut archive = archive_options(pipeline, options, serde_json::Value::Null);
+    archive.lock = Some(Arc::clone(&lock));
     record_pipeline(pipeline, &mut net, out, archive, "an archive", observer)?;
-    Ok(Archive::open(out)?)
+    Ok(Written {
+        archive: Archive::open(out)?,
+        lock,
+    })
 }
 
 /// One figure drawn by [`draw_plots`].
@@ -158,45 +173,103 @@ pub struct Figure {
 
 /// Draws the pipeline's `[[plots]]` for every chunk of every set of run 0 (or the plot's
 /// `sets`) into `DIR/figures/`, file names with `{set}` (from 0), `{set1}` (from 1) and
-/// `{chunk}`. `on_figure` receives each figure when it is written.
+/// `{chunk}`, and lists them in the manifest. A file of the same name that no manifest
+/// lists is never overwritten (an error names it). `on_figure` receives each figure when
+/// it is written.
 pub fn draw_plots(
     pipeline: &Pipeline,
-    archive: &Archive,
+    written: &Written,
     mut on_figure: impl FnMut(&Figure),
 ) -> Result<(), RunError> {
     if pipeline.plots.is_empty() {
         return Ok(());
     }
+    let archive = &written.archive;
     let figures = archive.dir().join("figures");
     std::fs::create_dir_all(&figures).map_err(ArchiveError::io(&figures))?;
-    for plan in &pipeline.plots {
-        let file = plan
-            .file
-            .as_deref()
-            .unwrap_or("figure_{set1}_chunk{chunk}.png");
-        for set in archive.sets(0) {
-            if plan.sets.as_ref().is_some_and(|s| !s.contains(&set)) {
-                continue;
-            }
-            for entry in archive.chunks(0, set) {
-                let name = file
-                    .replace("{set1}", &(set + 1).to_string())
-                    .replace("{set}", &set.to_string())
-                    .replace("{chunk}", &entry.chunk.to_string());
-                let path = figures.join(&name);
-                let options = PlotOptions {
-                    chunk: crate::archive::ChunkRef {
+    let mut entries = Vec::new();
+    let result = (|| {
+        for plan in &pipeline.plots {
+            let file = plan
+                .file
+                .as_deref()
+                .unwrap_or("figure_{set1}_chunk{chunk}.png");
+            for set in archive.sets(0) {
+                if plan.sets.as_ref().is_some_and(|s| !s.contains(&set)) {
+                    continue;
+                }
+                for entry in archive.chunks(0, set) {
+                    let name = file
+                        .replace("{set1}", &(set + 1).to_string())
+                        .replace("{set}", &set.to_string())
+                        .replace("{chunk}", &entry.chunk.to_string());
+                    let chunk = ChunkRef {
                         run: 0,
                         set,
                         chunk: entry.chunk,
-                    },
-                    time_lim: plan.time_lim,
-                    dpi: plan.dpi.unwrap_or(crate::plot::DEFAULT_DPI),
-                };
-                let warnings = crate::plot::plot(archive, plan, &options, &path)?;
-                on_figure(&Figure { path, warnings });
+                    };
+                    let figure = draw_figure(archive, plan, chunk, &figures.join(&name))?;
+                    entries.push(figure.1);
+                    on_figure(&figure.0);
+                }
             }
         }
+        Ok::<(), RunError>(())
+    })();
+    // What was drawn is listed even when a later figure failed.
+    add_figures(&written.lock, entries)?;
+    result
+}
+
+/// Draws one figure under a temporary name, then moves it to `path` (refusing a file that
+/// is already there: no manifest lists it, so it is not neurorec's); returns it with its
+/// manifest entry.
+fn draw_figure(
+    archive: &Archive,
+    plan: &crate::plot::PlotPlan,
+    chunk: ChunkRef,
+    path: &Path,
+) -> Result<(Figure, FigureEntry), RunError> {
+    let rel = path
+        .strip_prefix(archive.dir())
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/");
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(RunError::Archive(ArchiveError::InTheWay {
+            path: archive.dir().to_path_buf(),
+            files: vec![rel],
+        }));
     }
-    Ok(())
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let extension = path.extension().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp.{extension}", std::process::id()));
+    let options = PlotOptions {
+        chunk,
+        time_lim: plan.time_lim,
+        dpi: plan.dpi.unwrap_or(crate::plot::DEFAULT_DPI),
+    };
+    let warnings = crate::plot::plot(archive, plan, &options, &tmp);
+    let warnings = match warnings {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    let bytes = std::fs::read(&tmp).map_err(ArchiveError::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(ArchiveError::io(path))?;
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&bytes);
+    Ok((
+        Figure {
+            path: path.to_path_buf(),
+            warnings,
+        },
+        FigureEntry {
+            path: rel,
+            bytes: bytes.len() as u64,
+            crc32: format!("{:08x}", hasher.finalize()),
+        },
+    ))
 }

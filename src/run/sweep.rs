@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::{archive_options, record_pipeline, RunError, RunOptions};
+use crate::archive::{ArchiveError, ArchiveLock, LockScope};
 use crate::pipeline::Pipeline;
 use crate::schedule::Unobserved;
 
@@ -83,7 +84,15 @@ pub fn run_sweep(
             )
         })
         .collect();
-    crate::archive::write_runs_table(out, &columns)?;
+    // Held until every run has ended: no single run can start in the directory meanwhile.
+    let _sweep = ArchiveLock::acquire(out, LockScope::Sweep)?;
+    if out.join(crate::archive::MANIFEST).exists() {
+        return Err(RunError::Archive(ArchiveError::Conflict {
+            path: out.to_path_buf(),
+            what: "holds the archive of a single run; the runs of a sweep go into a directory of their own".into(),
+        }));
+    }
+    crate::archive::write_runs_table(out, &columns, options.force)?;
     let mine: Vec<usize> = (0..combos.len())
         .filter(|r| options.shard.is_none_or(|s| s.contains(*r)))
         .collect();

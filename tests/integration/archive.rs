@@ -287,14 +287,18 @@ fn an_existing_archive_is_never_overwritten_silently() {
 #[test]
 fn an_io_error_is_reported_and_earlier_chunks_stay_intact() {
     let dir = tempfile::tempdir().unwrap();
-    // A regular file where chunk 1's directory must go makes its files fail to open.
-    let blocker = dir.path().join("my_pop2/state/run=0/set=0/chunk=1");
-    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
-    std::fs::write(&blocker, b"in the way").unwrap();
     let mut net = seed_network();
     let specs = MonitorSpec::parse_dict(SEED_DICT).unwrap();
     let names = specs.iter().map(|s| s.compartment.clone()).collect();
     let writer = ArchiveWriter::create(dir.path(), 0.1, names, ArchiveOptions::default()).unwrap();
+    // A regular file where chunk 1's files are written (in the staging directory, where
+    // nothing else may be: it is put there after the writer started) makes them fail to
+    // open.
+    let blocker = dir
+        .path()
+        .join(".neurorec-staging/my_pop2/state/run=0/set=0/chunk=1");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"in the way").unwrap();
     let mut mon = Monitors::with_sink(&net, &specs, writer).unwrap();
     let mut sets = 0;
     let result = run_schedule(

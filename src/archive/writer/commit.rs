@@ -1,9 +1,10 @@
 //! Closing a chunk: each file of a kept chunk gets its metadata (period table, parameters,
-//! simulated step range) and is closed, synced and renamed by the encoder thread; then the
-//! chunk is recorded complete, with its files' sizes and checksums, in the manifest's
-//! journal. A chunk that is not kept is dropped with its temporary files.
+//! simulated step range) and is closed and synced in the staging directory by the encoder
+//! thread; then the chunk is recorded complete, with its files' sizes and checksums, in the
+//! manifest's journal, and its files move into the compartments' Hive trees. A chunk that
+//! is not kept is dropped with its staged files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
 use super::encoder::Job;
@@ -12,7 +13,9 @@ use crate::archive::manifest::{
     sync_dir, ChunkEntry, ChunkStatus, CompartmentPeriods, FileEntry, JournalEntry,
 };
 use crate::archive::meta::{compact_parameters, period_rows, FileMeta};
-use crate::archive::{chunk_dir, part_name, ArchiveError, Kind, ValueStorage, FORMAT_VERSION};
+use crate::archive::{
+    chunk_dir, part_name, staged_path, ArchiveError, Kind, ValueStorage, FORMAT_VERSION, STAGING,
+};
 use crate::monitor::ChunkEnd;
 
 /// A file the encoder thread was asked to close: its reply (rows, bytes, CRC-32), and where
@@ -63,16 +66,48 @@ impl ArchiveWriter {
         }
         let collected = collect(closing);
         self.chunk = None;
-        let (files, mut dirs) = collected?;
-        if self.options.sync {
-            dirs.sort();
-            dirs.dedup();
-            for d in dirs {
-                sync_dir(&self.dir.join(d))?;
-            }
-        }
+        let files = collected?;
+        self.sync_parents(files.iter().map(|f| staged_path(Path::new(&f.path))))?;
+        // The commit point: from this journal line on the chunk is complete. Its files then
+        // move from the staging directory into the compartments' Hive trees; a process
+        // stopped in between leaves them where readers of the archive find them
+        // (`Archive::file_path`) and `neurorec repair` moves them.
+        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
         self.store
-            .record(JournalEntry::Chunk(self.complete_entry(end, files)))
+            .record(JournalEntry::Chunk(self.complete_entry(end, files)))?;
+        self.move_into_place(&paths)
+    }
+
+    /// Moves the files of a complete chunk from the staging directory to their places.
+    fn move_into_place(&self, paths: &[String]) -> Result<(), ArchiveError> {
+        for rel in paths {
+            let from = self.dir.join(staged_path(Path::new(rel)));
+            let to = self.dir.join(rel);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(ArchiveError::io(parent))?;
+            }
+            std::fs::rename(&from, &to).map_err(ArchiveError::io(&to))?;
+            crate::archive::crash_point("file_renamed");
+            remove_empty_dirs(&self.dir.join(STAGING), &from);
+        }
+        self.sync_parents(paths.iter().map(PathBuf::from))
+    }
+
+    /// Syncs the directories of `paths` (relative), each once, so renames in them are
+    /// durable.
+    fn sync_parents(&self, paths: impl Iterator<Item = PathBuf>) -> Result<(), ArchiveError> {
+        if !self.options.sync {
+            return Ok(());
+        }
+        let mut dirs: Vec<PathBuf> = paths
+            .filter_map(|p| p.parent().map(|d| self.dir.join(d)))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        for d in dirs {
+            sync_dir(&d)?;
+        }
+        Ok(())
     }
 
     /// Drops a chunk that is not kept: its files are aborted (temporary files removed) and
@@ -121,7 +156,7 @@ impl ArchiveWriter {
             self.send(Job::Close {
                 id: *id,
                 meta: meta.to_key_values(),
-                path: self.dir.join(&rel),
+                path: self.dir.join(staged_path(&rel)),
                 sync: self.options.sync,
                 reply: tx,
             })?;
@@ -214,28 +249,32 @@ impl ArchiveWriter {
     }
 }
 
-/// Waits for every file to be closed; returns their manifest entries and the directories
-/// they are in (relative), or the first error.
-fn collect(closing: Vec<Closing>) -> Result<(Vec<FileEntry>, Vec<PathBuf>), ArchiveError> {
+/// Removes the directories above `path` that are now empty, up to (not including) `root`.
+fn remove_empty_dirs(root: &Path, path: &Path) {
+    let mut at = path.parent();
+    while let Some(d) = at {
+        if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        at = d.parent();
+    }
+}
+
+/// Waits for every file to be closed; returns their manifest entries, or the first error.
+fn collect(closing: Vec<Closing>) -> Result<Vec<FileEntry>, ArchiveError> {
     let mut files = Vec::new();
     let mut first_error = None;
-    let mut dirs = Vec::new();
     for c in closing {
         match c.reply.recv() {
-            Ok(Ok((rows, bytes, crc))) => {
-                if let Some(parent) = c.rel.parent() {
-                    dirs.push(parent.to_path_buf());
-                }
-                files.push(FileEntry {
-                    path: c.rel.to_string_lossy().replace('\\', "/"),
-                    compartment: c.compartment,
-                    kind: c.kind,
-                    part: c.part,
-                    rows,
-                    bytes,
-                    crc32: format!("{crc:08x}"),
-                })
-            }
+            Ok(Ok((rows, bytes, crc))) => files.push(FileEntry {
+                path: c.rel.to_string_lossy().replace('\\', "/"),
+                compartment: c.compartment,
+                kind: c.kind,
+                part: c.part,
+                rows,
+                bytes,
+                crc32: format!("{crc:08x}"),
+            }),
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
             }
@@ -248,6 +287,6 @@ fn collect(closing: Vec<Closing>) -> Result<(Vec<FileEntry>, Vec<PathBuf>), Arch
     }
     match first_error {
         Some(e) => Err(e),
-        None => Ok((files, dirs)),
+        None => Ok(files),
     }
 }

@@ -16,6 +16,7 @@
 mod commit;
 mod encoder;
 mod file;
+mod prepare;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,10 +32,14 @@ use parquet::schema::types::ColumnPath;
 
 use self::encoder::{encoder_loop, BatchData, Job};
 use super::encode::{Pool, SampleRun};
-use super::manifest::{ChunkEntry, ChunkStatus, JournalEntry, Manifest, ManifestWriter, SetEntry};
+use super::manifest::{
+    ChunkEntry, ChunkStatus, JournalEntry, Manifest, ManifestWriter, RunStatus, SetEntry,
+};
 use super::options::QUEUED_BATCHES;
 pub use super::options::{ArchiveOptions, ValueStorage};
-use super::{chunk_dir, temp_part_name, ArchiveError, Kind, FORMAT_VERSION};
+use super::{
+    chunk_dir, part_name, staged_path, ArchiveError, ArchiveLock, Kind, LockScope, FORMAT_VERSION,
+};
 use crate::monitor::{ChunkEnd, ChunkStart, CompartmentInfo, Sink, SinkError, StateSample};
 
 /// Column buffers of one file stream (a compartment's state or spikes in one chunk).
@@ -78,6 +83,8 @@ struct OpenChunk {
 /// Streams monitor chunks into a Parquet archive (see the module documentation).
 pub struct ArchiveWriter {
     dir: PathBuf,
+    /// This writer's lock on the archive (shared with the caller when it gave one).
+    lock: Arc<ArchiveLock>,
     options: ArchiveOptions,
     store: ManifestWriter,
     jobs: Option<SyncSender<Job>>,
@@ -122,29 +129,44 @@ impl ArchiveWriter {
             )));
         }
         let dir = dir.as_ref().to_path_buf();
+        let scope = if options.own_manifest {
+            LockScope::Run(options.run)
+        } else {
+            LockScope::Archive
+        };
+        // The lock comes first: nothing is checked or written before it is held.
+        let lock = match &options.lock {
+            Some(lock)
+                if lock.dir() == dir
+                    && lock.run() == options.own_manifest.then_some(options.run) =>
+            {
+                Arc::clone(lock)
+            }
+            Some(lock) => {
+                return Err(ArchiveError::InvalidOption(format!(
+                    "the lock given is for {} (run {:?}), not for {} (run {:?})",
+                    lock.dir().display(),
+                    lock.run(),
+                    dir.display(),
+                    options.own_manifest.then_some(options.run)
+                )))
+            }
+            None => Arc::new(ArchiveLock::acquire(&dir, scope)?),
+        };
         let stem = if options.own_manifest {
             format!("manifest-run={}", options.run)
         } else {
             "manifest".to_string()
         };
-        let exists = if options.own_manifest {
-            dir.join(format!("{stem}.json")).exists()
-        } else {
-            Manifest::load(&dir).is_ok()
-        };
-        if exists {
-            if !options.overwrite {
-                return Err(ArchiveError::Exists { path: dir });
-            }
-            remove_previous(&dir, &stem, &compartments, &options)?;
-        }
+        prepare::prepare(&dir, &stem, &compartments, &options)?;
         std::fs::create_dir_all(&dir).map_err(ArchiveError::io(&dir))?;
-        let manifest = Manifest::new(
+        let mut manifest = Manifest::new(
             dt_ms,
             options.seeds.clone(),
             options.description.clone(),
             compartments,
         );
+        manifest.set_run_status(options.run, RunStatus::Running);
         let store = ManifestWriter::create(&dir, &stem, manifest, options.sync)?;
         let (tx, rx) = sync_channel::<Job>(QUEUED_BATCHES);
         let encoder = std::thread::Builder::new()
@@ -154,6 +176,7 @@ impl ArchiveWriter {
         let decimals = crate::sim::decimals_of(dt_ms);
         Ok(Self {
             dir,
+            lock,
             options,
             store,
             jobs: Some(tx),
@@ -293,7 +316,7 @@ impl ArchiveWriter {
         .ok_or_else(|| ArchiveError::EncoderGone("no such stream".into()))?;
         let part = stream.parts.len() as u32;
         let rel = chunk_dir(&info.name, kind, self.options.run, chunk.set, chunk.chunk);
-        let tmp = self.dir.join(rel).join(temp_part_name(part));
+        let tmp = self.dir.join(staged_path(&rel.join(part_name(part))));
         let schema = Arc::clone(&stream.schema);
         let props = Box::new(self.properties(kind, &info.variables));
         self.send(Job::Open {
@@ -390,8 +413,16 @@ impl ArchiveWriter {
     /// ended stay in the manifest as `writing`.
     pub fn finish(mut self) -> Result<Manifest, ArchiveError> {
         self.stop_encoder();
+        self.store
+            .set_run_status(self.options.run, RunStatus::Complete);
         self.store.checkpoint()?;
         Ok(self.store.manifest().clone())
+    }
+
+    /// The writer's lock on the archive: a caller that keeps a clone holds the archive after
+    /// [`ArchiveWriter::finish`] (to add figures, say) without another writer slipping in.
+    pub fn lock(&self) -> Arc<ArchiveLock> {
+        Arc::clone(&self.lock)
     }
 
     fn stop_encoder(&mut self) {
@@ -515,58 +546,4 @@ impl Sink for ArchiveWriter {
         self.store.checkpoint()?;
         Ok(())
     }
-}
-
-/// Removes the entries of the archive `options.overwrite` replaces: a single run's whole
-/// archive (its compartments' directories and every manifest), or, with `own_manifest`,
-/// one run of a sweep (its `run=<r>` directories and its manifest).
-fn remove_previous(
-    dir: &Path,
-    stem: &str,
-    compartments: &[String],
-    options: &ArchiveOptions,
-) -> Result<(), ArchiveError> {
-    // Only the archive's own entries are removed: a single run's whole archive, or
-    // one run of a sweep.
-    let mut remove: Vec<PathBuf> = Vec::new();
-    for name in compartments {
-        if options.own_manifest {
-            for kind in [Kind::State, Kind::Spikes] {
-                remove.push(
-                    dir.join(name)
-                        .join(kind.as_str())
-                        .join(format!("run={}", options.run)),
-                );
-            }
-        } else {
-            remove.push(dir.join(name));
-        }
-    }
-    let stems: Vec<String> = if options.own_manifest {
-        vec![stem.to_string()]
-    } else {
-        std::fs::read_dir(dir)
-            .map_err(ArchiveError::io(dir))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let stem = name
-                    .strip_suffix(".json")
-                    .or_else(|| name.strip_suffix(".journal"))?;
-                (stem == "manifest" || stem.starts_with("manifest-run=")).then(|| stem.to_string())
-            })
-            .collect()
-    };
-    for stem in stems {
-        remove.push(dir.join(format!("{stem}.json")));
-        remove.push(dir.join(format!("{stem}.journal")));
-    }
-    for p in remove {
-        if p.is_dir() {
-            std::fs::remove_dir_all(&p).map_err(ArchiveError::io(&p))?;
-        } else if p.exists() {
-            std::fs::remove_file(&p).map_err(ArchiveError::io(&p))?;
-        }
-    }
-    Ok(())
 }
