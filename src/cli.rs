@@ -13,7 +13,8 @@ use crate::pipeline::Pipeline;
 use crate::plot::{parse_window, PlotOptions, PlotPlan};
 use crate::report::{info_block, inspect, selected_sets};
 use crate::run::{
-    archive_options, draw_plots, estimate, run_single, run_sweep, ProgressLine, RunOptions, Shard,
+    archive_options, check_resources, draw_plots, estimate, run_single, run_sweep, ProgressLine,
+    RunOptions, Shard,
 };
 
 /// Runs of more rows than this print the estimate before they start.
@@ -57,6 +58,10 @@ pub enum Command {
         /// Threads for the runs of a sweep (default: all cores).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         jobs: Option<u32>,
+        /// Run even when the estimate exceeds the free disk space or the available memory
+        /// (a warning instead of an error).
+        #[arg(long)]
+        ignore_space: bool,
     },
     /// Print the recording times of an archive, e.g. `neurorec times results/seed --set 0 --json`
     Times {
@@ -173,6 +178,7 @@ fn execute_other(command: Command) -> CliResult {
             quiet,
             shard,
             jobs,
+            ignore_space,
         } => {
             let options = RunOptions {
                 force,
@@ -184,13 +190,12 @@ fn execute_other(command: Command) -> CliResult {
                 shard,
                 jobs: jobs.map(|j| j as usize),
             };
-            run(
-                &Pipeline::load(&pipeline)?,
-                out.as_deref(),
-                &options,
+            let flags = RunFlags {
                 dry_run,
                 quiet,
-            )
+                ignore_space,
+            };
+            run(&Pipeline::load(&pipeline)?, out.as_deref(), &options, flags)
         }
         Command::Times {
             dir,
@@ -228,32 +233,35 @@ fn execute_other(command: Command) -> CliResult {
     }
 }
 
-/// `neurorec run`: a sweep's runs, a dry run's estimate, or one run with its info block and
-/// figures.
+/// `neurorec run`: the estimate (a dry run stops there), checked against free disk space
+/// and memory; then a sweep's runs, or one run with its info block and figures.
 fn run(
     pipeline: &Pipeline,
     out: Option<&Path>,
     options: &RunOptions,
-    dry_run: bool,
-    quiet: bool,
+    flags: RunFlags,
 ) -> CliResult {
-    let needs_out = "`neurorec run` needs --out DIR (the archive directory), or --dry-run";
     options.check(pipeline)?;
-    if !pipeline.sweep.is_empty() && !dry_run {
-        return sweep(pipeline, out.ok_or(needs_out)?, options, quiet);
-    }
-    let estimate = estimate(
-        pipeline,
-        &archive_options(pipeline, options, serde_json::Value::Null),
-    )?;
-    if dry_run {
+    let archive = archive_options(pipeline, options, serde_json::Value::Null);
+    let estimate = estimate(pipeline, &archive, options.shard, options.threads())?;
+    if flags.dry_run {
         print!("{}", estimate.text());
         return Ok(());
     }
-    let out = out.ok_or(needs_out)?;
-    if !quiet && estimate.state_rows + estimate.spike_rows > ANNOUNCED_ROWS {
+    let out = out.ok_or("`neurorec run` needs --out DIR (the archive directory), or --dry-run")?;
+    if !flags.quiet && estimate.state_rows + estimate.spike_rows > ANNOUNCED_ROWS {
         eprint!("{}", estimate.text());
     }
+    if let Err(e) = check_resources(&estimate, out) {
+        if !flags.ignore_space {
+            return Err(e.into());
+        }
+        eprintln!("warning: {e}");
+    }
+    if !pipeline.sweep.is_empty() {
+        return sweep(pipeline, out, options, flags.quiet);
+    }
+    let quiet = flags.quiet;
     let written = run_single(pipeline, out, options, ProgressLine::new(!quiet))?;
     let info = info_block(&written.archive, 0, None)?;
     if !quiet {
@@ -273,6 +281,14 @@ fn run(
         eprintln!("archive written to {}", out.display());
     }
     Ok(())
+}
+
+/// The switches of `neurorec run` besides the run's options.
+#[derive(Debug, Clone, Copy)]
+struct RunFlags {
+    dry_run: bool,
+    quiet: bool,
+    ignore_space: bool,
 }
 
 /// Runs a sweep and prints each run's outcome; fails when any run failed.

@@ -213,21 +213,31 @@ impl Pipeline {
         validate(&loc, def)
     }
 
+    /// The pipeline's populations with `overrides` of swept parameters applied.
+    pub fn specs(&self, overrides: &[(String, String, f64)]) -> Vec<PopulationSpec> {
+        self.populations
+            .iter()
+            .map(|spec| {
+                let mut spec = spec.clone();
+                for (pop, param, value) in overrides {
+                    if pop == &spec.name {
+                        spec.parameters.retain(|(p, _)| p != param);
+                        spec.parameters
+                            .push((param.clone(), ParamValue::Scalar(*value)));
+                    }
+                }
+                spec
+            })
+            .collect()
+    }
+
     /// A network with the pipeline's populations (and `overrides` of swept parameters).
     pub fn network(
         &self,
         overrides: &[(String, String, f64)],
     ) -> Result<Network, crate::sim::SimError> {
         let mut net = Network::new(self.dt_ms)?;
-        for spec in &self.populations {
-            let mut spec = spec.clone();
-            for (pop, param, value) in overrides {
-                if pop == &spec.name {
-                    spec.parameters.retain(|(p, _)| p != param);
-                    spec.parameters
-                        .push((param.clone(), ParamValue::Scalar(*value)));
-                }
-            }
+        for spec in self.specs(overrides) {
             net.add_population(spec)?;
         }
         Ok(net)
@@ -266,16 +276,17 @@ fn key_at(source: &str, span: Range<usize>) -> String {
         .unwrap_or_else(|| "(top level)".into())
 }
 
-/// Validates the parsed file section by section; the network built along the way checks
-/// parameters, monitors and parameter changes against the models.
+/// Validates the parsed file section by section. Populations are checked without building
+/// them (nothing is allocated per neuron, whatever their size); the monitors are checked
+/// against a network of one neuron per population.
 fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineError> {
     let dt = validate_dt(loc, &def.dt)?;
     let mut net =
         Network::new(dt).map_err(|e| loc.error(def.dt.span(), "dt", e.to_string(), None))?;
     let populations = validate_populations(loc, &def.populations, &mut net)?;
     let monitors = validate_monitors(loc, &def.monitors, &net)?;
-    let schedule = validate_schedule(loc, &def.schedule, &monitors, &mut net)?;
-    let sweep = validate_sweep(loc, &def.sweep, &net)?;
+    let schedule = validate_schedule(loc, &def.schedule, &monitors, &populations)?;
+    let sweep = validate_sweep(loc, &def.sweep, &populations)?;
     let plots = validate_plots(loc, def.plots, &monitors)?;
     Ok(Pipeline {
         path: loc.path.to_path_buf(),
@@ -322,15 +333,18 @@ fn validate_populations(
     let mut populations = Vec::new();
     for (name, pop) in defs {
         let spec = population_spec(loc, name, pop)?;
-        net.add_population(spec.clone()).map_err(|e| {
-            let (span, sub) = population_culprit(&e, pop);
-            loc.error(
-                span,
-                format!("populations.{name}{sub}"),
-                e.to_string(),
-                None,
-            )
-        })?;
+        // Checked without building it; the monitors are checked on a one-neuron stand-in.
+        spec.check()
+            .and_then(|()| net.add_population(spec.probe(1)).map(|_| ()))
+            .map_err(|e| {
+                let (span, sub) = population_culprit(&e, pop);
+                loc.error(
+                    span,
+                    format!("populations.{name}{sub}"),
+                    e.to_string(),
+                    None,
+                )
+            })?;
         populations.push(spec);
     }
     Ok(populations)
@@ -457,14 +471,32 @@ fn validate_schedule(
     loc: &Locator<'_>,
     steps: &[Spanned<StepDef>],
     monitors: &[MonitorSpec],
-    net: &mut Network,
+    populations: &[PopulationSpec],
 ) -> Result<Vec<Action>, PipelineError> {
     let monitored: Vec<&str> = monitors.iter().map(|m| m.compartment.as_str()).collect();
     let mut schedule = Vec::new();
     for (i, step) in steps.iter().enumerate() {
-        schedule.push(schedule_action(loc, i, step, &monitored, net)?);
+        schedule.push(schedule_action(loc, i, step, &monitored, populations)?);
     }
     Ok(schedule)
+}
+
+/// The population named `name`, or the error a network gives for an unknown one.
+fn population<'a>(
+    populations: &'a [PopulationSpec],
+    name: &str,
+) -> Result<&'a PopulationSpec, SimError> {
+    populations
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| SimError::UnknownPopulation {
+            name: name.to_string(),
+            known: populations
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// `"all"` or a list of monitored compartments, of the `what` (start or pause) of a
@@ -505,14 +537,14 @@ fn selection(
     }
 }
 
-/// One schedule entry: exactly one action, checked (a parameter change is applied to `net`,
-/// so later entries are checked against it).
+/// One schedule entry: exactly one action, checked (a parameter change against its
+/// population).
 fn schedule_action(
     loc: &Locator<'_>,
     i: usize,
     step: &Spanned<StepDef>,
     monitored: &[&str],
-    net: &mut Network,
+    populations: &[PopulationSpec],
 ) -> Result<Action, PipelineError> {
     let s = step.get_ref();
     let span = step.span();
@@ -565,7 +597,8 @@ fn schedule_action(
         }
         Action::GetRecordingsAndClear
     } else if let Some(sp) = &s.set_parameter {
-        net.set_parameter(&sp.population, &sp.parameter, ParamValue::from(&sp.value))
+        population(populations, &sp.population)
+            .and_then(|p| p.check_parameter(&sp.parameter, &ParamValue::from(&sp.value)))
             .map_err(|e| loc.error(span, format!("{key}.set_parameter"), e.to_string(), None))?;
         Action::SetParameter {
             population: sp.population.clone(),
@@ -581,7 +614,7 @@ fn schedule_action(
 fn validate_sweep(
     loc: &Locator<'_>,
     defs: &IndexMap<String, Spanned<Vec<f64>>>,
-    net: &Network,
+    populations: &[PopulationSpec],
 ) -> Result<Vec<(String, String, Vec<f64>)>, PipelineError> {
     let mut sweep = Vec::new();
     for (key, values) in defs {
@@ -594,12 +627,16 @@ fn validate_sweep(
                 Some("e.g. \"my_pop2.I_app\" = [0, 20, 40]".into()),
             ));
         };
-        let population = net
-            .population(pop)
+        let population = population(populations, pop)
             .map_err(|e| loc.error(values.span(), k.clone(), e.to_string(), None))?;
-        if population.parameter(param).is_none() {
+        if !population
+            .model
+            .parameters()
+            .iter()
+            .any(|(n, _)| *n == param)
+        {
             let known = population
-                .model()
+                .model
                 .parameters()
                 .iter()
                 .map(|(n, _)| *n)

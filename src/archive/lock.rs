@@ -89,11 +89,16 @@ impl ArchiveLock {
                 return Err(ArchiveError::Locked {
                     path: dir.to_path_buf(),
                     holder: match scope {
-                        LockScope::Archive => holder(&archive_path)
-                            .map(|pid| format!("process {pid}"))
-                            .unwrap_or_else(|| "the runs of a sweep".into()),
-                        LockScope::Run(_) | LockScope::Sweep => holder(&archive_path)
-                            .map_or("another process".into(), |pid| format!("process {pid}")),
+                        // Shared holders are the runs of a sweep (their pids are in their
+                        // run lock files); an exclusive holder wrote its pid.
+                        LockScope::Archive if archive.try_lock_shared().is_ok() => {
+                            let _ = archive.unlock();
+                            "the runs of a sweep".into()
+                        }
+                        _ => holder(&archive_path)
+                            .map_or("another neurorec process".into(), |pid| {
+                                format!("neurorec process {pid}")
+                            }),
                     },
                 });
             }

@@ -143,6 +143,21 @@ pub fn staged_path(rel: &Path) -> PathBuf {
     Path::new(STAGING).join(name)
 }
 
+/// Removes the empty directories below `root` (bottom up), and `root` itself when it ends
+/// empty. Only for a writer that holds the archive exclusively: another writer may be about
+/// to use an empty directory.
+pub fn prune_empty_dirs(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            prune_empty_dirs(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(root);
+}
+
 /// `dir/rel` when `rel` is a relative path without `..`, root or prefix components (a path
 /// a manifest may name); an error otherwise, so a damaged or hand-edited manifest cannot
 /// make neurorec read or write outside the archive.

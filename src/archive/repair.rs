@@ -71,6 +71,7 @@ pub fn repair(dir: &Path) -> Result<RepairReport, ArchiveError> {
             }
         }
         manifest.store(dir, &stem, true)?;
+        super::prune_empty_dirs(&dir.join(STAGING));
         let journal = dir.join(format!("{stem}.journal"));
         match std::fs::remove_file(&journal) {
             Ok(()) => {}

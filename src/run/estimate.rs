@@ -5,7 +5,7 @@ use crate::archive::ArchiveOptions;
 use crate::monitor::{ChunkEnd, ChunkStart, Monitors, Sink, SinkError, StateSample};
 use crate::pipeline::Pipeline;
 use crate::schedule::{run_schedule, Unobserved};
-use crate::sim::{Network, ParamValue, PopulationSpec};
+use crate::sim::Network;
 
 use super::RunError;
 
@@ -26,9 +26,11 @@ pub struct CompartmentEstimate {
     pub bytes: u64,
 }
 
-/// Expected size of a run, from its schedule alone.
+/// Expected size of a run (or of all runs of a sweep), from its schedule alone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Estimate {
+    /// Runs estimated (all of a sweep's, or one shard's share).
+    pub runs: usize,
     pub compartments: Vec<CompartmentEstimate>,
     pub state_rows: u64,
     pub spike_rows: u64,
@@ -39,7 +41,11 @@ pub struct Estimate {
 impl Estimate {
     /// The text `--dry-run` prints.
     pub fn text(&self) -> String {
-        let mut s = String::from("estimate (before running):\n");
+        let mut s = if self.runs > 1 {
+            format!("estimate (before running, {} runs):\n", self.runs)
+        } else {
+            String::from("estimate (before running):\n")
+        };
         for c in &self.compartments {
             s.push_str(&format!(
                 "  {}: {} state rows, ~{} spike rows, ~{:.1} MB\n",
@@ -97,45 +103,41 @@ impl Sink for Counter {
 /// A network of at most [`PROBE`] neurons per population, evenly spread over the neurons
 /// of `pipeline`'s populations with their parameters and initial values; with each
 /// population's scale factor (full size / probe size).
-fn probe_network(pipeline: &Pipeline) -> Result<(Network, Vec<(String, f64)>), RunError> {
+fn probe_network(
+    pipeline: &Pipeline,
+    overrides: &[(String, String, f64)],
+) -> Result<(Network, Vec<(String, f64)>), RunError> {
     let mut probe = Network::new(pipeline.dt_ms)?;
     let mut scale = Vec::new();
-    for spec in &pipeline.populations {
-        let n = spec.size.min(PROBE);
-        let pick = |values: &ParamValue| match values {
-            ParamValue::Scalar(x) => ParamValue::Scalar(*x),
-            ParamValue::PerNeuron(xs) => {
-                ParamValue::PerNeuron((0..n).map(|i| xs[i * spec.size / n]).collect())
-            }
-        };
-        let mut small = PopulationSpec::new(spec.name.clone(), n, spec.model);
-        for (k, v) in &spec.parameters {
-            small = small.with_parameter(k, pick(v));
-        }
-        for (k, v) in &spec.initial {
-            small = small.with_initial(k, pick(v));
-        }
+    for spec in &pipeline.specs(overrides) {
+        let small = spec.probe(PROBE);
+        scale.push((spec.name.clone(), spec.size as f64 / small.size as f64));
         probe.add_population(small)?;
-        scale.push((spec.name.clone(), spec.size as f64 / n as f64));
     }
     Ok((probe, scale))
 }
 
-/// Estimates rows, bytes and memory by running the schedule on a probe network (see
-/// [`probe_network`]) and scaling the counts to the full populations; bytes and memory come
-/// from the archive writer's settings in `options` ([`ArchiveOptions::expected_bytes`],
-/// [`ArchiveOptions::expected_memory`]).
-pub fn estimate(pipeline: &Pipeline, options: &ArchiveOptions) -> Result<Estimate, RunError> {
-    let (mut probe, scale) = probe_network(pipeline)?;
+/// Estimates rows, bytes and memory of a run (of the sweep's run with `overrides`) by
+/// running the schedule on a probe network (see [`probe_network`]) and scaling the counts
+/// to the full populations; bytes and memory come from the archive writer's settings in
+/// `options` ([`ArchiveOptions::expected_bytes`], [`ArchiveOptions::expected_memory`]) and
+/// the network's size ([`network_bytes`]).
+pub fn estimate_run(
+    pipeline: &Pipeline,
+    overrides: &[(String, String, f64)],
+    options: &ArchiveOptions,
+) -> Result<Estimate, RunError> {
+    let (mut probe, scale) = probe_network(pipeline, overrides)?;
     let mut mon = Monitors::with_sink(&probe, &pipeline.monitors, Counter::default())?;
     run_schedule(&mut probe, &mut mon, &pipeline.schedule, Unobserved)?;
     let counter = mon.finish(&probe)?;
     let mut out = Estimate {
+        runs: 1,
         compartments: Vec::new(),
         state_rows: 0,
         spike_rows: 0,
         bytes: 0,
-        peak_memory: BASE_MEMORY,
+        peak_memory: BASE_MEMORY + network_bytes(pipeline),
     };
     for (i, m) in pipeline.monitors.iter().enumerate() {
         let factor = scale
@@ -165,4 +167,75 @@ pub fn estimate(pipeline: &Pipeline, options: &ArchiveOptions) -> Result<Estimat
         });
     }
     Ok(out)
+}
+
+/// Bytes of the simulation state of the pipeline's populations: every parameter twice (its
+/// current and declared values) and every state variable twice (current and initial), per
+/// neuron.
+pub fn network_bytes(pipeline: &Pipeline) -> u64 {
+    pipeline
+        .populations
+        .iter()
+        .map(|p| {
+            let values = 2 * (p.model.parameters().len() + p.model.variables().len()) as u64;
+            p.size as u64 * values * 8
+        })
+        .sum()
+}
+
+/// Most runs of a sweep estimated one by one; the rest are counted as their average.
+const ESTIMATED_RUNS: usize = 64;
+
+/// Estimates a pipeline: its one run, or every run of its sweep (`shard`'s share, run
+/// `jobs` at a time: memory is that of `jobs` runs side by side).
+pub fn estimate(
+    pipeline: &Pipeline,
+    options: &ArchiveOptions,
+    shard: Option<super::Shard>,
+    jobs: usize,
+) -> Result<Estimate, RunError> {
+    if pipeline.sweep.is_empty() {
+        return estimate_run(pipeline, &[], options);
+    }
+    let combos = pipeline.sweep_runs();
+    let mine: Vec<&Vec<(String, String, f64)>> = combos
+        .iter()
+        .enumerate()
+        .filter(|(r, _)| shard.is_none_or(|s| s.contains(*r)))
+        .map(|(_, c)| c)
+        .collect();
+    let step = mine.len().div_ceil(ESTIMATED_RUNS).max(1);
+    let sampled: Vec<Estimate> = mine
+        .iter()
+        .step_by(step)
+        .map(|c| estimate_run(pipeline, c, options))
+        .collect::<Result<_, _>>()?;
+    let factor = mine.len() as f64 / sampled.len().max(1) as f64;
+    let scale = |x: u64| (x as f64 * factor).round() as u64;
+    let Some(mut total) = sampled.first().cloned() else {
+        // A shard without runs writes nothing.
+        return Ok(Estimate {
+            runs: 0,
+            compartments: Vec::new(),
+            state_rows: 0,
+            spike_rows: 0,
+            bytes: 0,
+            peak_memory: BASE_MEMORY,
+        });
+    };
+    for (i, c) in total.compartments.iter_mut().enumerate() {
+        let sum = |f: fn(&CompartmentEstimate) -> u64| {
+            sampled.iter().map(|e| f(&e.compartments[i])).sum::<u64>()
+        };
+        c.state_rows = scale(sum(|c| c.state_rows));
+        c.spike_rows = scale(sum(|c| c.spike_rows));
+        c.bytes = scale(sum(|c| c.bytes));
+    }
+    total.runs = mine.len();
+    total.state_rows = total.compartments.iter().map(|c| c.state_rows).sum();
+    total.spike_rows = total.compartments.iter().map(|c| c.spike_rows).sum();
+    total.bytes = total.compartments.iter().map(|c| c.bytes).sum();
+    let one = sampled.iter().map(|e| e.peak_memory).max().unwrap_or(0);
+    total.peak_memory = one * jobs.clamp(1, mine.len().max(1)) as u64;
+    Ok(total)
 }

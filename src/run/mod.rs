@@ -11,13 +11,15 @@
 
 mod estimate;
 mod progress;
+mod resources;
 mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use estimate::{estimate, CompartmentEstimate, Estimate};
+pub use estimate::{estimate, estimate_run, network_bytes, CompartmentEstimate, Estimate};
 pub use progress::ProgressLine;
+pub use resources::{available_memory_bytes, check_resources, free_disk_bytes};
 pub use sweep::{run_sweep, RunOutcome, Shard};
 
 use crate::archive::{
@@ -37,6 +39,14 @@ pub enum RunError {
     ShardWithoutSweep(PathBuf),
     #[error("{} already holds {what}; choose another --out directory, or pass --force to replace it", path.display())]
     Exists { path: PathBuf, what: String },
+    #[error("{}: the run needs about {} on disk, but only {} are free there; free some space, write elsewhere, or pass --ignore-space to run anyway", path.display(), human_bytes(*needed), human_bytes(*free))]
+    NoSpace {
+        path: PathBuf,
+        needed: u64,
+        free: u64,
+    },
+    #[error("the run needs about {} of memory, but only {} are available; run fewer runs at once (--jobs) or smaller populations, or pass --ignore-space to run anyway", human_bytes(*needed), human_bytes(*available))]
+    NoMemory { needed: u64, available: u64 },
     #[error(transparent)]
     Sim(#[from] SimError),
     #[error(transparent)]
@@ -47,6 +57,15 @@ pub enum RunError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Plot(#[from] PlotError),
+}
+
+/// Bytes as MB below a GB, else as GB.
+fn human_bytes(bytes: u64) -> String {
+    if bytes < 1_000_000_000 {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    } else {
+        format!("{:.1} GB", bytes as f64 / 1e9)
+    }
 }
 
 /// How a pipeline is run (the options of `neurorec run`).
@@ -63,6 +82,13 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Threads for the runs of a sweep: `jobs`, or every core.
+    pub fn threads(&self) -> usize {
+        self.jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+
     /// Checks the options against the pipeline: a shard needs a sweep.
     pub fn check(&self, pipeline: &Pipeline) -> Result<(), RunError> {
         if self.shard.is_some() && pipeline.sweep.is_empty() {

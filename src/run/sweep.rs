@@ -96,10 +96,7 @@ pub fn run_sweep(
     let mine: Vec<usize> = (0..combos.len())
         .filter(|r| options.shard.is_none_or(|s| s.contains(*r)))
         .collect();
-    let threads = options
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, mine.len().max(1));
+    let threads = options.threads().clamp(1, mine.len().max(1));
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<RunOutcome>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {

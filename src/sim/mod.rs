@@ -255,15 +255,19 @@ pub struct Population {
     spikes: Vec<u32>,
 }
 
-fn expand(
+/// Checks a value for `size` neurons (one value, or exactly `size`, all finite) without
+/// allocating anything per neuron.
+fn check_value(
     value: &ParamValue,
     what: Quantity,
     population: &str,
     size: usize,
-) -> Result<Vec<f64>, SimError> {
-    let values = match value {
-        ParamValue::Scalar(x) => vec![*x; size],
-        ParamValue::PerNeuron(xs) if xs.len() == size => xs.clone(),
+) -> Result<(), SimError> {
+    let bad = match value {
+        ParamValue::Scalar(x) => (!x.is_finite()).then_some(*x),
+        ParamValue::PerNeuron(xs) if xs.len() == size => {
+            xs.iter().copied().find(|x| !x.is_finite())
+        }
         ParamValue::PerNeuron(xs) => {
             return Err(SimError::WrongLength {
                 what,
@@ -273,14 +277,27 @@ fn expand(
             })
         }
     };
-    if let Some(bad) = values.iter().find(|x| !x.is_finite()) {
-        return Err(SimError::NonFinite {
+    match bad {
+        Some(value) => Err(SimError::NonFinite {
             what,
             population: population.to_string(),
-            value: *bad,
-        });
+            value,
+        }),
+        None => Ok(()),
     }
-    Ok(values)
+}
+
+fn expand(
+    value: &ParamValue,
+    what: Quantity,
+    population: &str,
+    size: usize,
+) -> Result<Vec<f64>, SimError> {
+    check_value(value, what, population, size)?;
+    Ok(match value {
+        ParamValue::Scalar(x) => vec![*x; size],
+        ParamValue::PerNeuron(xs) => xs.clone(),
+    })
 }
 
 fn all_equal(xs: &[f64]) -> bool {
@@ -288,16 +305,84 @@ fn all_equal(xs: &[f64]) -> bool {
         .is_none_or(|x0| xs.iter().all(|x| x.to_bits() == x0.to_bits()))
 }
 
-impl Population {
-    fn from_spec(spec: &PopulationSpec) -> Result<Self, SimError> {
-        if spec.name.is_empty() {
+impl PopulationSpec {
+    /// Checks the spec as [`Network::add_population`] does (name, size, parameter and
+    /// variable names, value lengths, finite values), in the same order and with the same
+    /// errors, without allocating anything per neuron.
+    pub fn check(&self) -> Result<(), SimError> {
+        if self.name.is_empty() {
             return Err(SimError::EmptyPopulationName);
         }
-        if spec.size == 0 || spec.size > u32::MAX as usize {
+        if self.size == 0 || self.size > u32::MAX as usize {
             return Err(SimError::EmptyPopulation {
-                name: spec.name.clone(),
+                name: self.name.clone(),
             });
         }
+        for (name, value) in &self.parameters {
+            self.model.parameter_index(name)?;
+            check_value(
+                value,
+                Quantity::Parameter(name.clone()),
+                &self.name,
+                self.size,
+            )?;
+        }
+        for (name, value) in &self.initial {
+            self.model.variable_index_or_err(name)?;
+            check_value(
+                value,
+                Quantity::Initial(name.clone()),
+                &self.name,
+                self.size,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Checks a parameter change as [`Network::set_parameter`] does, without a network.
+    pub fn check_parameter(&self, name: &str, value: &ParamValue) -> Result<(), SimError> {
+        self.model.parameter_index(name)?;
+        check_value(
+            value,
+            Quantity::Parameter(name.to_string()),
+            &self.name,
+            self.size,
+        )
+    }
+
+    /// The same population with at most `n` neurons, evenly spread over this one's, with
+    /// their parameters and initial values: a small stand-in (for checks and estimates)
+    /// that allocates nothing proportional to the full size.
+    pub fn probe(&self, n: usize) -> PopulationSpec {
+        let n = self.size.clamp(1, n.max(1));
+        let size = self.size;
+        let pick = |values: &ParamValue| match values {
+            ParamValue::PerNeuron(xs) if xs.len() == size => {
+                ParamValue::PerNeuron((0..n).map(|i| xs[i * size / n]).collect())
+            }
+            other => other.clone(),
+        };
+        PopulationSpec {
+            name: self.name.clone(),
+            size: n,
+            model: self.model,
+            parameters: self
+                .parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), pick(v)))
+                .collect(),
+            initial: self
+                .initial
+                .iter()
+                .map(|(k, v)| (k.clone(), pick(v)))
+                .collect(),
+        }
+    }
+}
+
+impl Population {
+    fn from_spec(spec: &PopulationSpec) -> Result<Self, SimError> {
+        spec.check()?;
         let model = spec.model;
         let n = spec.size;
         let mut params: Vec<Vec<f64>> = model

@@ -14,3 +14,4 @@ mod plot;
 mod properties;
 mod run;
 mod seed;
+mod trust;

@@ -166,6 +166,7 @@ proptest! {
             quiet: true,
             shard: None,
             jobs: None,
+            ignore_space: false,
         })
         .unwrap();
         assert_archive_matches(&out, &sets)?;

@@ -413,6 +413,10 @@ impl ArchiveWriter {
     /// ended stay in the manifest as `writing`.
     pub fn finish(mut self) -> Result<Manifest, ArchiveError> {
         self.stop_encoder();
+        if !self.options.own_manifest {
+            // Dropped chunks leave empty directories; a single run holds the archive alone.
+            super::prune_empty_dirs(&self.dir.join(super::STAGING));
+        }
         self.store
             .set_run_status(self.options.run, RunStatus::Complete);
         self.store.checkpoint()?;
