@@ -53,6 +53,9 @@ pub fn assert_archive_equals(
 ) {
     let archive = Archive::open(dir).unwrap();
     assert!(archive.unfinished().is_empty());
+    // Sizes, checksums, footers and period tables of every file (parts included).
+    let problems = neurorec::archive::validate(&archive);
+    assert!(problems.is_empty(), "{problems:?}");
     for (s, (recordings, times)) in sets.iter().enumerate() {
         let s = s as u32;
         let rebuilt = archive.recording_times(0, s).unwrap();

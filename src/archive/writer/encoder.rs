@@ -16,7 +16,9 @@ use parquet::arrow::arrow_writer::{
 };
 use parquet::arrow::{encode_arrow_schema, ArrowWriter};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{
+    FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataReader, ParquetMetaDataWriter,
+};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
@@ -157,10 +159,21 @@ pub(super) enum Job {
     Abort {
         id: u64,
     },
+    /// The file's stream has moved on to its next part: encode and write its last row
+    /// groups now, so only its footer metadata waits in memory for the chunk's end.
+    Seal {
+        id: u64,
+    },
+}
+
+/// A file as the encoder thread holds it: being written, or sealed.
+enum FileState {
+    Open(EncFile),
+    Sealed(SealedFile),
 }
 
 pub(super) fn encoder_loop(jobs: Receiver<Job>) {
-    let mut files: HashMap<u64, Result<EncFile, ArchiveError>> = HashMap::new();
+    let mut files: HashMap<u64, Result<FileState, ArchiveError>> = HashMap::new();
     for job in jobs {
         match job {
             Job::Open {
@@ -174,12 +187,13 @@ pub(super) fn encoder_loop(jobs: Receiver<Job>) {
             } => {
                 files.insert(
                     id,
-                    open_file(tmp, schema, *props, row_group_rows, writeback_bytes, state),
+                    open_file(tmp, schema, *props, row_group_rows, writeback_bytes, state)
+                        .map(FileState::Open),
                 );
             }
             Job::Batch { id, batch } => {
                 crate::archive::crash_point("batch");
-                if let Some(Ok(file)) = files.get_mut(&id) {
+                if let Some(Ok(FileState::Open(file))) = files.get_mut(&id) {
                     if let Err(e) = write_batch(file, batch) {
                         files.insert(id, Err(e));
                     }
@@ -193,7 +207,8 @@ pub(super) fn encoder_loop(jobs: Receiver<Job>) {
                 reply,
             } => {
                 let result = match files.remove(&id) {
-                    Some(Ok(file)) => close_file(file, meta, &path, sync),
+                    Some(Ok(FileState::Open(file))) => close_file(file, meta, &path, sync),
+                    Some(Ok(FileState::Sealed(file))) => close_sealed(file, meta, &path, sync),
                     Some(Err(e)) => Err(e),
                     None => Err(ArchiveError::EncoderGone(format!(
                         "file {} was never opened",
@@ -202,10 +217,18 @@ pub(super) fn encoder_loop(jobs: Receiver<Job>) {
                 };
                 let _ = reply.send(result);
             }
+            Job::Seal { id } => {
+                if let Some(Ok(FileState::Open(file))) = files.remove(&id) {
+                    files.insert(id, seal(file).map(FileState::Sealed));
+                }
+            }
             Job::Abort { id } => {
-                if let Some(Ok(file)) = files.remove(&id) {
-                    let tmp = file.tmp.clone();
-                    drop(file);
+                let tmp = match files.remove(&id) {
+                    Some(Ok(FileState::Open(file))) => Some(file.tmp.clone()),
+                    Some(Ok(FileState::Sealed(file))) => Some(file.tmp),
+                    _ => None,
+                };
+                if let Some(tmp) = tmp {
                     let _ = std::fs::remove_file(tmp);
                 }
             }
@@ -309,6 +332,136 @@ fn write_batch(file: &mut EncFile, batch: BatchData) -> Result<(), ArchiveError>
     Ok(())
 }
 
+/// A part whose stream has moved on to its next part: its row groups, page index and a
+/// provisional footer are on disk, and the writer's memory (buffers, row-group metadata)
+/// is released. Only what its final footer needs stays, however long the chunk goes on.
+pub(super) struct SealedFile {
+    tmp: PathBuf,
+    schema: SchemaRef,
+    rows: u64,
+    /// Bytes up to the end of the last row group, and their CRC-32 so far.
+    data_end: u64,
+    data_crc: crc32fast::Hasher,
+}
+
+/// Writes every row group of the file still being encoded and a provisional footer (the
+/// chunk's metadata is known only when it ends, see [`close_sealed`]).
+fn seal(mut file: EncFile) -> Result<SealedFile, ArchiveError> {
+    let tmp = file.tmp.clone();
+    end_row_group(&mut file)?;
+    while !file.finishing.is_empty() {
+        append_oldest(&mut file)?;
+    }
+    let (data_end, data_crc) = file.writer.inner().position();
+    let out = file
+        .writer
+        .into_inner()
+        .map_err(ArchiveError::parquet(&tmp))?;
+    out.finish(&tmp, false)?;
+    Ok(SealedFile {
+        tmp,
+        schema: file.schema,
+        rows: file.rows,
+        data_end,
+        data_crc,
+    })
+}
+
+/// Completes a sealed part: its provisional footer is replaced by the final one, with the
+/// chunk's metadata; the row groups and page index stay where they are. The CRC-32 goes on
+/// from the data's and reads back only the page index.
+fn close_sealed(
+    file: SealedFile,
+    meta: Vec<KeyValue>,
+    path: &Path,
+    sync: bool,
+) -> Result<(u64, u64, u32), ArchiveError> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let tmp = &file.tmp;
+    let io = ArchiveError::io(tmp);
+    let mut handle = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(tmp)
+        .map_err(ArchiveError::io(tmp))?;
+    let len = handle.metadata().map_err(ArchiveError::io(tmp))?.len();
+    let old = ParquetMetaDataReader::new()
+        .parse_and_finish(&handle)
+        .map_err(ArchiveError::parquet(tmp))?;
+    let mut tail = [0u8; 8];
+    handle
+        .seek(SeekFrom::Start(len.saturating_sub(8)))
+        .and_then(|_| handle.read_exact(&mut tail))
+        .map_err(ArchiveError::io(tmp))?;
+    let footer_len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+    let footer_start = len
+        .checked_sub(8 + footer_len)
+        .filter(|s| *s >= file.data_end)
+        .ok_or_else(|| ArchiveError::Corrupt {
+            path: tmp.clone(),
+            what: "the provisional footer of a sealed part is not where it was written".into(),
+        })?;
+    let fm = old.file_metadata();
+    let kvs = final_key_values(&file.schema, meta);
+    let new_meta = FileMetaData::new(
+        fm.version(),
+        fm.num_rows(),
+        fm.created_by().map(str::to_string),
+        Some(kvs),
+        fm.schema_descr_ptr(),
+        fm.column_orders().cloned(),
+    );
+    let complete = ParquetMetaData::new(new_meta, old.row_groups().to_vec());
+    let mut footer = Vec::new();
+    ParquetMetaDataWriter::new(&mut footer, &complete)
+        .finish()
+        .map_err(ArchiveError::parquet(tmp))?;
+    // The page index between the data and the old footer, read back for the checksum.
+    let mut crc = file.data_crc;
+    let mut index = vec![0u8; (footer_start - file.data_end) as usize];
+    handle
+        .seek(SeekFrom::Start(file.data_end))
+        .and_then(|_| handle.read_exact(&mut index))
+        .map_err(ArchiveError::io(tmp))?;
+    crc.update(&index);
+    crc.update(&footer);
+    handle
+        .set_len(footer_start)
+        .and_then(|()| handle.seek(SeekFrom::Start(footer_start)).map(|_| ()))
+        .and_then(|()| handle.write_all(&footer))
+        .map_err(ArchiveError::io(tmp))?;
+    if sync {
+        handle.sync_all().map_err(io)?;
+    }
+    drop(handle);
+    crate::archive::crash_point("file_written");
+    if tmp != path {
+        std::fs::rename(tmp, path).map_err(ArchiveError::io(path))?;
+    }
+    Ok((
+        file.rows,
+        footer_start + footer.len() as u64,
+        crc.finalize(),
+    ))
+}
+
+/// The key-value metadata of a finished file: neurorec's keys and the Arrow schema carrying
+/// them too (readers such as pyarrow take a file's schema metadata from the stored Arrow
+/// schema when there is one).
+fn final_key_values(schema: &SchemaRef, meta: Vec<KeyValue>) -> Vec<KeyValue> {
+    let mut metadata = schema.metadata().clone();
+    for kv in &meta {
+        metadata.insert(kv.key.clone(), kv.value.clone().unwrap_or_default());
+    }
+    let full = Schema::new(schema.fields().clone()).with_metadata(metadata);
+    let mut kvs = meta;
+    kvs.push(KeyValue::new(
+        "ARROW:schema".to_string(),
+        encode_arrow_schema(&full),
+    ));
+    kvs
+}
+
 /// Stops feeding the current row group; its worker finishes encoding in the background.
 fn end_row_group(file: &mut EncFile) -> Result<(), ArchiveError> {
     if let Some(task) = file.current.take() {
@@ -369,20 +522,9 @@ fn close_file(
     while !file.finishing.is_empty() {
         append_oldest(&mut file)?;
     }
-    // Readers such as pyarrow take a file's schema metadata from the stored Arrow schema
-    // when there is one, so it carries every key-value pair too.
-    let mut metadata = file.schema.metadata().clone();
-    for kv in &meta {
-        metadata.insert(kv.key.clone(), kv.value.clone().unwrap_or_default());
-    }
-    let full = Schema::new(file.schema.fields().clone()).with_metadata(metadata);
-    for kv in meta {
+    for kv in final_key_values(&file.schema, meta) {
         file.writer.append_key_value_metadata(kv);
     }
-    file.writer.append_key_value_metadata(KeyValue::new(
-        "ARROW:schema".to_string(),
-        encode_arrow_schema(&full),
-    ));
     let out = file
         .writer
         .into_inner()

@@ -74,6 +74,11 @@ impl Write for Checksummed {
 }
 
 impl Checksummed {
+    /// Bytes written so far and their CRC-32 state.
+    pub(super) fn position(&self) -> (u64, crc32fast::Hasher) {
+        (self.bytes, self.hasher.clone())
+    }
+
     /// Creates `tmp`; with `writeback_bytes`, what it holds is written back to disk in the
     /// background every that many bytes (only for files fsynced at close).
     pub(super) fn create(tmp: &Path, writeback_bytes: Option<u64>) -> Result<Self, ArchiveError> {

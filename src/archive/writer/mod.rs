@@ -315,6 +315,10 @@ impl ArchiveWriter {
         }
         .ok_or_else(|| ArchiveError::EncoderGone("no such stream".into()))?;
         let part = stream.parts.len() as u32;
+        if let Some(&previous) = stream.parts.last() {
+            // The previous part gets no more rows: its buffers go, its metadata waits.
+            self.send(Job::Seal { id: previous })?;
+        }
         let rel = chunk_dir(&info.name, kind, self.options.run, chunk.set, chunk.chunk);
         let tmp = self.dir.join(staged_path(&rel.join(part_name(part))));
         let schema = Arc::clone(&stream.schema);
