@@ -48,13 +48,12 @@ pub enum LockScope {
 }
 
 fn open_lock_file(path: &Path) -> Result<File, ArchiveError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(ArchiveError::io(path))
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    // A link in place of the lock file is not followed (nothing outside is truncated).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    options.open(path).map_err(ArchiveError::io(path))
 }
 
 /// Writes the holder's pid into a lock file held exclusively.

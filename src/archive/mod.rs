@@ -34,7 +34,7 @@ pub use reader::{Archive, ChunkRef, ReadStats};
 pub use repair::{repair, RepairReport};
 pub use runs::{write_runs_table, RUNS_TABLE};
 pub use validate::{validate, Problem, Severity};
-pub use writer::{ArchiveOptions, ArchiveWriter, ValueStorage};
+pub use writer::{remove_run, ArchiveOptions, ArchiveWriter, ValueStorage};
 
 /// Version of the archive format written into every file and the manifest.
 pub const FORMAT_VERSION: u32 = 1;

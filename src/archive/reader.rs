@@ -38,6 +38,10 @@ pub struct ReadStats {
     pub data_bytes: u64,
 }
 
+/// The largest footer read (neurorec's are kilobytes, a part's with many row groups a few
+/// megabytes).
+const MAX_FOOTER: u64 = 256 << 20;
+
 /// An archive opened for reading.
 #[derive(Debug)]
 pub struct Archive {
@@ -213,14 +217,40 @@ impl Archive {
     /// link, device or FIFO) is opened.
     pub fn open_file(&self, rel: &str) -> Result<(PathBuf, File), ArchiveError> {
         let path = self.path_of(rel)?;
+        let not_plain = |path: PathBuf| {
+            ArchiveError::Corrupt {
+            path,
+            what: "is not a regular file (a link, directory, device or FIFO), or lies outside the archive through a link; an archive's files are plain files inside it".into(),
+        }
+        };
         let meta = std::fs::symlink_metadata(&path).map_err(ArchiveError::io(&path))?;
         if !meta.is_file() {
-            return Err(ArchiveError::Corrupt {
-                path,
-                what: "is not a regular file (a link, directory, device or FIFO); an archive's files are plain files".into(),
-            });
+            return Err(not_plain(path));
         }
-        let file = File::open(&path).map_err(ArchiveError::io(&path))?;
+        // Links in the directories above are not followed out of the archive.
+        let inside = match (
+            std::fs::canonicalize(&path),
+            std::fs::canonicalize(&self.dir),
+        ) {
+            (Ok(file), Ok(dir)) => file.starts_with(dir),
+            _ => false,
+        };
+        if !inside {
+            return Err(not_plain(path));
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        // Opened without following a link and without waiting (a FIFO swapped in after the
+        // check above), then checked again on the open file.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut options,
+            libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        );
+        let file = options.open(&path).map_err(ArchiveError::io(&path))?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(not_plain(path));
+        }
         Ok((path, file))
     }
 
@@ -281,6 +311,12 @@ impl Archive {
         let footer_len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
         if footer_len + 12 > len {
             return Err(corrupt("footer length exceeds the file"));
+        }
+        // neurorec's footers are kilobytes; a damaged length must not allocate gigabytes.
+        if footer_len > MAX_FOOTER {
+            return Err(corrupt(
+                "footer larger than any neurorec writes (the file is damaged)",
+            ));
         }
         let mut footer = vec![0u8; footer_len as usize];
         file.seek(SeekFrom::Start(len - 8 - footer_len))

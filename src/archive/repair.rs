@@ -21,6 +21,8 @@ pub struct RepairReport {
     pub interrupted: Vec<u32>,
     /// Torn journal lines dropped (journal file and line).
     pub torn_lines: Vec<(String, usize)>,
+    /// Figures listed but never moved into place, dropped from the manifest.
+    pub figures: Vec<String>,
 }
 
 impl RepairReport {
@@ -30,6 +32,7 @@ impl RepairReport {
             && self.removed.is_empty()
             && self.interrupted.is_empty()
             && self.torn_lines.is_empty()
+            && self.figures.is_empty()
     }
 }
 
@@ -63,6 +66,13 @@ pub fn repair(dir: &Path) -> Result<RepairReport, ArchiveError> {
                 .map(|p| (p.file.clone(), p.line)),
         );
         move_complete(dir, &manifest, &mut report)?;
+        manifest.figures.retain(|f| {
+            let there = confined(dir, &f.path).is_ok_and(|p| std::fs::symlink_metadata(p).is_ok());
+            if !there {
+                report.figures.push(f.path.clone());
+            }
+            there
+        });
         remove_unfinished(dir, &manifest, &mut report)?;
         for r in &mut manifest.runs {
             if r.status == RunStatus::Running {
@@ -72,6 +82,7 @@ pub fn repair(dir: &Path) -> Result<RepairReport, ArchiveError> {
         }
         manifest.store(dir, &stem, true)?;
         super::prune_empty_dirs(&dir.join(STAGING));
+        remove_figure_leftovers(dir, &mut report);
         let journal = dir.join(format!("{stem}.journal"));
         match std::fs::remove_file(&journal) {
             Ok(()) => {}
@@ -138,6 +149,15 @@ fn remove_unfinished(
     report: &mut RepairReport,
 ) -> Result<(), ArchiveError> {
     let runs: Vec<u32> = manifest.runs.iter().map(|r| r.run).collect();
+    // A staged copy of a complete chunk's file that could not be moved (something else is
+    // at its place) is kept: it is the chunk's data.
+    let complete: std::collections::HashSet<PathBuf> = manifest
+        .chunks
+        .iter()
+        .filter(|c| c.status == ChunkStatus::Complete)
+        .flat_map(|c| c.files.iter())
+        .map(|f| dir.join(staged_path(Path::new(&f.path))))
+        .collect();
     let staging = dir.join(STAGING);
     let Ok(compartments) = std::fs::read_dir(&staging) else {
         return Ok(());
@@ -154,6 +174,7 @@ fn remove_unfinished(
             }
         }
     }
+    leftovers.retain(|p| !complete.contains(p));
     leftovers.sort();
     for path in leftovers {
         std::fs::remove_file(&path).map_err(ArchiveError::io(&path))?;
@@ -172,6 +193,24 @@ fn remove_unfinished(
         }
     }
     Ok(())
+}
+
+/// Removes figures a stopped run was drawing (`figures/.<name>.<pid>.tmp.<ext>`, neurorec's
+/// temporary names).
+fn remove_figure_leftovers(dir: &Path, report: &mut RepairReport) {
+    let Ok(entries) = std::fs::read_dir(dir.join("figures")) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with('.') && name.contains(".tmp.");
+        if ours
+            && e.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            report.removed.push(format!("figures/{name}"));
+        }
+    }
 }
 
 fn files_below(root: &Path, out: &mut Vec<PathBuf>) {

@@ -109,6 +109,15 @@ pub fn validate(archive: &Archive) -> Vec<Problem> {
         }
     }
     for f in &manifest.figures {
+        if let Ok(path) = confined(archive.dir(), &f.path) {
+            if std::fs::symlink_metadata(path).is_err() {
+                problems.push(unfinished(
+                    f.path.clone(),
+                    "is listed but not in place (the run stopped while moving it); `neurorec repair` drops the entry".into(),
+                ));
+                continue;
+            }
+        }
         let entry = FileEntry {
             path: f.path.clone(),
             compartment: String::new(),

@@ -151,6 +151,18 @@ impl PlotPlan {
             other => invalid(other.to_string()),
         })?;
         if let Some(file) = &self.file {
+            let plain = !file.is_empty()
+                && !file.starts_with('.')
+                && !file.contains(['/', '\\'])
+                && std::path::Path::new(file).is_relative();
+            if !plain {
+                return Err(PlanError {
+                    message: format!(
+                        "file \"{file}\" must be a plain file name (figures go into DIR/figures/)"
+                    ),
+                    hint: Some("e.g. file = \"figure_{set1}_chunk{chunk}.png\"".into()),
+                });
+            }
             let lower = file.to_ascii_lowercase();
             if !(lower.ends_with(".png") || lower.ends_with(".svg")) {
                 return Err(PlanError {

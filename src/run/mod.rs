@@ -47,6 +47,12 @@ pub enum RunError {
     },
     #[error("the run needs about {} of memory, but only {} are available; run fewer runs at once (--jobs) or smaller populations, or pass --ignore-space to run anyway", human_bytes(*needed), human_bytes(*available))]
     NoMemory { needed: u64, available: u64 },
+    #[error("the figure \"{name}\" of {second} has the name of the one of {first}; put {{set1}} and {{chunk}} into the plot's `file`")]
+    FigureNameTwice {
+        name: String,
+        first: String,
+        second: String,
+    },
     #[error(transparent)]
     Sim(#[from] SimError),
     #[error(transparent)]
@@ -213,49 +219,53 @@ pub fn draw_plots(
     let archive = &written.archive;
     let figures = archive.dir().join("figures");
     std::fs::create_dir_all(&figures).map_err(ArchiveError::io(&figures))?;
-    let mut entries = Vec::new();
-    let result = (|| {
-        for plan in &pipeline.plots {
-            let file = plan
-                .file
-                .as_deref()
-                .unwrap_or("figure_{set1}_chunk{chunk}.png");
-            for set in archive.sets(0) {
-                if plan.sets.as_ref().is_some_and(|s| !s.contains(&set)) {
-                    continue;
+    let mut drawn: Vec<(String, usize, u32, u32)> = Vec::new();
+    for (i, plan) in pipeline.plots.iter().enumerate() {
+        let file = plan
+            .file
+            .as_deref()
+            .unwrap_or("figure_{set1}_chunk{chunk}.png");
+        for set in archive.sets(0) {
+            if plan.sets.as_ref().is_some_and(|s| !s.contains(&set)) {
+                continue;
+            }
+            for entry in archive.chunks(0, set) {
+                let name = file
+                    .replace("{set1}", &(set + 1).to_string())
+                    .replace("{set}", &set.to_string())
+                    .replace("{chunk}", &entry.chunk.to_string());
+                if let Some((_, j, s, c)) = drawn.iter().find(|d| d.0 == name) {
+                    return Err(RunError::FigureNameTwice {
+                        name,
+                        first: format!("plots[{j}] set {s} chunk {c}"),
+                        second: format!("plots[{i}] set {set} chunk {}", entry.chunk),
+                    });
                 }
-                for entry in archive.chunks(0, set) {
-                    let name = file
-                        .replace("{set1}", &(set + 1).to_string())
-                        .replace("{set}", &set.to_string())
-                        .replace("{chunk}", &entry.chunk.to_string());
-                    let chunk = ChunkRef {
-                        run: 0,
-                        set,
-                        chunk: entry.chunk,
-                    };
-                    let figure = draw_figure(archive, plan, chunk, &figures.join(&name))?;
-                    entries.push(figure.1);
-                    on_figure(&figure.0);
-                }
+                drawn.push((name.clone(), i, set, entry.chunk));
+                let chunk = ChunkRef {
+                    run: 0,
+                    set,
+                    chunk: entry.chunk,
+                };
+                let figure = draw_figure(written, plan, chunk, &figures.join(&name))?;
+                on_figure(&figure);
             }
         }
-        Ok::<(), RunError>(())
-    })();
-    // What was drawn is listed even when a later figure failed.
-    add_figures(&written.lock, entries)?;
-    result
+    }
+    Ok(())
 }
 
-/// Draws one figure under a temporary name, then moves it to `path` (refusing a file that
-/// is already there: no manifest lists it, so it is not neurorec's); returns it with its
-/// manifest entry.
+/// Draws one figure under a temporary name, lists it in the manifest, then moves it to
+/// `path` (refusing a file that is already there: no manifest lists it, so it is not
+/// neurorec's). A process stopped between the listing and the move leaves a listed figure
+/// that is missing: `validate` calls the archive unfinished, `repair` drops the entry.
 fn draw_figure(
-    archive: &Archive,
+    written: &Written,
     plan: &crate::plot::PlotPlan,
     chunk: ChunkRef,
     path: &Path,
-) -> Result<(Figure, FigureEntry), RunError> {
+) -> Result<Figure, RunError> {
+    let archive = &written.archive;
     let rel = path
         .strip_prefix(archive.dir())
         .unwrap_or(path)
@@ -284,18 +294,17 @@ fn draw_figure(
         }
     };
     let bytes = std::fs::read(&tmp).map_err(ArchiveError::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(ArchiveError::io(path))?;
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&bytes);
-    Ok((
-        Figure {
-            path: path.to_path_buf(),
-            warnings,
-        },
-        FigureEntry {
-            path: rel,
-            bytes: bytes.len() as u64,
-            crc32: format!("{:08x}", hasher.finalize()),
-        },
-    ))
+    let entry = FigureEntry {
+        path: rel,
+        bytes: bytes.len() as u64,
+        crc32: format!("{:08x}", hasher.finalize()),
+    };
+    add_figures(&written.lock, vec![entry])?;
+    std::fs::rename(&tmp, path).map_err(ArchiveError::io(path))?;
+    Ok(Figure {
+        path: path.to_path_buf(),
+        warnings,
+    })
 }

@@ -93,6 +93,15 @@ pub fn run_sweep(
         }));
     }
     crate::archive::write_runs_table(out, &columns, options.force)?;
+    if options.force {
+        // Runs of an earlier, larger sweep would stay beside the new ones: remove them.
+        for r in earlier_runs(out)
+            .into_iter()
+            .filter(|r| *r as usize >= combos.len())
+        {
+            crate::archive::remove_run(out, r)?;
+        }
+    }
     let mine: Vec<usize> = (0..combos.len())
         .filter(|r| options.shard.is_none_or(|s| s.contains(*r)))
         .collect();
@@ -120,6 +129,24 @@ pub fn run_sweep(
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|o| o.run);
     Ok(results)
+}
+
+/// The runs whose manifests are in the sweep archive at `dir`.
+fn earlier_runs(dir: &Path) -> Vec<u32> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_prefix("manifest-run=")?
+                        .strip_suffix(".json")?
+                        .parse()
+                        .ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn run_one(

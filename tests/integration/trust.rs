@@ -208,9 +208,48 @@ fn unreadable_manifests_and_mixed_archives_are_never_replaced() {
         .arg("--quiet")
         .assert()
         .success();
-    let o = run_cmd(&p, &swept).output().unwrap();
-    assert!(!o.status.success());
-    assert!(stderr_of(&o).contains("already holds"), "{}", stderr_of(&o));
+    for force in [false, true] {
+        let mut cmd = run_cmd(&p, &swept);
+        if force {
+            cmd.arg("--force");
+        }
+        let o = cmd.output().unwrap();
+        assert!(!o.status.success());
+        assert!(
+            stderr_of(&o).contains("runs of a sweep"),
+            "{}",
+            stderr_of(&o)
+        );
+    }
+    assert_eq!(validate(&swept).0, 0);
+    // A smaller sweep replacing it with --force leaves none of the earlier runs.
+    let smaller = write_pipeline(
+        dir.path(),
+        "smaller.toml",
+        &std::fs::read_to_string(pipeline("current_sweep.toml"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("\"exc.I_app\"") {
+                    "\"exc.I_app\" = [10.0, 30.0]"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    neurorec()
+        .arg("run")
+        .arg(&smaller)
+        .arg("--out")
+        .arg(&swept)
+        .args(["--quiet", "--force"])
+        .assert()
+        .success();
+    let archive = Archive::open(&swept).unwrap();
+    assert_eq!(archive.runs(), vec![0, 1]);
+    assert!(!swept.join("manifest-run=2.json").exists());
     assert_eq!(validate(&swept).0, 0);
 }
 
@@ -396,6 +435,17 @@ fn validate_reports_damage_with_distinct_exit_codes() {
     assert_eq!(code, 4, "{text}");
     assert!(text.contains("not a regular file"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(20));
+    // A compartment directory that is a link to somewhere else: never read through.
+    let f = fresh("linkdir");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::rename(f.join("pop"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, f.join("pop")).unwrap();
+    let (code, text) = validate(&f);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains("outside the archive through a link"),
+        "{text}"
+    );
     // A bit flip: validate names the file, plot refuses to draw it.
     let e = fresh("flip");
     let mut bytes = std::fs::read(e.join(part)).unwrap();
@@ -545,4 +595,81 @@ fn a_full_disk_leaves_an_unfinished_archive_that_names_the_file() {
     );
     let (code, text) = validate(&out);
     assert_eq!(code, 3, "unfinished, never corrupt: {text}");
+}
+
+#[test]
+fn plot_errors_say_what_is_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_pipeline(
+        dir.path(),
+        "plan.toml",
+        "shape = [1, 1]\nposition = [1]\ncompartment = [\"pop\"]\nvariable = [\"v\"]\nformat = [\"line\"]\ndpi = 20\n",
+    );
+    let plot = |archive: &Path, chunk: &str, extra: &[&str]| {
+        neurorec()
+            .arg("plot")
+            .arg(archive)
+            .arg("--plan")
+            .arg(&plan)
+            .args(["--chunk", chunk])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join("f.png"))
+            .output()
+            .unwrap()
+    };
+    // A chunk the run stopped in is unfinished, not missing.
+    let p = write_pipeline(dir.path(), "p.toml", &chunky(6));
+    let out = dir.path().join("out");
+    let status = run_cmd(&p, &out)
+        .env("NEUROREC_CRASH_AT", "batch:3")
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let o = plot(&out, "1", &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr_of(&o).contains("chunk 1 is unfinished"),
+        "{}",
+        stderr_of(&o)
+    );
+    // A window outside the chunk names the chunk's window in ms as times print (199.9,
+    // never 199.90000000000001).
+    let o = plot(&out, "0", &["--time-lim", "5000,6000"]);
+    assert!(!o.status.success());
+    let e = stderr_of(&o);
+    assert!(e.contains("(0.0, 19.9)") && !e.contains("0000000"), "{e}");
+}
+
+#[test]
+fn figures_stay_in_the_archive_and_never_overwrite_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = |file: &str| {
+        format!(
+            "{}[[plots]]\nfile = \"{file}\"\nshape = [1, 1]\nposition = [1]\ncompartment = [\"pop\"]\nvariable = [\"v\"]\nformat = [\"line\"]\ndpi = 20\n",
+            chunky(2)
+        )
+    };
+    for bad in ["../outside.png", "/tmp/x.png", "sub/x.png", ".hidden.png"] {
+        let p = write_pipeline(dir.path(), "bad.toml", &plot(bad));
+        let o = run_cmd(&p, &dir.path().join("bad")).output().unwrap();
+        assert!(!o.status.success());
+        assert!(
+            stderr_of(&o).contains("plain file name"),
+            "{bad}: {}",
+            stderr_of(&o)
+        );
+    }
+    // Two chunks drawn under one name: an error naming both, not a figure written over.
+    let p = write_pipeline(dir.path(), "same.toml", &plot("fig_{set1}.png"));
+    let out = dir.path().join("same");
+    let o = run_cmd(&p, &out).output().unwrap();
+    assert!(!o.status.success());
+    let e = stderr_of(&o);
+    assert!(
+        e.contains("set 0 chunk 0") && e.contains("set 0 chunk 1"),
+        "{e}"
+    );
+    // The figure drawn before is listed and valid.
+    assert_eq!(validate(&out).0, 0, "{}", validate(&out).1);
 }

@@ -88,7 +88,7 @@ impl ArchiveWriter {
             }
             std::fs::rename(&from, &to).map_err(ArchiveError::io(&to))?;
             crate::archive::crash_point("file_renamed");
-            remove_empty_dirs(&self.dir.join(STAGING), &from);
+            remove_empty_dirs(&self.dir.join(STAGING), &from, self.options.own_manifest);
         }
         self.sync_parents(paths.iter().map(PathBuf::from))
     }
@@ -117,13 +117,23 @@ impl ArchiveWriter {
         end: &ChunkEnd<'_>,
         streams: &[(usize, Kind)],
     ) -> Result<(), ArchiveError> {
-        let ids: Vec<u64> = streams
-            .iter()
-            .filter_map(|&(c, kind)| self.stream_mut(c, kind).ok().map(|s| s.parts.clone()))
-            .flatten()
-            .collect();
-        for id in ids {
-            self.send(Job::Abort { id })?;
+        let mut staged = Vec::new();
+        for &(c, kind) in streams {
+            let parts = self.stream_mut(c, kind)?.parts.clone();
+            let name = match self.chunk.as_ref() {
+                Some(chunk) => chunk.infos[c].name.clone(),
+                None => continue,
+            };
+            let rel_dir = chunk_dir(&name, kind, self.options.run, end.set, end.chunk);
+            for (part, id) in parts.into_iter().enumerate() {
+                let tmp = self
+                    .dir
+                    .join(staged_path(&rel_dir.join(part_name(part as u32))));
+                staged.push((id, tmp));
+            }
+        }
+        for (id, tmp) in staged {
+            self.send(Job::Abort { id, tmp })?;
         }
         self.chunk = None;
         self.store.record(JournalEntry::Remove {
@@ -249,11 +259,19 @@ impl ArchiveWriter {
     }
 }
 
-/// Removes the directories above `path` that are now empty, up to (not including) `root`.
-fn remove_empty_dirs(root: &Path, path: &Path) {
+/// Removes the directories above `path` that are now empty, never `root` itself; with
+/// `shared` (a sweep's run), only up to and including its `run=<r>` directory: the runs of
+/// a sweep create the directories above beside each other at the same time.
+pub(super) fn remove_empty_dirs(root: &Path, path: &Path, shared: bool) {
     let mut at = path.parent();
     while let Some(d) = at {
         if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        if shared
+            && d.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("run="))
+        {
             break;
         }
         at = d.parent();

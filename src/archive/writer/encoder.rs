@@ -156,8 +156,10 @@ pub(super) enum Job {
         sync: bool,
         reply: Sender<Result<(u64, u64, u32), ArchiveError>>,
     },
+    /// The chunk is dropped: the file is closed and its staged file `tmp` removed.
     Abort {
         id: u64,
+        tmp: PathBuf,
     },
     /// The file's stream has moved on to its next part: encode and write its last row
     /// groups now, so only its footer metadata waits in memory for the chunk's end.
@@ -168,7 +170,7 @@ pub(super) enum Job {
 
 /// A file as the encoder thread holds it: being written, or sealed.
 enum FileState {
-    Open(EncFile),
+    Open(Box<EncFile>),
     Sealed(SealedFile),
 }
 
@@ -188,7 +190,7 @@ pub(super) fn encoder_loop(jobs: Receiver<Job>) {
                 files.insert(
                     id,
                     open_file(tmp, schema, *props, row_group_rows, writeback_bytes, state)
-                        .map(FileState::Open),
+                        .map(|f| FileState::Open(Box::new(f))),
                 );
             }
             Job::Batch { id, batch } => {
@@ -207,7 +209,7 @@ pub(super) fn encoder_loop(jobs: Receiver<Job>) {
                 reply,
             } => {
                 let result = match files.remove(&id) {
-                    Some(Ok(FileState::Open(file))) => close_file(file, meta, &path, sync),
+                    Some(Ok(FileState::Open(file))) => close_file(*file, meta, &path, sync),
                     Some(Ok(FileState::Sealed(file))) => close_sealed(file, meta, &path, sync),
                     Some(Err(e)) => Err(e),
                     None => Err(ArchiveError::EncoderGone(format!(
@@ -217,20 +219,19 @@ pub(super) fn encoder_loop(jobs: Receiver<Job>) {
                 };
                 let _ = reply.send(result);
             }
-            Job::Seal { id } => {
-                if let Some(Ok(FileState::Open(file))) = files.remove(&id) {
-                    files.insert(id, seal(file).map(FileState::Sealed));
+            Job::Seal { id } => match files.remove(&id) {
+                Some(Ok(FileState::Open(file))) => {
+                    files.insert(id, seal(*file).map(FileState::Sealed));
                 }
-            }
-            Job::Abort { id } => {
-                let tmp = match files.remove(&id) {
-                    Some(Ok(FileState::Open(file))) => Some(file.tmp.clone()),
-                    Some(Ok(FileState::Sealed(file))) => Some(file.tmp),
-                    _ => None,
-                };
-                if let Some(tmp) = tmp {
-                    let _ = std::fs::remove_file(tmp);
+                // An error stays to be reported when the file is closed.
+                Some(other) => {
+                    files.insert(id, other);
                 }
+                None => {}
+            },
+            Job::Abort { id, tmp } => {
+                drop(files.remove(&id));
+                let _ = std::fs::remove_file(tmp);
             }
         }
     }

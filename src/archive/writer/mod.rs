@@ -80,6 +80,20 @@ struct OpenChunk {
     infos: Vec<CompartmentInfo>,
 }
 
+/// Removes run `run` of the sweep archive at `dir` (what its manifest lists, its staging
+/// leftovers), holding that run's lock: for `--force` when a sweep with fewer runs replaces
+/// an earlier one.
+pub fn remove_run(dir: &Path, run: u32) -> Result<(), ArchiveError> {
+    let _lock = ArchiveLock::acquire(dir, LockScope::Run(run))?;
+    let options = ArchiveOptions {
+        run,
+        own_manifest: true,
+        overwrite: true,
+        ..Default::default()
+    };
+    prepare::prepare(dir, &format!("manifest-run={run}"), &[], &options)
+}
+
 /// Streams monitor chunks into a Parquet archive (see the module documentation).
 pub struct ArchiveWriter {
     dir: PathBuf,

@@ -51,6 +51,14 @@ pub(super) fn prepare(
             what: "holds the archive of a single run; the runs of a sweep go into a directory of their own".into(),
         });
     }
+    let sweep = stems.iter().any(|s| s.starts_with("manifest-run="))
+        || dir.join(crate::archive::RUNS_TABLE).exists();
+    if !options.own_manifest && sweep {
+        return Err(ArchiveError::Conflict {
+            path: dir.to_path_buf(),
+            what: "holds the runs of a sweep; a single run goes into a directory of its own".into(),
+        });
+    }
     // A single run replaces a whole archive; a sweep's run only its own run.
     let replaced: Vec<&String> = if options.own_manifest {
         stems.iter().filter(|s| s.as_str() == stem).collect()
@@ -90,7 +98,7 @@ pub(super) fn prepare(
     listed.sort_by_key(|p| p.extension().is_some_and(|e| e == "json"));
     for path in &listed {
         remove_file(path)?;
-        remove_empty_parents(dir, path);
+        super::commit::remove_empty_dirs(dir, path, options.own_manifest);
     }
     remove_staging(dir, compartments, options)
 }
@@ -104,6 +112,7 @@ fn strangers(
     options: &ArchiveOptions,
     listed: &[PathBuf],
 ) -> Result<Vec<PathBuf>, ArchiveError> {
+    let listed: std::collections::HashSet<&Path> = listed.iter().map(PathBuf::as_path).collect();
     let mut found = Vec::new();
     for name in compartments {
         for kind in [Kind::State, Kind::Spikes] {
@@ -112,7 +121,7 @@ fn strangers(
                 .join(kind.as_str())
                 .join(format!("run={}", options.run));
             walk(&root, &mut |path| {
-                if !listed.iter().any(|l| l == path) {
+                if !listed.contains(path) {
                     found.push(path.to_path_buf());
                 }
             })?;
@@ -153,17 +162,6 @@ fn remove_file(path: &Path) -> Result<(), ArchiveError> {
     }
 }
 
-/// Removes the directories above `path` that are now empty, up to (not including) `dir`.
-fn remove_empty_parents(dir: &Path, path: &Path) {
-    let mut at = path.parent();
-    while let Some(d) = at {
-        if d == dir || !d.starts_with(dir) || std::fs::remove_dir(d).is_err() {
-            break;
-        }
-        at = d.parent();
-    }
-}
-
 /// Removes this run's staging leftovers (files an earlier writer of the run was writing
 /// when it stopped): `.neurorec-staging/<compartment>/<kind>/run=<r>/`, for any compartment.
 fn remove_staging(
@@ -181,9 +179,9 @@ fn remove_staging(
                 .path()
                 .join(kind.as_str())
                 .join(format!("run={}", options.run));
-            if run.is_dir() {
+            // Only a real directory of neurorec's staging tree (a link is not followed).
+            if std::fs::symlink_metadata(&run).is_ok_and(|m| m.is_dir()) {
                 std::fs::remove_dir_all(&run).map_err(ArchiveError::io(&run))?;
-                remove_empty_parents(dir, &run.join("x"));
             }
         }
     }
