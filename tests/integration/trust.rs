@@ -150,6 +150,20 @@ fn force_replaces_only_what_the_manifest_lists() {
     );
 }
 
+/// Runs the pipeline `p` into `out` without and with `--force`: both are refused with
+/// `expect` in the error.
+fn refused_with_and_without_force(p: &Path, out: &Path, expect: &str) {
+    for force in [false, true] {
+        let mut cmd = run_cmd(p, out);
+        if force {
+            cmd.arg("--force");
+        }
+        let o = cmd.output().unwrap();
+        assert!(!o.status.success());
+        assert!(stderr_of(&o).contains(expect), "{}", stderr_of(&o));
+    }
+}
+
 #[test]
 fn unreadable_manifests_and_mixed_archives_are_never_replaced() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,23 +176,11 @@ fn unreadable_manifests_and_mixed_archives_are_never_replaced() {
         let out = dir.path().join("user");
         std::fs::create_dir_all(&out).unwrap();
         std::fs::write(out.join("manifest.json"), text).unwrap();
-        for force in [false, true] {
-            let mut cmd = run_cmd(&p, &out);
-            if force {
-                cmd.arg("--force");
-            }
-            let o = cmd.output().unwrap();
-            assert!(!o.status.success());
-            assert!(
-                stderr_of(&o).contains("cannot be read"),
-                "{}",
-                stderr_of(&o)
-            );
-            assert_eq!(
-                std::fs::read_to_string(out.join("manifest.json")).unwrap(),
-                text
-            );
-        }
+        refused_with_and_without_force(&p, &out, "cannot be read");
+        assert_eq!(
+            std::fs::read_to_string(out.join("manifest.json")).unwrap(),
+            text
+        );
     }
     // A sweep into a single run's archive, and a single run into a sweep's.
     let single = dir.path().join("single");
@@ -208,19 +210,7 @@ fn unreadable_manifests_and_mixed_archives_are_never_replaced() {
         .arg("--quiet")
         .assert()
         .success();
-    for force in [false, true] {
-        let mut cmd = run_cmd(&p, &swept);
-        if force {
-            cmd.arg("--force");
-        }
-        let o = cmd.output().unwrap();
-        assert!(!o.status.success());
-        assert!(
-            stderr_of(&o).contains("runs of a sweep"),
-            "{}",
-            stderr_of(&o)
-        );
-    }
+    refused_with_and_without_force(&p, &swept, "runs of a sweep");
     assert_eq!(validate(&swept).0, 0);
     // A smaller sweep replacing it with --force leaves none of the earlier runs.
     let smaller = write_pipeline(
