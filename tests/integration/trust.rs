@@ -312,6 +312,10 @@ fn killed_runs_are_unfinished_never_corrupt_and_readers_see_only_complete_chunks
         }
         cases.push(serde_json::json!({ "dir": out, "compartments": rows_in_place(&out) }));
     }
+    eprintln!(
+        "30 kills: {} complete, {} unfinished, {} before an archive existed",
+        outcomes[0], outcomes[1], outcomes[2]
+    );
     assert!(
         outcomes[1] > 0,
         "some kills land while writing: {outcomes:?}"
