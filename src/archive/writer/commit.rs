@@ -14,7 +14,7 @@ use crate::archive::manifest::{
 };
 use crate::archive::meta::{compact_parameters, period_rows, FileMeta};
 use crate::archive::{
-    chunk_dir, part_name, staged_path, ArchiveError, Kind, ValueStorage, FORMAT_VERSION, STAGING,
+    chunk_dir, part_name, staged_path, ArchiveError, Kind, ValueStorage, FORMAT_VERSION,
 };
 use crate::monitor::ChunkEnd;
 
@@ -88,9 +88,15 @@ impl ArchiveWriter {
             }
             std::fs::rename(&from, &to).map_err(ArchiveError::io(&to))?;
             crate::archive::crash_point("file_renamed");
-            remove_empty_dirs(&self.dir.join(STAGING), &from, self.options.own_manifest);
+            // Only the chunk's own staging directory goes (when empty): the ones above
+            // serve the next chunks (a single run prunes them when it finishes).
+            if let Some(chunk_dir) = from.parent() {
+                let _ = std::fs::remove_dir(chunk_dir);
+            }
         }
-        self.sync_parents(paths.iter().map(PathBuf::from))
+        // No sync of the new directories: a rename is atomic, so after a power loss a file
+        // is either in place or still staged, and readers of the archive find it in both.
+        Ok(())
     }
 
     /// Syncs the directories of `paths` (relative), each once, so renames in them are
