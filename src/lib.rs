@@ -4,6 +4,7 @@
 //!
 //! Modules in layers; each uses only the ones above it:
 //! - [`sim`]: the simulator ([`Network`], [`Population`], [`NeuronModel`]).
+//! - [`model`]: neuron models defined by equations (ANNarchy's language), parsed and checked.
 //! - [`recordings`]: what was recorded, as `get_recordings` returns it ([`ChunkRecordings`]).
 //! - [`times`]: [`RecordingTimes`], the period tables of every chunk and what is computed
 //!   from them.
@@ -24,6 +25,7 @@ pub mod sim;
 pub use sim::{
     KernelKind, Network, NeuronModel, ParamValue, Population, PopulationSpec, SimError, TimeGrid,
 };
+pub mod model;
 pub mod monitor;
 pub mod recordings;
 pub mod report;

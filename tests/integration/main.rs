@@ -8,6 +8,7 @@ mod archive;
 mod cli;
 mod common;
 mod crash;
+mod models;
 mod monitors;
 mod notebooks;
 mod plot;
