@@ -164,6 +164,28 @@ const OPERATORS: [&str; 20] = [
     "=", "!",
 ];
 
+/// Where a number literal starting at `start` ends: digits and dots, then an optional
+/// exponent (`e` or `E`, an optional sign, digits).
+pub(crate) fn number_end(chars: &[char], start: usize) -> usize {
+    let mut i = start;
+    while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+        i += 1;
+    }
+    if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
+        let mut j = i + 1;
+        if j < chars.len() && (chars[j] == '+' || chars[j] == '-') {
+            j += 1;
+        }
+        if j < chars.len() && chars[j].is_ascii_digit() {
+            while j < chars.len() && chars[j].is_ascii_digit() {
+                j += 1;
+            }
+            i = j;
+        }
+    }
+    i
+}
+
 fn tokenize(text: &str) -> Result<Vec<(usize, Tok)>, SyntaxError> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
@@ -178,21 +200,7 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Tok)>, SyntaxError> {
         if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
         {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
-                i += 1;
-            }
-            if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
-                let mut j = i + 1;
-                if j < chars.len() && (chars[j] == '+' || chars[j] == '-') {
-                    j += 1;
-                }
-                if j < chars.len() && chars[j].is_ascii_digit() {
-                    i = j;
-                    while i < chars.len() && chars[i].is_ascii_digit() {
-                        i += 1;
-                    }
-                }
-            }
+            i = number_end(&chars, i);
             let s: String = chars[start..i].iter().collect();
             let x = s.parse::<f64>().map_err(|_| SyntaxError {
                 at,

@@ -352,14 +352,16 @@ fn parse_parameters(ctx: &Ctx<'_>, text: &str) -> Result<Vec<ParameterDef>, Mode
                 ("population", None) => population = true,
                 // ANNarchy's type flags: values are stored as numbers either way.
                 ("bool" | "int" | "float", None) => {}
-                (other, _) => return Err(ctx.error(
-                    s.line,
-                    other,
-                    format!(
+                (other, _) => {
+                    return Err(ctx.error(
+                        s.line,
+                        other,
+                        format!(
                         "parameter {name} has the flag \"{other}\", which parameters do not have"
                     ),
-                    Some("parameters take : population (one value for the population)".into()),
-                )),
+                        Some("parameters take : population (one value for the population)".into()),
+                    ))
+                }
             }
         }
         if out.iter().any(|p| p.name == name) {

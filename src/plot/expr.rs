@@ -55,22 +55,7 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, ExprError> {
             i += 1;
         } else if c.is_ascii_digit() || c == '.' {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
-                i += 1;
-            }
-            // An exponent: e or E, an optional sign, digits.
-            if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
-                let mut j = i + 1;
-                if j < chars.len() && (chars[j] == '+' || chars[j] == '-') {
-                    j += 1;
-                }
-                if j < chars.len() && chars[j].is_ascii_digit() {
-                    while j < chars.len() && chars[j].is_ascii_digit() {
-                        j += 1;
-                    }
-                    i = j;
-                }
-            }
+            i = crate::model::expr::number_end(&chars, i);
             let literal: String = chars[start..i].iter().collect();
             let value = literal.parse::<f64>().map_err(|_| ExprError {
                 position: start + 1,
