@@ -3,8 +3,9 @@
 //! where none may be, recursive functions), with errors naming the model, the part
 //! (`parameters`, `equations`, ...), the line and the symbol.
 //!
-//! This module parses and checks; running the equations is not part of it yet.
+//! [`eval::Compiled`] runs a checked model (not yet part of the simulator's populations).
 
+pub mod eval;
 pub mod expr;
 
 use std::fmt;

@@ -124,3 +124,47 @@ fn model_errors_name_model_part_line_and_symbol() {
         insta::assert_snapshot!(name, lif_error(part, text));
     }
 }
+
+#[test]
+fn every_deterministic_library_neuron_runs() {
+    use neurorec::model::eval::Compiled;
+    let lib = library();
+    let mut ran = Vec::new();
+    for (name, m) in lib["neurons"].as_object().unwrap() {
+        let def = NeuronDef::parse(
+            name,
+            &NeuronText {
+                parameters: text(m, "parameters"),
+                equations: text(m, "equations"),
+                spike: text(m, "spike"),
+                reset: text(m, "reset"),
+                functions: text(m, "functions"),
+                refractory: m["refractory"].as_f64(),
+            },
+        )
+        .unwrap();
+        let model = match Compiled::new(&def) {
+            Ok(m) => m,
+            // Random inputs are not run yet: those models are the noisy ones.
+            Err(e) => {
+                assert!(e.message.contains("random distributions"), "{name}: {e}");
+                continue;
+            }
+        };
+        let mut state = model.state(10);
+        let mut spikes = Vec::new();
+        for step in 0..2000 {
+            model.step(&mut state, step as f64 * 0.1, 0.1, &mut spikes);
+        }
+        for (v, values) in model.variables.iter().zip(&state.vars) {
+            assert!(
+                values.iter().all(|x| x.is_finite()),
+                "{name}.{v}: {values:?}"
+            );
+        }
+        ran.push(name.clone());
+    }
+    // The deterministic ones: HH, Izhikevich2007 and its variants without noise, integrators.
+    eprintln!("{} library neurons ran: {}", ran.len(), ran.join(", "));
+    assert!(ran.len() >= 10, "{ran:?}");
+}

@@ -1,0 +1,722 @@
+//! Running a checked neuron model: its equations compiled into postfix code over the
+//! model's variables and parameters, evaluated lane block by lane block (eight neurons at a
+//! time) in ANNarchy's order (NETWORKS.md §3): assignments in turn, consecutive ODEs as a
+//! block (every derivative from the old values, then every explicit Euler step), clamps,
+//! refractoriness, then the spike test and the reset of the neurons that spiked.
+//!
+//! Operations run in the order written, one IEEE operation per operator (`pow(x, 2)` and
+//! `x**2` are `x*x`, as ANNarchy generates them), so a model written in the `cpp` order of
+//! ANNarchy's generated code gives its results bit for bit.
+//!
+//! Not yet: random distributions (`Uniform`, `Normal`) and the `exponential` method are
+//! refused by [`Compiled::new`].
+
+use super::{BinOp, Equation, Expr, Kind, Method, ModelError, NeuronDef, Part};
+
+/// Neurons evaluated together.
+const LANES: usize = 8;
+type Lanes = [f64; LANES];
+
+/// A built-in function of one or more arguments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Builtin {
+    Exp,
+    Log,
+    Sqrt,
+    Sin,
+    Cos,
+    Tan,
+    Abs,
+    Pos,
+    Neg,
+    Round,
+    Floor,
+    Ceil,
+    Pow,
+    Modulo,
+    Min,
+    Max,
+    Clip,
+}
+
+impl Builtin {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "exp" => Builtin::Exp,
+            "log" => Builtin::Log,
+            "sqrt" => Builtin::Sqrt,
+            "sin" => Builtin::Sin,
+            "cos" => Builtin::Cos,
+            "tan" => Builtin::Tan,
+            "fabs" | "abs" => Builtin::Abs,
+            "pos" => Builtin::Pos,
+            "neg" => Builtin::Neg,
+            "round" => Builtin::Round,
+            "floor" => Builtin::Floor,
+            "ceil" => Builtin::Ceil,
+            "pow" | "power" => Builtin::Pow,
+            "modulo" => Builtin::Modulo,
+            "min" => Builtin::Min,
+            "max" => Builtin::Max,
+            "clip" => Builtin::Clip,
+            _ => return None,
+        })
+    }
+
+    fn arity(self) -> usize {
+        match self {
+            Builtin::Pow | Builtin::Modulo | Builtin::Min | Builtin::Max => 2,
+            Builtin::Clip => 3,
+            _ => 1,
+        }
+    }
+
+    fn apply(self, a: f64, b: f64, c: f64) -> f64 {
+        match self {
+            Builtin::Exp => a.exp(),
+            Builtin::Log => a.ln(),
+            Builtin::Sqrt => a.sqrt(),
+            Builtin::Sin => a.sin(),
+            Builtin::Cos => a.cos(),
+            Builtin::Tan => a.tan(),
+            Builtin::Abs => a.abs(),
+            Builtin::Pos => a.max(0.0),
+            Builtin::Neg => a.min(0.0),
+            Builtin::Round => a.round(),
+            Builtin::Floor => a.floor(),
+            Builtin::Ceil => a.ceil(),
+            Builtin::Pow => power(a, b),
+            // C's fmod: the sign of the dividend.
+            Builtin::Modulo => a % b,
+            Builtin::Min => a.min(b),
+            Builtin::Max => a.max(b),
+            Builtin::Clip => a.max(b).min(c),
+        }
+    }
+}
+
+/// `a ** b`: `a*a` for the exponent 2 (as ANNarchy's code generation writes it), the C
+/// library's `pow` otherwise.
+fn power(a: f64, b: f64) -> f64 {
+    if b == 2.0 {
+        a * a
+    } else {
+        a.powf(b)
+    }
+}
+
+/// One postfix operation.
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Var(usize),
+    Param(usize),
+    Const(f64),
+    Time,
+    Dt,
+    Neg,
+    Not,
+    Bin(BinOp),
+    Call(Builtin),
+    /// Pops condition, then-value, else-value (pushed in that order).
+    Select,
+}
+
+/// Compiled postfix code of one expression.
+#[derive(Debug, Clone, PartialEq)]
+struct Code(Vec<Op>);
+
+/// What a name refers to.
+struct Names<'a> {
+    variables: &'a [String],
+    parameters: &'a [String],
+}
+
+fn compile(e: &Expr, names: &Names<'_>, def: &NeuronDef, out: &mut Vec<Op>) -> Result<(), String> {
+    match e {
+        Expr::Num(x) => out.push(Op::Const(*x)),
+        Expr::Name(n) => out.push(match n.as_str() {
+            "t" => Op::Time,
+            "dt" => Op::Dt,
+            "pi" => Op::Const(std::f64::consts::PI),
+            _ => {
+                if let Some(i) = names.variables.iter().position(|v| v == n) {
+                    Op::Var(i)
+                } else if let Some(i) = names.parameters.iter().position(|p| p == n) {
+                    Op::Param(i)
+                } else {
+                    return Err(format!("unknown name \"{n}\""));
+                }
+            }
+        }),
+        Expr::Attr(a, b) => return Err(format!("{a}.{b} is for synapses")),
+        Expr::Neg(a) => {
+            compile(a, names, def, out)?;
+            out.push(Op::Neg);
+        }
+        Expr::Not(a) => {
+            compile(a, names, def, out)?;
+            out.push(Op::Not);
+        }
+        Expr::Binary(op, a, b) => {
+            compile(a, names, def, out)?;
+            compile(b, names, def, out)?;
+            out.push(Op::Bin(*op));
+        }
+        Expr::If(c, a, b) => {
+            compile(c, names, def, out)?;
+            compile(a, names, def, out)?;
+            compile(b, names, def, out)?;
+            out.push(Op::Select);
+        }
+        Expr::Call(name, args) => {
+            if name == "Uniform" || name == "Normal" {
+                return Err(format!("random distributions ({name}) are not run yet"));
+            }
+            if let Some(f) = def.functions.iter().find(|f| &f.name == name) {
+                // User functions are inlined: their arguments replace their parameters.
+                let body = substitute(&f.body, &f.args, args);
+                return compile(&body, names, def, out);
+            }
+            let b =
+                Builtin::from_name(name).ok_or_else(|| format!("unknown function \"{name}\""))?;
+            if args.len() != b.arity() {
+                return Err(format!("{name} takes {} argument(s)", b.arity()));
+            }
+            for a in args {
+                compile(a, names, def, out)?;
+            }
+            out.push(Op::Call(b));
+        }
+    }
+    Ok(())
+}
+
+/// `body` with every name in `params` replaced by the matching expression of `args`.
+fn substitute(body: &Expr, params: &[String], args: &[Expr]) -> Expr {
+    match body {
+        Expr::Name(n) => params
+            .iter()
+            .position(|p| p == n)
+            .and_then(|i| args.get(i).cloned())
+            .unwrap_or_else(|| body.clone()),
+        Expr::Num(_) | Expr::Attr(..) => body.clone(),
+        Expr::Neg(a) => Expr::Neg(Box::new(substitute(a, params, args))),
+        Expr::Not(a) => Expr::Not(Box::new(substitute(a, params, args))),
+        Expr::Binary(op, a, b) => Expr::Binary(
+            *op,
+            Box::new(substitute(a, params, args)),
+            Box::new(substitute(b, params, args)),
+        ),
+        Expr::If(c, a, b) => Expr::If(
+            Box::new(substitute(c, params, args)),
+            Box::new(substitute(a, params, args)),
+            Box::new(substitute(b, params, args)),
+        ),
+        Expr::Call(f, xs) => Expr::Call(
+            f.clone(),
+            xs.iter().map(|x| substitute(x, params, args)).collect(),
+        ),
+    }
+}
+
+/// One compiled equation.
+#[derive(Debug, Clone, PartialEq)]
+struct Compiled1 {
+    var: usize,
+    kind: Kind,
+    code: Code,
+    factor: Option<Code>,
+    min: Option<Code>,
+    max: Option<Code>,
+}
+
+/// A stage of the update: one assignment, or a block of consecutive ODEs.
+#[derive(Debug, Clone, PartialEq)]
+enum Stage {
+    Assign(Compiled1),
+    Odes(Vec<Compiled1>),
+}
+
+/// A neuron model ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compiled {
+    pub name: String,
+    /// State variables, in the order the equations set them.
+    pub variables: Vec<String>,
+    /// Parameters with their default values.
+    pub parameters: Vec<(String, f64)>,
+    /// Initial values of the variables (`init` flags, else 0).
+    pub initial: Vec<f64>,
+    stages: Vec<Stage>,
+    spike: Option<Code>,
+    reset: Vec<Compiled1>,
+    /// The refractory period in ms (0 when none).
+    refractory_ms: f64,
+}
+
+/// The state of a population of a compiled model: per variable and per parameter one value
+/// per neuron, and the refractory steps left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub vars: Vec<Vec<f64>>,
+    pub params: Vec<Vec<f64>>,
+    pub refractory_left: Vec<i64>,
+}
+
+impl Compiled {
+    /// Compiles a checked model.
+    pub fn new(def: &NeuronDef) -> Result<Self, ModelError> {
+        let variables: Vec<String> = def.variables().iter().map(|v| v.to_string()).collect();
+        let parameters: Vec<String> = def.parameters.iter().map(|p| p.name.clone()).collect();
+        let names = Names {
+            variables: &variables,
+            parameters: &parameters,
+        };
+        let compile_eq = |e: &Equation, part: Part| -> Result<Compiled1, ModelError> {
+            let err = |message: String| ModelError {
+                model: def.name.clone(),
+                part,
+                line: e.line,
+                symbol: e.variable.clone(),
+                message,
+                hint: None,
+            };
+            if e.method == Method::Exponential {
+                return Err(err("the exponential method is not run yet".into()));
+            }
+            let code = |x: &Expr| -> Result<Code, ModelError> {
+                let mut ops = Vec::new();
+                compile(x, &names, def, &mut ops)
+                    .map_err(|m| err(format!("{m} in \"{}\"", e.source)))?;
+                Ok(Code(ops))
+            };
+            let var = variables
+                .iter()
+                .position(|v| v == &e.variable)
+                .ok_or_else(|| err(format!("{} is not a variable of the model", e.variable)))?;
+            Ok(Compiled1 {
+                var,
+                kind: e.kind.clone(),
+                code: code(&e.rhs)?,
+                factor: match &e.kind {
+                    Kind::Ode { factor: Some(f) } => Some(code(f)?),
+                    _ => None,
+                },
+                min: e.min.as_ref().map(code).transpose()?,
+                max: e.max.as_ref().map(code).transpose()?,
+            })
+        };
+        let mut stages: Vec<Stage> = Vec::new();
+        for e in &def.equations {
+            let c = compile_eq(e, Part::Equations)?;
+            match (&c.kind, stages.last_mut()) {
+                (Kind::Ode { .. }, Some(Stage::Odes(block))) => block.push(c),
+                (Kind::Ode { .. }, _) => stages.push(Stage::Odes(vec![c])),
+                _ => stages.push(Stage::Assign(c)),
+            }
+        }
+        let reset = def
+            .reset
+            .iter()
+            .map(|e| compile_eq(e, Part::Reset))
+            .collect::<Result<Vec<_>, _>>()?;
+        let spike = match &def.spike {
+            Some(s) => {
+                let mut ops = Vec::new();
+                compile(s, &names, def, &mut ops).map_err(|m| ModelError {
+                    model: def.name.clone(),
+                    part: Part::Spike,
+                    line: 1,
+                    symbol: String::new(),
+                    message: m,
+                    hint: None,
+                })?;
+                Some(Code(ops))
+            }
+            None => None,
+        };
+        let initial = variables
+            .iter()
+            .map(|v| {
+                def.equations
+                    .iter()
+                    .find_map(|e| (&e.variable == v).then_some(e.init).flatten())
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        Ok(Self {
+            name: def.name.clone(),
+            variables,
+            parameters: def
+                .parameters
+                .iter()
+                .map(|p| (p.name.clone(), p.value))
+                .collect(),
+            initial,
+            stages,
+            spike,
+            reset,
+            refractory_ms: def.refractory.unwrap_or(0.0),
+        })
+    }
+
+    /// A population of `n` neurons at the initial values with default parameters.
+    pub fn state(&self, n: usize) -> State {
+        State {
+            vars: self.initial.iter().map(|x| vec![*x; n]).collect(),
+            params: self.parameters.iter().map(|(_, x)| vec![*x; n]).collect(),
+            refractory_left: vec![0; n],
+        }
+    }
+
+    /// One step of every neuron at time `t` ms: the update, then the spike test and reset.
+    /// The neurons that spiked are appended to `spikes`, ascending.
+    pub fn step(&self, state: &mut State, t: f64, dt: f64, spikes: &mut Vec<u32>) {
+        let n = state.refractory_left.len();
+        let refractory_steps = (self.refractory_ms / dt) as i64;
+        let mut stack: Vec<Lanes> = Vec::with_capacity(16);
+        let mut start = 0;
+        while start < n {
+            let lanes = LANES.min(n - start);
+            let block = Block {
+                start,
+                lanes,
+                t,
+                dt,
+            };
+            self.update_block(state, &block, refractory_steps, &mut stack, spikes);
+            start += LANES;
+        }
+    }
+
+    fn update_block(
+        &self,
+        state: &mut State,
+        b: &Block,
+        refractory_steps: i64,
+        stack: &mut Vec<Lanes>,
+        spikes: &mut Vec<u32>,
+    ) {
+        // in_ref: 1 for neurons free to integrate, 0 for those in their refractory period.
+        let mut in_ref = [1.0; LANES];
+        if self.refractory_ms > 0.0 {
+            let left = &state.refractory_left[b.start..b.start + b.lanes];
+            for (r, left) in in_ref.iter_mut().zip(left) {
+                if *left > 0 {
+                    *r = 0.0;
+                }
+            }
+        }
+        for stage in &self.stages {
+            match stage {
+                Stage::Assign(c) => {
+                    let value = b.eval(&c.code, state, stack);
+                    b.store(state, c, value, stack);
+                }
+                Stage::Odes(block) => {
+                    // Every derivative from the old values, then every step.
+                    let derivatives: Vec<Lanes> = block
+                        .iter()
+                        .map(|c| {
+                            let mut d = b.eval(&c.code, state, stack);
+                            if let Some(f) = &c.factor {
+                                let f = b.eval(f, state, stack);
+                                for l in 0..LANES {
+                                    d[l] /= f[l];
+                                }
+                            }
+                            d
+                        })
+                        .collect();
+                    for (c, d) in block.iter().zip(derivatives) {
+                        let mut x = b.load(&state.vars[c.var]);
+                        let frozen =
+                            self.refractory_ms > 0.0 && !self.variables[c.var].starts_with("g_");
+                        for l in 0..LANES {
+                            x[l] = if frozen {
+                                x[l] + b.dt * d[l] * in_ref[l]
+                            } else {
+                                x[l] + b.dt * d[l]
+                            };
+                        }
+                        b.store(state, c, x, stack);
+                    }
+                }
+            }
+        }
+        if self.refractory_ms > 0.0 {
+            let left = &mut state.refractory_left[b.start..b.start + b.lanes];
+            for (left, r) in left.iter_mut().zip(in_ref) {
+                *left -= 1 - r as i64;
+            }
+        }
+        let Some(spike) = &self.spike else {
+            return;
+        };
+        let fired = b.eval(spike, state, stack);
+        for l in 0..b.lanes {
+            if fired[l] != 0.0 && in_ref[l] != 0.0 {
+                let i = b.start + l;
+                self.reset_one(state, i, b, refractory_steps, stack);
+                spikes.push(i as u32);
+            }
+        }
+    }
+
+    /// Runs the reset statements for neuron `i` (one lane of its own).
+    fn reset_one(
+        &self,
+        state: &mut State,
+        i: usize,
+        b: &Block,
+        refractory: i64,
+        stack: &mut Vec<Lanes>,
+    ) {
+        let one = Block {
+            start: i,
+            lanes: 1,
+            t: b.t,
+            dt: b.dt,
+        };
+        for c in &self.reset {
+            let value = one.eval(&c.code, state, stack)[0];
+            let x = &mut state.vars[c.var][i];
+            *x = match &c.kind {
+                Kind::Update(op) => binary(*op, *x, value),
+                _ => value,
+            };
+        }
+        if self.refractory_ms > 0.0 {
+            state.refractory_left[i] = refractory;
+        }
+    }
+}
+
+/// A block of neurons being updated.
+struct Block {
+    start: usize,
+    lanes: usize,
+    t: f64,
+    dt: f64,
+}
+
+impl Block {
+    fn load(&self, values: &[f64]) -> Lanes {
+        let mut out = [0.0; LANES];
+        out[..self.lanes].copy_from_slice(&values[self.start..self.start + self.lanes]);
+        out
+    }
+
+    /// Writes an equation's new values, clamped to its `min` and `max`.
+    fn store(&self, state: &mut State, c: &Compiled1, mut x: Lanes, stack: &mut Vec<Lanes>) {
+        if let Some(m) = &c.min {
+            let lo = self.eval(m, state, stack);
+            for l in 0..LANES {
+                if x[l] < lo[l] {
+                    x[l] = lo[l];
+                }
+            }
+        }
+        if let Some(m) = &c.max {
+            let hi = self.eval(m, state, stack);
+            for l in 0..LANES {
+                if x[l] > hi[l] {
+                    x[l] = hi[l];
+                }
+            }
+        }
+        state.vars[c.var][self.start..self.start + self.lanes].copy_from_slice(&x[..self.lanes]);
+    }
+
+    fn eval(&self, code: &Code, state: &State, stack: &mut Vec<Lanes>) -> Lanes {
+        stack.clear();
+        for op in &code.0 {
+            let value = match op {
+                Op::Var(i) => self.load(&state.vars[*i]),
+                Op::Param(i) => self.load(&state.params[*i]),
+                Op::Const(x) => [*x; LANES],
+                Op::Time => [self.t; LANES],
+                Op::Dt => [self.dt; LANES],
+                Op::Neg | Op::Not => {
+                    let mut a = pop(stack);
+                    for x in &mut a {
+                        *x = if matches!(op, Op::Neg) {
+                            -*x
+                        } else {
+                            f64::from(*x == 0.0)
+                        };
+                    }
+                    a
+                }
+                Op::Bin(o) => {
+                    let b = pop(stack);
+                    let mut a = pop(stack);
+                    for l in 0..LANES {
+                        a[l] = binary(*o, a[l], b[l]);
+                    }
+                    a
+                }
+                Op::Call(f) => {
+                    let args: Vec<Lanes> = (0..f.arity()).map(|_| pop(stack)).collect();
+                    // Popped last argument first.
+                    let arg = |k: usize, l: usize| {
+                        (f.arity() - 1)
+                            .checked_sub(k)
+                            .and_then(|i| args.get(i))
+                            .map_or(0.0, |a: &Lanes| a[l])
+                    };
+                    let mut out = [0.0; LANES];
+                    for (l, o) in out.iter_mut().enumerate() {
+                        *o = f.apply(arg(0, l), arg(1, l), arg(2, l));
+                    }
+                    out
+                }
+                Op::Select => {
+                    let b = pop(stack);
+                    let a = pop(stack);
+                    let c = pop(stack);
+                    let mut out = [0.0; LANES];
+                    for l in 0..LANES {
+                        out[l] = if c[l] != 0.0 { a[l] } else { b[l] };
+                    }
+                    out
+                }
+            };
+            stack.push(value);
+        }
+        pop(stack)
+    }
+}
+
+fn pop(stack: &mut Vec<Lanes>) -> Lanes {
+    // Compiled code always leaves its operands on the stack.
+    stack.pop().unwrap_or([0.0; LANES])
+}
+
+fn binary(op: BinOp, a: f64, b: f64) -> f64 {
+    match op {
+        BinOp::Add => a + b,
+        BinOp::Sub => a - b,
+        BinOp::Mul => a * b,
+        BinOp::Div => a / b,
+        BinOp::Mod => a % b,
+        BinOp::Pow => power(a, b),
+        BinOp::Lt => f64::from(a < b),
+        BinOp::Le => f64::from(a <= b),
+        BinOp::Gt => f64::from(a > b),
+        BinOp::Ge => f64::from(a >= b),
+        BinOp::Eq => f64::from(a == b),
+        BinOp::Ne => f64::from(a != b),
+        BinOp::And => f64::from(a != 0.0 && b != 0.0),
+        BinOp::Or => f64::from(a != 0.0 || b != 0.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NeuronText;
+    use crate::sim::{Network, NeuronModel, PopulationSpec};
+
+    /// Izhikevich2007 as ANNarchy's generated code computes it (the `cpp` order).
+    const IZHIKEVICH2007: NeuronText<'static> = NeuronText {
+        parameters: "C = 100.0\nk = 0.7\nv_r = -60.0\nv_t = -40.0\na = 0.03\nb = -2.0\nc = -50.0\nd = 100.0\nv_peak = 35.0\nI_app = 0.0",
+        equations: "I_v = I_app\ndv/dt = (I_v + k*v**2 - k*v*v_r - k*v*v_t + k*v_r*v_t - u)/C\ndu/dt = a*(b*v - b*v_r - u)",
+        spike: "v >= v_peak",
+        reset: "v = c\nu += d",
+        functions: "",
+        refractory: None,
+    };
+
+    #[test]
+    fn izhikevich2007_as_equations_equals_the_built_in_kernel_bit_for_bit() {
+        let def = NeuronDef::parse("Izhikevich2007", &IZHIKEVICH2007).unwrap();
+        let model = Compiled::new(&def).unwrap();
+        let n = 37;
+        let i_app: Vec<f64> = (0..n).map(|i| i as f64 * 4.1).collect();
+        let mut state = model.state(n);
+        let param = model
+            .parameters
+            .iter()
+            .position(|(p, _)| p == "I_app")
+            .unwrap();
+        state.params[param] = i_app.clone();
+        let mut net = Network::new(0.1).unwrap();
+        net.add_population(
+            PopulationSpec::new("p", n, NeuronModel::Izhikevich2007).with_parameter("I_app", i_app),
+        )
+        .unwrap();
+        let (v, u) = (
+            model.variables.iter().position(|x| x == "v").unwrap(),
+            model.variables.iter().position(|x| x == "u").unwrap(),
+        );
+        let mut spikes = Vec::new();
+        let mut fired = 0;
+        for step in 0..3000 {
+            spikes.clear();
+            model.step(&mut state, step as f64 * 0.1, 0.1, &mut spikes);
+            net.step();
+            let pop = net.population("p").unwrap();
+            assert_eq!(pop.last_spikes(), &spikes[..], "step {step}");
+            for (name, i) in [("v", v), ("u", u)] {
+                let built_in = pop.variable(name).unwrap();
+                for (a, b) in state.vars[i].iter().zip(built_in) {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{name} at step {step}");
+                }
+            }
+            fired += spikes.len();
+        }
+        assert!(fired > 100, "the neurons spiked ({fired})");
+    }
+
+    #[test]
+    fn refractory_neurons_freeze_their_odes_for_refractory_over_dt_steps() {
+        let lif = NeuronText {
+            parameters: "tau = 10.0\nI = 30.0",
+            equations: "tau * dv/dt = -v + I\ndg_exc/dt = -g_exc",
+            spike: "v > 10.0",
+            reset: "v = 0.0",
+            functions: "",
+            refractory: Some(2.0),
+        };
+        let model = Compiled::new(&NeuronDef::parse("LIF", &lif).unwrap()).unwrap();
+        let mut state = model.state(1);
+        state.vars[1][0] = 1.0;
+        let mut spikes = Vec::new();
+        let mut first = None;
+        for step in 0..400 {
+            spikes.clear();
+            let before = state.vars[0][0];
+            model.step(&mut state, step as f64 * 0.1, 0.1, &mut spikes);
+            if let Some(s) = first {
+                if step > s && step <= s + 20 {
+                    assert_eq!(state.vars[0][0], before, "v frozen at step {step}");
+                }
+            }
+            if !spikes.is_empty() && first.is_none() {
+                first = Some(step);
+            }
+        }
+        assert!(first.is_some());
+        // g_* variables are not frozen.
+        assert!(state.vars[1][0] < 1e-10);
+    }
+
+    #[test]
+    fn user_functions_conditionals_and_clamps_run() {
+        let m = NeuronText {
+            parameters: "a = 2.0",
+            equations: "x = f(a, 3) : min = 0, max = 7\ny = if x > 5: 1 else: -1\nz = clip(t, 0, 0.25) + pos(-a) + 2^3",
+            spike: "",
+            reset: "",
+            functions: "f(p, q) = p * q + 1",
+            refractory: None,
+        };
+        let model = Compiled::new(&NeuronDef::parse("M", &m).unwrap()).unwrap();
+        let mut state = model.state(3);
+        model.step(&mut state, 0.5, 0.1, &mut Vec::new());
+        assert_eq!(state.vars[0], [7.0; 3]);
+        assert_eq!(state.vars[1], [1.0; 3]);
+        assert_eq!(state.vars[2], [8.25; 3]);
+    }
+}
