@@ -15,24 +15,28 @@ fn text<'a>(m: &'a serde_json::Value, key: &str) -> &'a str {
     m[key].as_str().unwrap_or("")
 }
 
+/// A library neuron as CompNeuroPy defines it, parsed and checked.
+fn parse(name: &str, m: &serde_json::Value) -> Result<NeuronDef, neurorec::model::ModelError> {
+    NeuronDef::parse(
+        name,
+        &NeuronText {
+            parameters: text(m, "parameters"),
+            equations: text(m, "equations"),
+            spike: text(m, "spike"),
+            reset: text(m, "reset"),
+            functions: text(m, "functions"),
+            refractory: m["refractory"].as_f64(),
+        },
+    )
+}
+
 #[test]
 fn every_library_neuron_parses_and_checks() {
     let lib = library();
     let neurons = lib["neurons"].as_object().unwrap();
     assert_eq!(neurons.len(), 28);
     for (name, m) in neurons {
-        let def = NeuronDef::parse(
-            name,
-            &NeuronText {
-                parameters: text(m, "parameters"),
-                equations: text(m, "equations"),
-                spike: text(m, "spike"),
-                reset: text(m, "reset"),
-                functions: text(m, "functions"),
-                refractory: m["refractory"].as_f64(),
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let def = parse(name, m).unwrap_or_else(|e| panic!("{e}"));
         // Every variable ANNarchy generates code for is one the definition sets (ANNarchy
         // also lists `r`, the rate every neuron has, and targets it adds).
         let generated = m["generated"]["variables"].as_array().unwrap();
@@ -131,18 +135,7 @@ fn every_deterministic_library_neuron_runs() {
     let lib = library();
     let mut ran = Vec::new();
     for (name, m) in lib["neurons"].as_object().unwrap() {
-        let def = NeuronDef::parse(
-            name,
-            &NeuronText {
-                parameters: text(m, "parameters"),
-                equations: text(m, "equations"),
-                spike: text(m, "spike"),
-                reset: text(m, "reset"),
-                functions: text(m, "functions"),
-                refractory: m["refractory"].as_f64(),
-            },
-        )
-        .unwrap();
+        let def = parse(name, m).unwrap();
         let model = match Compiled::new(&def) {
             Ok(m) => m,
             // Random inputs are not run yet: those models are the noisy ones.
