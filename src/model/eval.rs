@@ -8,8 +8,12 @@
 //! `x**2` are `x*x`, as ANNarchy generates them), so a model written in the `cpp` order of
 //! ANNarchy's generated code gives its results bit for bit.
 //!
-//! Not yet: random distributions (`Uniform`, `Normal`) and the `exponential` method are
-//! refused by [`Compiled::new`].
+//! Random numbers (`Uniform(a, b)`, `Normal(mu, sigma)`: a fresh draw per occurrence, per
+//! neuron, per step) come from a counter-based generator ([`draw`]): each value is a pure
+//! function of the seed, the population's stream, the occurrence, the step and the neuron,
+//! so results do not depend on how neurons are split over blocks or threads.
+//!
+//! Not yet: the `exponential` method is refused by [`Compiled::new`].
 
 use super::{BinOp, Equation, Expr, Kind, Method, ModelError, NeuronDef, Part};
 
@@ -119,6 +123,12 @@ enum Op {
     Call(Builtin),
     /// Pops condition, then-value, else-value (pushed in that order).
     Select,
+    /// Pops the two parameters and pushes a draw: uniform in `[a, b)` or normal with mean
+    /// `a` and standard deviation `b`. `site` numbers the occurrences of the expression.
+    Random {
+        normal: bool,
+        site: u64,
+    },
 }
 
 /// Compiled postfix code of one expression.
@@ -129,6 +139,8 @@ struct Code(Vec<Op>);
 struct Names<'a> {
     variables: &'a [String],
     parameters: &'a [String],
+    /// Random-number occurrences numbered so far, over the whole model.
+    sites: std::cell::Cell<u64>,
 }
 
 fn compile(e: &Expr, names: &Names<'_>, def: &NeuronDef, out: &mut Vec<Op>) -> Result<(), String> {
@@ -170,7 +182,19 @@ fn compile(e: &Expr, names: &Names<'_>, def: &NeuronDef, out: &mut Vec<Op>) -> R
         }
         Expr::Call(name, args) => {
             if name == "Uniform" || name == "Normal" {
-                return Err(format!("random distributions ({name}) are not run yet"));
+                if args.len() != 2 {
+                    return Err(format!("{name} takes 2 arguments"));
+                }
+                for a in args {
+                    compile(a, names, def, out)?;
+                }
+                let site = names.sites.get();
+                names.sites.set(site + 1);
+                out.push(Op::Random {
+                    normal: name == "Normal",
+                    site,
+                });
+                return Ok(());
             }
             if let Some(f) = def.functions.iter().find(|f| &f.name == name) {
                 // User functions are inlined: their arguments replace their parameters.
@@ -261,6 +285,8 @@ pub struct State {
     pub vars: Vec<Vec<f64>>,
     pub params: Vec<Vec<f64>>,
     pub refractory_left: Vec<i64>,
+    /// Where the population's random numbers come from.
+    pub stream: Stream,
 }
 
 impl Compiled {
@@ -271,6 +297,7 @@ impl Compiled {
         let names = Names {
             variables: &variables,
             parameters: &parameters,
+            sites: std::cell::Cell::new(0),
         };
         let compile_eq = |e: &Equation, part: Part| -> Result<Compiled1, ModelError> {
             let err = |message: String| ModelError {
@@ -366,6 +393,7 @@ impl Compiled {
             vars: self.initial.iter().map(|x| vec![*x; n]).collect(),
             params: self.parameters.iter().map(|(_, x)| vec![*x; n]).collect(),
             refractory_left: vec![0; n],
+            stream: Stream::default(),
         }
     }
 
@@ -383,6 +411,7 @@ impl Compiled {
                 lanes,
                 t,
                 dt,
+                step: (t / dt).round().max(0.0) as u64,
             };
             self.update_block(state, &block, refractory_steps, &mut stack, spikes);
             start += LANES;
@@ -477,6 +506,7 @@ impl Compiled {
             lanes: 1,
             t: b.t,
             dt: b.dt,
+            step: b.step,
         };
         for c in &self.reset {
             let value = one.eval(&c.code, state, stack)[0];
@@ -498,6 +528,8 @@ struct Block {
     lanes: usize,
     t: f64,
     dt: f64,
+    /// The step number (the random numbers' counter).
+    step: u64,
 }
 
 impl Block {
@@ -568,6 +600,23 @@ impl Block {
                     let mut out = [0.0; LANES];
                     for (l, o) in out.iter_mut().enumerate() {
                         *o = f.apply(arg(0, l), arg(1, l), arg(2, l));
+                    }
+                    out
+                }
+                Op::Random {
+                    normal: is_normal,
+                    site,
+                } => {
+                    let b = pop(stack);
+                    let a = pop(stack);
+                    let mut out = [0.0; LANES];
+                    for l in 0..self.lanes {
+                        let neuron = (self.start + l) as u64;
+                        out[l] = if *is_normal {
+                            a[l] + b[l] * normal(state.stream, *site, self.step, neuron)
+                        } else {
+                            a[l] + (b[l] - a[l]) * draw(state.stream, *site, self.step, neuron, 0)
+                        };
                     }
                     out
                 }
@@ -702,6 +751,75 @@ mod tests {
         assert!(state.vars[1][0] < 1e-10);
     }
 
+    const POISSON: NeuronText<'static> = NeuronText {
+        parameters: "rates = 20.0",
+        equations: "p = Uniform(0.0, 1.0) * 1000.0 / dt",
+        spike: "p <= rates",
+        reset: "p = 0.0",
+        functions: "",
+        refractory: None,
+    };
+
+    #[test]
+    fn poisson_neurons_fire_at_their_rate() {
+        let model = Compiled::new(&NeuronDef::parse("PoissonNeuron", &POISSON).unwrap()).unwrap();
+        let n = 10_000;
+        let mut state = model.state(n);
+        state.stream = Stream {
+            seed: 42,
+            stream: 0,
+        };
+        let mut spikes = Vec::new();
+        let steps = 1000;
+        for step in 0..steps {
+            model.step(&mut state, step as f64 * 0.1, 0.1, &mut spikes);
+        }
+        // 20 Hz over 10 000 neurons and 100 ms: 20 000 expected spikes, a binomial count
+        // with p = 0.002 per step; within 3 standard errors.
+        let trials = (n * steps) as f64;
+        let expected = trials * 0.002;
+        let se = (trials * 0.002 * 0.998).sqrt();
+        let got = spikes.len() as f64;
+        assert!(
+            (got - expected).abs() < 3.0 * se,
+            "{got} spikes, expected {expected} +- {se}"
+        );
+    }
+
+    #[test]
+    fn random_numbers_depend_on_the_seed_only_and_are_normal_where_asked() {
+        let m = NeuronText {
+            parameters: "",
+            equations: "x = Normal(1.0, 2.0)\ny = Uniform(-1.0, 1.0)\nz = Uniform(-1.0, 1.0)",
+            spike: "",
+            reset: "",
+            functions: "",
+            refractory: None,
+        };
+        let model = Compiled::new(&NeuronDef::parse("M", &m).unwrap()).unwrap();
+        let run = |n: usize, seed: u64| {
+            let mut state = model.state(n);
+            state.stream = Stream { seed, stream: 3 };
+            model.step(&mut state, 0.5, 0.1, &mut Vec::new());
+            state.vars
+        };
+        let a = run(20_000, 7);
+        // The same neurons get the same numbers in a smaller population (blocks differ).
+        let b = run(13, 7);
+        for v in 0..3 {
+            assert_eq!(&a[v][..13], &b[v][..]);
+        }
+        assert_ne!(run(13, 8)[0], b[0], "another seed, other numbers");
+        assert_ne!(a[1], a[2], "each occurrence draws its own numbers");
+        let mean = a[0].iter().sum::<f64>() / a[0].len() as f64;
+        let var = a[0].iter().map(|x| (x - mean).powi(2)).sum::<f64>() / a[0].len() as f64;
+        assert!(
+            (mean - 1.0).abs() < 0.05 && (var.sqrt() - 2.0).abs() < 0.05,
+            "{mean} {var}"
+        );
+        assert!(a[1].iter().all(|x| (-1.0..1.0).contains(x)));
+    }
+
     #[test]
     fn user_functions_conditionals_and_clamps_run() {
         let m = NeuronText {
@@ -719,4 +837,36 @@ mod tests {
         assert_eq!(state.vars[1], [1.0; 3]);
         assert_eq!(state.vars[2], [8.25; 3]);
     }
+}
+
+/// The key of a random stream: the pipeline's seed and the population's stream number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stream {
+    pub seed: u64,
+    pub stream: u64,
+}
+
+/// SplitMix64's output function (Steele, Lea and Flood 2014): a bijective mix of 64 bits.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A uniform number in `[0, 1)` with 53 random bits, for `(stream, site, step, neuron, k)`:
+/// the key `mix64(mix64(seed) ^ mix64(stream << 32 | site))` selects a SplitMix64 sequence,
+/// and the counter `step * 2^33 + neuron * 2 + k` its element (`k` numbers the draws one
+/// value needs: Box-Muller takes two).
+pub fn draw(stream: Stream, site: u64, step: u64, neuron: u64, k: u64) -> f64 {
+    let key = mix64(mix64(stream.seed) ^ mix64((stream.stream << 32) | site));
+    let counter = (step << 33).wrapping_add(neuron << 1).wrapping_add(k);
+    let bits = mix64(key.wrapping_add(counter.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A standard normal number by the Box-Muller transform of two uniform draws.
+fn normal(stream: Stream, site: u64, step: u64, neuron: u64) -> f64 {
+    let u1 = 1.0 - draw(stream, site, step, neuron, 0);
+    let u2 = draw(stream, site, step, neuron, 1);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }

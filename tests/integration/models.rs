@@ -130,21 +130,15 @@ fn model_errors_name_model_part_line_and_symbol() {
 }
 
 #[test]
-fn every_deterministic_library_neuron_runs() {
+fn every_library_neuron_runs() {
     use neurorec::model::eval::Compiled;
     let lib = library();
     let mut ran = Vec::new();
     for (name, m) in lib["neurons"].as_object().unwrap() {
         let def = parse(name, m).unwrap();
-        let model = match Compiled::new(&def) {
-            Ok(m) => m,
-            // Random inputs are not run yet: those models are the noisy ones.
-            Err(e) => {
-                assert!(e.message.contains("random distributions"), "{name}: {e}");
-                continue;
-            }
-        };
+        let model = Compiled::new(&def).unwrap_or_else(|e| panic!("{e}"));
         let mut state = model.state(10);
+        state.stream = neurorec::model::eval::Stream { seed: 1, stream: 0 };
         let mut spikes = Vec::new();
         for step in 0..2000 {
             model.step(&mut state, step as f64 * 0.1, 0.1, &mut spikes);
@@ -157,7 +151,5 @@ fn every_deterministic_library_neuron_runs() {
         }
         ran.push(name.clone());
     }
-    // The deterministic ones: HH, Izhikevich2007 and its variants without noise, integrators.
-    eprintln!("{} library neurons ran: {}", ran.len(), ran.join(", "));
-    assert!(ran.len() >= 10, "{ran:?}");
+    assert_eq!(ran.len(), 28, "{ran:?}");
 }
