@@ -17,8 +17,7 @@
 
 use super::{BinOp, Equation, Expr, Kind, Method, ModelError, NeuronDef, Part};
 
-/// Neurons evaluated together (256: 33-41e6 neuron-steps/s for Izhikevich2007, against 20e6
-/// with 8 and 35e6 with 64; `cargo bench --bench model`, README).
+/// Neurons evaluated together (README, "Equation models": 256 against 8 and 64 measured).
 const LANES: usize = 256;
 type Lanes = [f64; LANES];
 
@@ -561,86 +560,104 @@ impl Block {
         state.vars[c.var][self.start..self.start + self.lanes].copy_from_slice(&x[..self.lanes]);
     }
 
+    /// Evaluates `code` for the block's neurons. The stack's slots are reused in place: a
+    /// load fills the next slot, an operation combines the top slots into the lower one, and
+    /// each operator is chosen once per block, outside the loop over its neurons.
     fn eval(&self, code: &Code, state: &State, stack: &mut Vec<Lanes>) -> Lanes {
-        stack.clear();
+        let n = self.lanes;
+        let mut sp = 0usize;
         for op in &code.0 {
-            let value = match op {
-                Op::Var(i) => self.load(&state.vars[*i]),
-                Op::Param(i) => self.load(&state.params[*i]),
-                Op::Const(x) => [*x; LANES],
-                Op::Time => [self.t; LANES],
-                Op::Dt => [self.dt; LANES],
-                Op::Neg | Op::Not => {
-                    let mut a = pop(stack);
-                    for x in &mut a[..self.lanes] {
-                        *x = if matches!(op, Op::Neg) {
-                            -*x
-                        } else {
-                            f64::from(*x == 0.0)
-                        };
-                    }
-                    a
+            match op {
+                Op::Var(i) => {
+                    let slot = slot(stack, sp);
+                    slot[..n].copy_from_slice(&state.vars[*i][self.start..self.start + n]);
+                    sp += 1;
                 }
+                Op::Param(i) => {
+                    let slot = slot(stack, sp);
+                    slot[..n].copy_from_slice(&state.params[*i][self.start..self.start + n]);
+                    sp += 1;
+                }
+                Op::Const(_) | Op::Time | Op::Dt => {
+                    let x = match op {
+                        Op::Const(x) => *x,
+                        Op::Time => self.t,
+                        _ => self.dt,
+                    };
+                    slot(stack, sp)[..n].fill(x);
+                    sp += 1;
+                }
+                Op::Neg => stack[sp - 1][..n].iter_mut().for_each(|x| *x = -*x),
+                Op::Not => stack[sp - 1][..n]
+                    .iter_mut()
+                    .for_each(|x| *x = f64::from(*x == 0.0)),
                 Op::Bin(o) => {
-                    let b = pop(stack);
-                    let mut a = pop(stack);
-                    for l in 0..self.lanes {
-                        a[l] = binary(*o, a[l], b[l]);
-                    }
-                    a
+                    let (lo, hi) = stack.split_at_mut(sp - 1);
+                    binary_lanes(*o, &mut lo[sp - 2][..n], &hi[0][..n]);
+                    sp -= 1;
                 }
                 Op::Call(f) => {
-                    let args: Vec<Lanes> = (0..f.arity()).map(|_| pop(stack)).collect();
-                    // Popped last argument first.
-                    let arg = |k: usize, l: usize| {
-                        (f.arity() - 1)
-                            .checked_sub(k)
-                            .and_then(|i| args.get(i))
-                            .map_or(0.0, |a: &Lanes| a[l])
-                    };
-                    let mut out = [0.0; LANES];
-                    for (l, o) in out[..self.lanes].iter_mut().enumerate() {
-                        *o = f.apply(arg(0, l), arg(1, l), arg(2, l));
+                    let k = f.arity();
+                    let (lo, hi) = stack.split_at_mut(sp - k + 1);
+                    let first = &mut lo[sp - k];
+                    for l in 0..n {
+                        let b = hi.first().map_or(0.0, |x| x[l]);
+                        let c = hi.get(1).map_or(0.0, |x| x[l]);
+                        first[l] = f.apply(first[l], b, c);
                     }
-                    out
+                    sp -= k - 1;
                 }
                 Op::Random {
                     normal: is_normal,
                     site,
                 } => {
-                    let b = pop(stack);
-                    let a = pop(stack);
-                    let mut out = [0.0; LANES];
-                    for l in 0..self.lanes {
+                    let (lo, hi) = stack.split_at_mut(sp - 1);
+                    let (a, b) = (&mut lo[sp - 2], &hi[0]);
+                    for l in 0..n {
                         let neuron = (self.start + l) as u64;
-                        out[l] = if *is_normal {
+                        a[l] = if *is_normal {
                             a[l] + b[l] * normal(state.stream, *site, self.step, neuron)
                         } else {
                             a[l] + (b[l] - a[l]) * draw(state.stream, *site, self.step, neuron, 0)
                         };
                     }
-                    out
+                    sp -= 1;
                 }
                 Op::Select => {
-                    let b = pop(stack);
-                    let a = pop(stack);
-                    let c = pop(stack);
-                    let mut out = [0.0; LANES];
-                    for l in 0..self.lanes {
-                        out[l] = if c[l] != 0.0 { a[l] } else { b[l] };
+                    let (lo, hi) = stack.split_at_mut(sp - 2);
+                    let c = &mut lo[sp - 3];
+                    for l in 0..n {
+                        c[l] = if c[l] != 0.0 { hi[0][l] } else { hi[1][l] };
                     }
-                    out
+                    sp -= 2;
                 }
-            };
-            stack.push(value);
+            }
         }
-        pop(stack)
+        // Compiled code leaves exactly its value.
+        stack.first().copied().unwrap_or([0.0; LANES])
     }
 }
 
-fn pop(stack: &mut Vec<Lanes>) -> Lanes {
-    // Compiled code always leaves its operands on the stack.
-    stack.pop().unwrap_or([0.0; LANES])
+/// Slot `i` of the stack, grown when needed.
+fn slot(stack: &mut Vec<Lanes>, i: usize) -> &mut Lanes {
+    while stack.len() <= i {
+        stack.push([0.0; LANES]);
+    }
+    &mut stack[i]
+}
+
+/// `a[l] = a[l] op b[l]` for every neuron, the operator chosen once.
+fn binary_lanes(op: BinOp, a: &mut [f64], b: &[f64]) {
+    let each = |a: &mut [f64], f: &dyn Fn(f64, f64) -> f64| {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x = f(*x, *y))
+    };
+    match op {
+        BinOp::Add => a.iter_mut().zip(b).for_each(|(x, y)| *x += *y),
+        BinOp::Sub => a.iter_mut().zip(b).for_each(|(x, y)| *x -= *y),
+        BinOp::Mul => a.iter_mut().zip(b).for_each(|(x, y)| *x *= *y),
+        BinOp::Div => a.iter_mut().zip(b).for_each(|(x, y)| *x /= *y),
+        other => each(a, &|x, y| binary(other, x, y)),
+    }
 }
 
 fn binary(op: BinOp, a: f64, b: f64) -> f64 {
