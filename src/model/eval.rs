@@ -278,12 +278,21 @@ pub struct Compiled {
     refractory_ms: f64,
 }
 
+/// A parameter's values: one for all neurons (read without touching memory per neuron),
+/// or one per neuron.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    Uniform(f64),
+    PerNeuron(Vec<f64>),
+}
+
 /// The state of a population of a compiled model: per variable and per parameter one value
 /// per neuron, and the refractory steps left.
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
     pub vars: Vec<Vec<f64>>,
-    pub params: Vec<Vec<f64>>,
+    /// Per parameter: one value for all neurons, or one per neuron.
+    pub params: Vec<Values>,
     pub refractory_left: Vec<i64>,
     /// Where the population's random numbers come from.
     pub stream: Stream,
@@ -391,7 +400,11 @@ impl Compiled {
     pub fn state(&self, n: usize) -> State {
         State {
             vars: self.initial.iter().map(|x| vec![*x; n]).collect(),
-            params: self.parameters.iter().map(|(_, x)| vec![*x; n]).collect(),
+            params: self
+                .parameters
+                .iter()
+                .map(|(_, x)| Values::Uniform(*x))
+                .collect(),
             refractory_left: vec![0; n],
             stream: Stream::default(),
         }
@@ -575,7 +588,12 @@ impl Block {
                 }
                 Op::Param(i) => {
                     let slot = slot(stack, sp);
-                    slot[..n].copy_from_slice(&state.params[*i][self.start..self.start + n]);
+                    match &state.params[*i] {
+                        Values::Uniform(x) => slot[..n].fill(*x),
+                        Values::PerNeuron(v) => {
+                            slot[..n].copy_from_slice(&v[self.start..self.start + n])
+                        }
+                    }
                     sp += 1;
                 }
                 Op::Const(_) | Op::Time | Op::Dt => {
@@ -707,7 +725,7 @@ mod tests {
             .iter()
             .position(|(p, _)| p == "I_app")
             .unwrap();
-        state.params[param] = i_app.clone();
+        state.params[param] = Values::PerNeuron(i_app.clone());
         let mut net = Network::new(0.1).unwrap();
         net.add_population(
             PopulationSpec::new("p", n, NeuronModel::Izhikevich2007).with_parameter("I_app", i_app),
