@@ -296,6 +296,22 @@ pub struct State {
     pub refractory_left: Vec<i64>,
     /// Where the population's random numbers come from.
     pub stream: Stream,
+    /// Buffers of the evaluation, kept from step to step (not part of the state).
+    scratch: Scratch,
+}
+
+/// The evaluation's stack of blocks and the derivatives of an ODE block.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    stack: Vec<Lanes>,
+    derivatives: Vec<Lanes>,
+}
+
+impl PartialEq for Scratch {
+    /// Buffers, not state: any two are alike.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Compiled {
@@ -407,6 +423,7 @@ impl Compiled {
                 .collect(),
             refractory_left: vec![0; n],
             stream: Stream::default(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -415,7 +432,7 @@ impl Compiled {
     pub fn step(&self, state: &mut State, t: f64, dt: f64, spikes: &mut Vec<u32>) {
         let n = state.refractory_left.len();
         let refractory_steps = (self.refractory_ms / dt) as i64;
-        let mut stack: Vec<Lanes> = Vec::with_capacity(16);
+        let mut scratch = std::mem::take(&mut state.scratch);
         let mut start = 0;
         while start < n {
             let lanes = LANES.min(n - start);
@@ -426,9 +443,10 @@ impl Compiled {
                 dt,
                 step: (t / dt).round().max(0.0) as u64,
             };
-            self.update_block(state, &block, refractory_steps, &mut stack, spikes);
+            self.update_block(state, &block, refractory_steps, &mut scratch, spikes);
             start += LANES;
         }
+        state.scratch = scratch;
     }
 
     fn update_block(
@@ -436,9 +454,10 @@ impl Compiled {
         state: &mut State,
         b: &Block,
         refractory_steps: i64,
-        stack: &mut Vec<Lanes>,
+        scratch: &mut Scratch,
         spikes: &mut Vec<u32>,
     ) {
+        let Scratch { stack, derivatives } = scratch;
         // in_ref: 1 for neurons free to integrate, 0 for those in their refractory period.
         let mut in_ref = [1.0; LANES];
         if self.refractory_ms > 0.0 {
@@ -457,20 +476,17 @@ impl Compiled {
                 }
                 Stage::Odes(block) => {
                     // Every derivative from the old values, then every step.
-                    let derivatives: Vec<Lanes> = block
-                        .iter()
-                        .map(|c| {
-                            let mut d = b.eval(&c.code, state, stack);
-                            if let Some(f) = &c.factor {
-                                let f = b.eval(f, state, stack);
-                                for l in 0..b.lanes {
-                                    d[l] /= f[l];
-                                }
+                    derivatives.resize(block.len(), [0.0; LANES]);
+                    for (c, d) in block.iter().zip(derivatives.iter_mut()) {
+                        *d = b.eval(&c.code, state, stack);
+                        if let Some(f) = &c.factor {
+                            let f = b.eval(f, state, stack);
+                            for l in 0..b.lanes {
+                                d[l] /= f[l];
                             }
-                            d
-                        })
-                        .collect();
-                    for (c, d) in block.iter().zip(derivatives) {
+                        }
+                    }
+                    for (c, d) in block.iter().zip(derivatives.iter()) {
                         let mut x = b.load(&state.vars[c.var]);
                         let frozen =
                             self.refractory_ms > 0.0 && !self.variables[c.var].starts_with("g_");
