@@ -62,3 +62,36 @@ pub fn write_runs_table(
     std::fs::rename(&tmp, &path).map_err(ArchiveError::io(&path))?;
     Ok(())
 }
+
+/// Reads `runs.parquet`: every column as numbers (`run` first), in file order.
+pub fn read_runs_table(path: &Path) -> Result<Vec<(String, Vec<f64>)>, String> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, UInt32Type};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| e.to_string())?;
+    let mut columns: Vec<(String, Vec<f64>)> = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        for (i, field) in batch.schema().fields().iter().enumerate() {
+            let column = batch.column(i);
+            let values: Vec<f64> = if let Some(a) = column.as_primitive_opt::<UInt32Type>() {
+                a.values().iter().map(|x| *x as f64).collect()
+            } else if let Some(a) = column.as_primitive_opt::<Float64Type>() {
+                a.values().to_vec()
+            } else {
+                return Err(format!("column {} is not a number column", field.name()));
+            };
+            match columns.get_mut(i) {
+                Some((_, v)) => v.extend(values),
+                None => columns.push((field.name().clone(), values)),
+            }
+        }
+    }
+    if columns.first().is_none_or(|(name, _)| name != "run") {
+        return Err("the first column is not `run`".into());
+    }
+    Ok(columns)
+}

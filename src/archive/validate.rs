@@ -132,7 +132,50 @@ pub fn validate(archive: &Archive) -> Vec<Problem> {
         }
     }
     check_unlisted(archive.dir(), manifest, &mut problems);
+    check_sweep(archive.dir(), &mut problems);
     problems
+}
+
+/// A sweep's runs against its `runs.parquet`: every run the table lists has its manifest
+/// (else the sweep, or a shard of it, did not run to the end), and each run's swept values
+/// are the table's.
+fn check_sweep(dir: &Path, problems: &mut Vec<Problem>) {
+    let path = dir.join(RUNS_TABLE);
+    if !path.exists() {
+        return;
+    }
+    let table = match super::runs::read_runs_table(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(corrupt(RUNS_TABLE, format!("cannot be read: {e}")));
+            return;
+        }
+    };
+    let rows = table.first().map_or(0, |(_, v)| v.len());
+    for r in 0..rows as u32 {
+        let stem = format!("manifest-run={r}");
+        let Ok(run) = Manifest::load_file(dir, &stem) else {
+            problems.push(unfinished(
+                RUNS_TABLE,
+                format!("run {r} of the sweep has no manifest: it did not start (a shard that did not run?) or was removed; run the sweep (or that shard) again"),
+            ));
+            continue;
+        };
+        let swept = &run.description["sweep"];
+        for (name, values) in &table[1..] {
+            let listed = swept[name.as_str()].as_f64();
+            if listed.is_some_and(|x| x.to_bits() != values[r as usize].to_bits()) {
+                problems.push(corrupt(
+                    format!("{stem}.json"),
+                    format!(
+                        "run {r} was run with {name} = {}, but {RUNS_TABLE} lists {}",
+                        listed.unwrap_or(f64::NAN),
+                        values[r as usize]
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// Whether the archive at `dir` is a sweep's (per-run manifests) rather than a single run's.

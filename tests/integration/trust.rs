@@ -211,6 +211,23 @@ fn unreadable_manifests_and_mixed_archives_are_never_replaced() {
         .assert()
         .success();
     refused_with_and_without_force(&p, &swept, "runs of a sweep");
+    // A sweep with one shard of two written is unfinished: its table lists runs without
+    // manifests.
+    let half = dir.path().join("half");
+    neurorec()
+        .arg("run")
+        .arg(pipeline("current_sweep.toml"))
+        .arg("--out")
+        .arg(&half)
+        .args(["--quiet", "--shard", "0/2"])
+        .assert()
+        .success();
+    let (code, text) = validate(&half);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("run 1 of the sweep has no manifest"),
+        "{text}"
+    );
     assert_eq!(validate(&swept).0, 0);
     // A smaller sweep replacing it with --force leaves none of the earlier runs.
     let smaller = write_pipeline(
