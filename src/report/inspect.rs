@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::archive::{Archive, ArchiveError, ChunkEntry, ChunkStatus, Kind};
+use crate::archive::{Archive, ArchiveError, ChunkEntry, ChunkStatus, Kind, RunStatus};
 
 /// What `inspect` prints.
 pub fn inspect(archive: &Archive) -> Result<String, ArchiveError> {
@@ -48,6 +48,13 @@ pub fn inspect(archive: &Archive) -> Result<String, ArchiveError> {
         }
     }
     for run in archive.runs() {
+        let status = match m.run_status(run) {
+            Some(RunStatus::Complete) => "complete",
+            Some(RunStatus::Running) => "RUNNING or stopped (`neurorec validate` tells which)",
+            Some(RunStatus::Interrupted) => "INTERRUPTED",
+            None => "written before run records",
+        };
+        let _ = writeln!(out, "run {run}: {status}");
         for set in archive.sets(run) {
             let _ = writeln!(out, "run {run} set {set}:");
             let mut chunks: Vec<_> = m
@@ -63,6 +70,9 @@ pub fn inspect(archive: &Archive) -> Result<String, ArchiveError> {
                 chunk_lines(&mut out, c);
             }
         }
+    }
+    for f in &m.figures {
+        let _ = writeln!(out, "figure {} ({} bytes)", f.path, f.bytes);
     }
     Ok(out)
 }

@@ -81,6 +81,8 @@ fn run_prints_the_seed_block_rebuilt_from_the_archive() {
         "{text}"
     );
     assert!(text.contains("chunk 2: complete"), "{text}");
+    assert!(text.contains("run 0: complete"), "{text}");
+    assert!(text.contains("figure figures/"), "{text}");
 
     // validate notices a damaged file and names it.
     let file = out.join("my_pop2/state/run=0/set=0/chunk=1/part-0.parquet");

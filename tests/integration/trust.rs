@@ -315,6 +315,9 @@ fn killed_runs_are_unfinished_never_corrupt_and_readers_see_only_complete_chunks
                 neurorec().arg("repair").arg(&out).assert().success();
                 let (again, text) = validate(&out);
                 assert_eq!(again, 3, "kill {i} after repair: {text}");
+                let inspect = neurorec().arg("inspect").arg(&out).output().unwrap();
+                let shown = String::from_utf8_lossy(&inspect.stdout);
+                assert!(shown.contains("run 0: INTERRUPTED"), "kill {i}: {shown}");
                 assert!(
                     !out.join(".neurorec-staging").exists()
                         || std::fs::read_dir(out.join(".neurorec-staging"))
