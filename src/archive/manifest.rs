@@ -220,20 +220,7 @@ impl Manifest {
     /// Reads every manifest of the archive at `dir` (`manifest.json` and the per-run
     /// manifests of a sweep), each with its journal, merged into one.
     pub fn load(dir: &Path) -> Result<Self, ArchiveError> {
-        let mut stems: Vec<String> = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .filter_map(|e| {
-                        let name = e.file_name().to_string_lossy().into_owned();
-                        let stem = name.strip_suffix(".json")?;
-                        (stem == "manifest" || stem.starts_with("manifest-run="))
-                            .then(|| stem.to_string())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        stems.sort();
+        let stems = manifest_stems(dir).unwrap_or_default();
         let Some(first) = stems.first() else {
             return Err(ArchiveError::NotAnArchive {
                 path: dir.to_path_buf(),
@@ -285,6 +272,21 @@ impl Manifest {
         }
         Ok(manifest)
     }
+}
+
+/// The manifests of the archive at `dir`, as file stems, sorted: `manifest` (a single run)
+/// and `manifest-run=<r>` (the runs of a sweep).
+pub fn manifest_stems(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut stems: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".json")?;
+            (stem == "manifest" || stem.starts_with("manifest-run=")).then(|| stem.to_string())
+        })
+        .collect();
+    stems.sort();
+    Ok(stems)
 }
 
 /// Syncs a directory so a rename in it is durable.

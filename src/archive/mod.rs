@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 
 pub use lock::{run_lock_name, ArchiveLock, LockScope, ARCHIVE_LOCK};
 pub use manifest::{
-    add_figures, ChunkEntry, ChunkStatus, CompartmentPeriods, FigureEntry, FileEntry, JournalEntry,
-    JournalProblem, Manifest, ManifestWriter, RunEntry, RunStatus, SetEntry, JOURNAL,
+    add_figures, manifest_stems, ChunkEntry, ChunkStatus, CompartmentPeriods, FigureEntry,
+    FileEntry, JournalEntry, JournalProblem, Manifest, ManifestWriter, RunEntry, RunStatus,
+    SetEntry, JOURNAL,
 };
 pub use meta::FileMeta;
 pub use reader::{Archive, ChunkRef, ReadStats};

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::lock::{ArchiveLock, LockScope};
-use super::manifest::{ChunkStatus, Manifest, RunStatus};
+use super::manifest::{manifest_stems, ChunkStatus, Manifest, RunStatus};
 use super::{confined, staged_path, ArchiveError, Kind, STAGING};
 
 /// What [`repair`] did.
@@ -93,18 +93,9 @@ pub fn repair(dir: &Path) -> Result<RepairReport, ArchiveError> {
     Ok(report)
 }
 
-/// The manifest files of the archive, as stems.
+/// The manifest files of the archive, as stems (an error when there is none).
 fn stems(dir: &Path) -> Result<Vec<String>, ArchiveError> {
-    let mut stems: Vec<String> = std::fs::read_dir(dir)
-        .map_err(ArchiveError::io(dir))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let stem = name.strip_suffix(".json")?;
-            (stem == "manifest" || stem.starts_with("manifest-run=")).then(|| stem.to_string())
-        })
-        .collect();
-    stems.sort();
+    let stems = manifest_stems(dir).map_err(ArchiveError::io(dir))?;
     if stems.is_empty() {
         return Err(ArchiveError::NotAnArchive {
             path: dir.to_path_buf(),

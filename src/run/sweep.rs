@@ -133,20 +133,11 @@ pub fn run_sweep(
 
 /// The runs whose manifests are in the sweep archive at `dir`.
 fn earlier_runs(dir: &Path) -> Vec<u32> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    name.strip_prefix("manifest-run=")?
-                        .strip_suffix(".json")?
-                        .parse()
-                        .ok()
-                })
-                .collect()
-        })
+    crate::archive::manifest_stems(dir)
         .unwrap_or_default()
+        .iter()
+        .filter_map(|stem| stem.strip_prefix("manifest-run=")?.parse().ok())
+        .collect()
 }
 
 fn run_one(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use neurorec::archive::Archive;
 
-use crate::common::{neurorec, pipeline, python};
+use crate::common::{neurorec, pipeline, python, run_pipeline};
 
 /// Writes `text` as a pipeline file in `dir`; returns its path.
 fn write_pipeline(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -98,14 +98,7 @@ fn force_replaces_only_what_the_manifest_lists() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     // The seed pipeline (with figures), then a different pipeline with --force.
-    neurorec()
-        .arg("run")
-        .arg(pipeline("monitor_recordings.toml"))
-        .arg("--out")
-        .arg(&out)
-        .arg("--quiet")
-        .assert()
-        .success();
+    run_pipeline("monitor_recordings.toml", &out);
     assert!(out.join("figures").read_dir().unwrap().count() > 0);
     std::fs::write(out.join("my_pop1/notes.txt"), "mine").unwrap();
     std::fs::write(out.join("figures/mine.png"), "mine").unwrap();
@@ -202,14 +195,7 @@ fn unreadable_manifests_and_mixed_archives_are_never_replaced() {
     assert!(!single.join("runs.parquet").exists());
     assert_eq!(validate(&single).0, 0);
     let swept = dir.path().join("swept");
-    neurorec()
-        .arg("run")
-        .arg(pipeline("current_sweep.toml"))
-        .arg("--out")
-        .arg(&swept)
-        .arg("--quiet")
-        .assert()
-        .success();
+    run_pipeline("current_sweep.toml", &swept);
     refused_with_and_without_force(&p, &swept, "runs of a sweep");
     // A sweep with one shard of two written is unfinished: its table lists runs without
     // manifests.

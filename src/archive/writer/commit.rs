@@ -265,25 +265,6 @@ impl ArchiveWriter {
     }
 }
 
-/// Removes the directories above `path` that are now empty, never `root` itself; with
-/// `shared` (a sweep's run), only up to and including its `run=<r>` directory: the runs of
-/// a sweep create the directories above beside each other at the same time.
-pub(super) fn remove_empty_dirs(root: &Path, path: &Path, shared: bool) {
-    let mut at = path.parent();
-    while let Some(d) = at {
-        if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
-            break;
-        }
-        if shared
-            && d.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("run="))
-        {
-            break;
-        }
-        at = d.parent();
-    }
-}
-
 /// Waits for every file to be closed; returns their manifest entries, or the first error.
 fn collect(closing: Vec<Closing>) -> Result<Vec<FileEntry>, ArchiveError> {
     let mut files = Vec::new();

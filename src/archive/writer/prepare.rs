@@ -5,24 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::archive::manifest::Manifest;
+use crate::archive::manifest::{manifest_stems, Manifest};
 use crate::archive::{confined, staged_path, ArchiveError, ArchiveOptions, Kind, STAGING};
-
-/// The manifest files of the archive at `dir`: `manifest.json` and a sweep's
-/// `manifest-run=<r>.json`, as stems.
-fn manifest_stems(dir: &Path) -> Result<Vec<String>, ArchiveError> {
-    let mut stems: Vec<String> = std::fs::read_dir(dir)
-        .map_err(ArchiveError::io(dir))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let stem = name.strip_suffix(".json")?;
-            (stem == "manifest" || stem.starts_with("manifest-run=")).then(|| stem.to_string())
-        })
-        .collect();
-    stems.sort();
-    Ok(stems)
-}
 
 /// Reads one earlier manifest (with its journal); one that cannot be read is never
 /// replaced: neurorec cannot know what it lists.
@@ -43,7 +27,7 @@ pub(super) fn prepare(
     compartments: &[String],
     options: &ArchiveOptions,
 ) -> Result<(), ArchiveError> {
-    let stems = manifest_stems(dir)?;
+    let stems = manifest_stems(dir).map_err(ArchiveError::io(dir))?;
     let single = stems.iter().any(|s| s == "manifest");
     if options.own_manifest && single {
         return Err(ArchiveError::Conflict {
@@ -98,7 +82,7 @@ pub(super) fn prepare(
     listed.sort_by_key(|p| p.extension().is_some_and(|e| e == "json"));
     for path in &listed {
         remove_file(path)?;
-        super::commit::remove_empty_dirs(dir, path, options.own_manifest);
+        remove_empty_dirs(dir, path, options.own_manifest);
     }
     remove_staging(dir, compartments, options)
 }
@@ -152,6 +136,25 @@ fn walk(root: &Path, each: &mut impl FnMut(&Path)) -> Result<(), ArchiveError> {
         walk(&path, each)?;
     }
     Ok(())
+}
+
+/// Removes the directories above `path` that are now empty, never `root` itself; with
+/// `shared` (a sweep's run), only up to and including its `run=<r>` directory: the runs of
+/// a sweep create the directories above beside each other at the same time.
+fn remove_empty_dirs(root: &Path, path: &Path, shared: bool) {
+    let mut at = path.parent();
+    while let Some(d) = at {
+        if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        if shared
+            && d.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("run="))
+        {
+            break;
+        }
+        at = d.parent();
+    }
 }
 
 fn remove_file(path: &Path) -> Result<(), ArchiveError> {
