@@ -330,7 +330,11 @@ impl Archive {
 
     /// The neurorec metadata of a file, from its footer.
     pub fn file_meta(&self, rel: &str) -> Result<FileMeta, ArchiveError> {
-        let metadata = self.footer(rel)?;
+        self.meta_in(rel, &self.footer(rel)?)
+    }
+
+    /// The neurorec metadata in the footer `metadata` already read from the file `rel`.
+    pub fn meta_in(&self, rel: &str, metadata: &ParquetMetaData) -> Result<FileMeta, ArchiveError> {
         let kvs = metadata
             .file_metadata()
             .key_value_metadata()

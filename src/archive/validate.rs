@@ -301,7 +301,8 @@ fn check_file(archive: &Archive, entry: &ChunkEntry, f: &FileEntry, problems: &m
     if rows != f.rows {
         problem(format!("{rows} rows, the manifest says {}", f.rows));
     }
-    let meta = match archive.file_meta(&f.path) {
+    // The footer just read, not read again.
+    let meta = match archive.meta_in(&f.path, &footer) {
         Ok(m) => m,
         Err(e) => {
             problem(e.to_string());
