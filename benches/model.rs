@@ -35,7 +35,7 @@ fn bench_generic(c: &mut Criterion) {
                 b.iter(|| {
                     for _ in 0..steps {
                         spikes.clear();
-                        model.step(&mut state, step as f64 * 0.1, 0.1, &mut spikes);
+                        model.step(&mut state, step as i64, 0.1, &mut spikes);
                         step += 1;
                     }
                 });

@@ -88,6 +88,18 @@ fn default_model() -> Spanned<String> {
     Spanned::new(0..0, "Izhikevich2007".to_string())
 }
 
+/// A neuron model defined in the pipeline (`[neurons.NAME]`), with where each text is.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeuronDefToml {
+    pub parameters: Option<Spanned<String>>,
+    pub equations: Option<Spanned<String>>,
+    pub spike: Option<Spanned<String>>,
+    pub reset: Option<Spanned<String>>,
+    pub functions: Option<Spanned<String>>,
+    pub refractory: Option<Spanned<f64>>,
+}
+
 /// The file as parsed, before validation.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +108,8 @@ pub struct PipelineDef {
     pub dt: Spanned<f64>,
     #[serde(default)]
     pub seed: Option<u64>,
+    #[serde(default)]
+    pub neurons: IndexMap<String, Spanned<NeuronDefToml>>,
     pub populations: IndexMap<String, Spanned<PopulationDef>>,
     pub monitors: IndexMap<String, Spanned<Vec<String>>>,
     #[serde(default)]
@@ -117,7 +131,11 @@ pub struct Pipeline {
     /// The file's text (embedded into the archive's manifest).
     pub source: String,
     pub dt_ms: f64,
-    pub seed: Option<u64>,
+    /// The seed of the run's random numbers: the file's `seed`, else a fresh one chosen when
+    /// the file was loaded (recorded in the manifest either way).
+    pub seed: u64,
+    /// Whether the file gave the seed.
+    pub seed_given: bool,
     pub populations: Vec<PopulationSpec>,
     pub monitors: Vec<MonitorSpec>,
     pub schedule: Vec<Action>,
@@ -236,7 +254,7 @@ impl Pipeline {
         &self,
         overrides: &[(String, String, f64)],
     ) -> Result<Network, crate::sim::SimError> {
-        let mut net = Network::new(self.dt_ms)?;
+        let mut net = Network::new(self.dt_ms)?.with_seed(self.seed);
         for spec in self.specs(overrides) {
             net.add_population(spec)?;
         }
@@ -283,7 +301,8 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
     let dt = validate_dt(loc, &def.dt)?;
     let mut net =
         Network::new(dt).map_err(|e| loc.error(def.dt.span(), "dt", e.to_string(), None))?;
-    let populations = validate_populations(loc, &def.populations, &mut net)?;
+    let models = validate_neurons(loc, &def.neurons)?;
+    let populations = validate_populations(loc, &def.populations, &models, &mut net)?;
     let monitors = validate_monitors(loc, &def.monitors, &net)?;
     let schedule = validate_schedule(loc, &def.schedule, &monitors, &populations)?;
     let sweep = validate_sweep(loc, &def.sweep, &populations)?;
@@ -292,7 +311,8 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
         path: loc.path.to_path_buf(),
         source: loc.source.to_string(),
         dt_ms: dt,
-        seed: def.seed,
+        seed: def.seed.unwrap_or_else(fresh_seed),
+        seed_given: def.seed.is_some(),
         populations,
         monitors,
         schedule,
@@ -314,9 +334,97 @@ fn validate_dt(loc: &Locator<'_>, dt: &Spanned<f64>) -> Result<f64, PipelineErro
     Ok(value)
 }
 
+/// A seed for a run whose pipeline gives none: the clock's nanoseconds and the process id,
+/// mixed.
+fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut z = nanos ^ (u64::from(std::process::id()) << 40);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The pipeline's own neuron models (`[neurons.NAME]`), parsed, checked and compiled; an
+/// error points at the line of the file the model text is on.
+fn validate_neurons(
+    loc: &Locator<'_>,
+    defs: &IndexMap<String, Spanned<NeuronDefToml>>,
+) -> Result<IndexMap<String, NeuronModel>, PipelineError> {
+    let mut models = IndexMap::new();
+    for (name, def) in defs {
+        let d = def.get_ref();
+        let text = |s: &Option<Spanned<String>>| {
+            s.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default()
+        };
+        let compiled = crate::model::library::NeuronTable {
+            parameters: text(&d.parameters),
+            equations: text(&d.equations),
+            spike: text(&d.spike),
+            reset: text(&d.reset),
+            functions: text(&d.functions),
+            refractory: d.refractory.as_ref().map(|r| *r.get_ref()),
+        }
+        .compile(name)
+        .map_err(|e| model_error(loc, name, def, &e))?;
+        models.insert(name.clone(), NeuronModel::equations(compiled));
+    }
+    Ok(models)
+}
+
+/// A model error placed in the file: the line of the model text the error is on.
+fn model_error(
+    loc: &Locator<'_>,
+    name: &str,
+    def: &Spanned<NeuronDefToml>,
+    e: &crate::model::ModelError,
+) -> PipelineError {
+    use crate::model::Part;
+    let d = def.get_ref();
+    let part = match e.part {
+        Part::Parameters => &d.parameters,
+        Part::Equations => &d.equations,
+        Part::Spike => &d.spike,
+        Part::Reset => &d.reset,
+        Part::Functions => &d.functions,
+    };
+    let key = format!("neurons.{name}.{}", e.part);
+    let mut err = match (part, e.line) {
+        (Some(text), line) if line >= 1 => {
+            let mut err = loc.error(text.span(), key, e.message.clone(), e.hint.clone());
+            // A multi-line string starting with a line break begins on the next line.
+            let opening = &loc.source[text.span().start.min(loc.source.len())..];
+            let skips_break = ["\"\"\"\n", "'''\n", "\"\"\"\r\n", "'''\r\n"]
+                .iter()
+                .any(|o| opening.starts_with(o));
+            err.line += line - 1 + usize::from(skips_break);
+            if line > 1 || skips_break {
+                err.column = 1;
+            }
+            err
+        }
+        _ if e.part == Part::Spike && d.refractory.is_some() && e.symbol == "refractory" => {
+            let span = d.refractory.as_ref().map_or(def.span(), |r| r.span());
+            loc.error(
+                span,
+                format!("neurons.{name}.refractory"),
+                e.message.clone(),
+                e.hint.clone(),
+            )
+        }
+        _ => loc.error(def.span(), key, e.message.clone(), e.hint.clone()),
+    };
+    if !e.symbol.is_empty() && !err.message.contains(&e.symbol) {
+        err.message = format!("{}: {}", e.symbol, err.message);
+    }
+    err
+}
+
 fn validate_populations(
     loc: &Locator<'_>,
     defs: &IndexMap<String, Spanned<PopulationDef>>,
+    models: &IndexMap<String, NeuronModel>,
     net: &mut Network,
 ) -> Result<Vec<PopulationSpec>, PipelineError> {
     if defs.is_empty() {
@@ -332,7 +440,7 @@ fn validate_populations(
     }
     let mut populations = Vec::new();
     for (name, pop) in defs {
-        let spec = population_spec(loc, name, pop)?;
+        let spec = population_spec(loc, name, pop, models)?;
         // Checked without building it; the monitors are checked on a one-neuron stand-in.
         spec.check()
             .and_then(|()| net.add_population(spec.probe(1)).map(|_| ()))
@@ -356,17 +464,27 @@ fn population_spec(
     loc: &Locator<'_>,
     name: &str,
     pop: &Spanned<PopulationDef>,
+    models: &IndexMap<String, NeuronModel>,
 ) -> Result<PopulationSpec, PipelineError> {
     let key = format!("populations.{name}");
     let p = pop.get_ref();
-    let model = NeuronModel::from_name(p.model.get_ref()).map_err(|e| {
-        loc.error(
-            p.model.span(),
-            format!("{key}.model"),
-            e.to_string(),
-            Some("write model = \"Izhikevich2007\"".into()),
-        )
-    })?;
+    let wanted = p.model.get_ref();
+    let model = match models.get(wanted) {
+        Some(m) => m.clone(),
+        None => NeuronModel::from_name(wanted).map_err(|e| {
+            let own = if models.is_empty() {
+                String::new()
+            } else {
+                format!(" or one of this file's [neurons]: {}", models.keys().cloned().collect::<Vec<_>>().join(", "))
+            };
+            loc.error(
+                p.model.span(),
+                format!("{key}.model"),
+                e.to_string(),
+                Some(format!("give a library model (README, Models){own}, or define it in a [neurons.{wanted}] table")),
+            )
+        })?,
+    };
     let size = *p.size.get_ref();
     if size < 1 || size > u32::MAX as i64 {
         return Err(loc.error(
@@ -403,7 +521,10 @@ fn population_culprit(e: &SimError, pop: &Spanned<PopulationDef>) -> (Range<usiz
     let found = match e {
         SimError::UnknownParameter { name, .. } => parameter(name),
         SimError::UnknownVariable { name, .. } => initial(name),
-        SimError::WrongLength { what, .. } | SimError::NonFinite { what, .. } => match what {
+        SimError::WrongLength { what, .. }
+        | SimError::NonFinite { what, .. }
+        | SimError::PopulationWide { what, .. }
+        | SimError::BadDistribution { what, .. } => match what {
             Quantity::Parameter(name) => parameter(name),
             Quantity::Initial(name) | Quantity::Variable(name) => initial(name),
         },

@@ -32,12 +32,15 @@ pub enum Action {
     },
 }
 
-/// A parameter value as written in a file: one number or one per neuron.
+/// A parameter value as written in a file: one number, one per neuron, or a distribution
+/// drawn per neuron (`{ uniform = [low, high] }`, `{ normal = [mean, sd] }`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ParamValueDef {
     Scalar(f64),
     PerNeuron(Vec<f64>),
+    Uniform { uniform: [f64; 2] },
+    Normal { normal: [f64; 2] },
 }
 
 impl From<&ParamValueDef> for ParamValue {
@@ -45,6 +48,8 @@ impl From<&ParamValueDef> for ParamValue {
         match v {
             ParamValueDef::Scalar(x) => ParamValue::Scalar(*x),
             ParamValueDef::PerNeuron(xs) => ParamValue::PerNeuron(xs.clone()),
+            ParamValueDef::Uniform { uniform: [a, b] } => ParamValue::Uniform(*a, *b),
+            ParamValueDef::Normal { normal: [a, b] } => ParamValue::Normal(*a, *b),
         }
     }
 }

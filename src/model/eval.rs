@@ -84,8 +84,21 @@ impl Builtin {
             Builtin::Cos => a.cos(),
             Builtin::Tan => a.tan(),
             Builtin::Abs => a.abs(),
-            Builtin::Pos => a.max(0.0),
-            Builtin::Neg => a.min(0.0),
+            // ANNarchy's `positive(x)` = `x > 0 ? x : 0`, `negative(x)` = `x < 0 ? x : 0`.
+            Builtin::Pos => {
+                if a > 0.0 {
+                    a
+                } else {
+                    0.0
+                }
+            }
+            Builtin::Neg => {
+                if a < 0.0 {
+                    a
+                } else {
+                    0.0
+                }
+            }
             Builtin::Round => a.round(),
             Builtin::Floor => a.floor(),
             Builtin::Ceil => a.ceil(),
@@ -94,7 +107,16 @@ impl Builtin {
             Builtin::Modulo => a % b,
             Builtin::Min => a.min(b),
             Builtin::Max => a.max(b),
-            Builtin::Clip => a.max(b).min(c),
+            // ANNarchy's `clip(x, a, b)` = `x < a ? a : (x > b ? b : x)`.
+            Builtin::Clip => {
+                if a < b {
+                    b
+                } else if a > c {
+                    c
+                } else {
+                    a
+                }
+            }
         }
     }
 }
@@ -271,7 +293,11 @@ pub struct Compiled {
     pub parameters: Vec<(String, f64)>,
     /// Initial values of the variables (`init` flags, else 0).
     pub initial: Vec<f64>,
+    /// Per parameter: whether it has one value for the whole population (`: population`).
+    pub population_wide: Vec<bool>,
     stages: Vec<Stage>,
+    /// Variables set to 0 after each update (implicit targets).
+    zeroed: Vec<usize>,
     spike: Option<Code>,
     reset: Vec<Compiled1>,
     /// The refractory period in ms (0 when none).
@@ -396,6 +422,11 @@ impl Compiled {
                     .unwrap_or(0.0)
             })
             .collect();
+        let zeroed = def
+            .targets
+            .iter()
+            .filter_map(|g| variables.iter().position(|v| v == g))
+            .collect();
         Ok(Self {
             name: def.name.clone(),
             variables,
@@ -405,7 +436,9 @@ impl Compiled {
                 .map(|p| (p.name.clone(), p.value))
                 .collect(),
             initial,
+            population_wide: def.parameters.iter().map(|p| p.population).collect(),
             stages,
+            zeroed,
             spike,
             reset,
             refractory_ms: def.refractory.unwrap_or(0.0),
@@ -427,9 +460,15 @@ impl Compiled {
         }
     }
 
-    /// One step of every neuron at time `t` ms: the update, then the spike test and reset.
-    /// The neurons that spiked are appended to `spikes`, ascending.
-    pub fn step(&self, state: &mut State, t: f64, dt: f64, spikes: &mut Vec<u32>) {
+    /// Whether the model has a spike condition.
+    pub fn spiking(&self) -> bool {
+        self.spike.is_some()
+    }
+
+    /// Step number `step` of every neuron (at `t = step * dt` ms): the update, then the
+    /// spike test and reset. The neurons that spiked are appended to `spikes`, ascending.
+    pub fn step(&self, state: &mut State, step: i64, dt: f64, spikes: &mut Vec<u32>) {
+        let t = step as f64 * dt;
         let n = state.refractory_left.len();
         let refractory_steps = (self.refractory_ms / dt) as i64;
         let mut scratch = std::mem::take(&mut state.scratch);
@@ -441,7 +480,7 @@ impl Compiled {
                 lanes,
                 t,
                 dt,
-                step: (t / dt).round().max(0.0) as u64,
+                step: step.max(0) as u64,
             };
             self.update_block(state, &block, refractory_steps, &mut scratch, spikes);
             start += LANES;
@@ -501,6 +540,9 @@ impl Compiled {
                     }
                 }
             }
+        }
+        for &z in &self.zeroed {
+            state.vars[z][b.start..b.start + b.lanes].fill(0.0);
         }
         if self.refractory_ms > 0.0 {
             let left = &mut state.refractory_left[b.start..b.start + b.lanes];
@@ -755,7 +797,7 @@ mod tests {
         let mut fired = 0;
         for step in 0..3000 {
             spikes.clear();
-            model.step(&mut state, step as f64 * 0.1, 0.1, &mut spikes);
+            model.step(&mut state, step as i64, 0.1, &mut spikes);
             net.step();
             let pop = net.population("p").unwrap();
             assert_eq!(pop.last_spikes(), &spikes[..], "step {step}");
@@ -788,7 +830,7 @@ mod tests {
         for step in 0..400 {
             spikes.clear();
             let before = state.vars[0][0];
-            model.step(&mut state, step as f64 * 0.1, 0.1, &mut spikes);
+            model.step(&mut state, step as i64, 0.1, &mut spikes);
             if let Some(s) = first {
                 if step > s && step <= s + 20 {
                     assert_eq!(state.vars[0][0], before, "v frozen at step {step}");
@@ -824,7 +866,7 @@ mod tests {
         let mut spikes = Vec::new();
         let steps = 1000;
         for step in 0..steps {
-            model.step(&mut state, step as f64 * 0.1, 0.1, &mut spikes);
+            model.step(&mut state, step as i64, 0.1, &mut spikes);
         }
         // 20 Hz over 10 000 neurons and 100 ms: 20 000 expected spikes, a binomial count
         // with p = 0.002 per step; within 3 standard errors.
@@ -852,7 +894,7 @@ mod tests {
         let run = |n: usize, seed: u64| {
             let mut state = model.state(n);
             state.stream = Stream { seed, stream: 3 };
-            model.step(&mut state, 0.5, 0.1, &mut Vec::new());
+            model.step(&mut state, 5, 0.1, &mut Vec::new());
             state.vars
         };
         let a = run(20_000, 7);
@@ -884,7 +926,7 @@ mod tests {
         };
         let model = Compiled::new(&NeuronDef::parse("M", &m).unwrap()).unwrap();
         let mut state = model.state(3);
-        model.step(&mut state, 0.5, 0.1, &mut Vec::new());
+        model.step(&mut state, 5, 0.1, &mut Vec::new());
         assert_eq!(state.vars[0], [7.0; 3]);
         assert_eq!(state.vars[1], [1.0; 3]);
         assert_eq!(state.vars[2], [8.25; 3]);
@@ -917,7 +959,7 @@ pub fn draw(stream: Stream, site: u64, step: u64, neuron: u64, k: u64) -> f64 {
 }
 
 /// A standard normal number by the Box-Muller transform of two uniform draws.
-fn normal(stream: Stream, site: u64, step: u64, neuron: u64) -> f64 {
+pub fn normal(stream: Stream, site: u64, step: u64, neuron: u64) -> f64 {
     let u1 = 1.0 - draw(stream, site, step, neuron, 0);
     let u2 = draw(stream, site, step, neuron, 1);
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()

@@ -3,10 +3,12 @@
 //! where none may be, recursive functions), with errors naming the model, the part
 //! (`parameters`, `equations`, ...), the line and the symbol.
 //!
-//! [`eval::Compiled`] runs a checked model (not yet part of the simulator's populations).
+//! [`eval::Compiled`] runs a checked model; populations of the simulator run it through
+//! [`crate::sim::NeuronModel::Equations`]. [`library`] holds CompNeuroPy's models.
 
 pub mod eval;
 pub mod expr;
+pub mod library;
 
 use std::fmt;
 
@@ -111,6 +113,10 @@ pub struct NeuronDef {
     /// Refractory period in ms.
     pub refractory: Option<f64>,
     pub functions: Vec<FunctionDef>,
+    /// Targets of projections read but not set by an equation (`g_ampa`, ...): variables
+    /// that start at 0, receive what projections deliver, and are set to 0 after each
+    /// update (ANNarchy appends `g_x = 0`).
+    pub targets: Vec<String>,
 }
 
 /// The texts of a neuron definition, as ANNarchy's `Neuron(...)` takes them.
@@ -601,18 +607,53 @@ impl NeuronDef {
             reset,
             refractory: text.refractory,
             functions,
+            targets: Vec::new(),
         };
+        let targets = def.implicit_targets();
+        let def = Self { targets, ..def };
         def.check()?;
         Ok(def)
     }
 
-    /// The model's state variables: every variable an equation sets, in order, once.
+    /// The model's state variables: every variable an equation sets, in order, once, then
+    /// the implicit targets.
     pub fn variables(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for e in &self.equations {
             if !out.contains(&e.variable.as_str()) {
                 out.push(&e.variable);
             }
+        }
+        out.extend(self.targets.iter().map(String::as_str));
+        out
+    }
+
+    /// Names `g_<target>` that the equations, spike or reset read but no equation sets and
+    /// no parameter declares, in order of first use.
+    fn implicit_targets(&self) -> Vec<String> {
+        let set: Vec<&str> = self.equations.iter().map(|e| e.variable.as_str()).collect();
+        let mut out: Vec<String> = Vec::new();
+        let mut note = |e: &Expr| {
+            for n in e.names() {
+                let target = n.strip_prefix("g_").is_some_and(|t| !t.is_empty());
+                if target
+                    && !set.contains(&n)
+                    && !self.parameters.iter().any(|p| p.name == n)
+                    && !out.iter().any(|o| o == n)
+                {
+                    out.push(n.to_string());
+                }
+            }
+        };
+        for e in self.equations.iter().chain(&self.reset) {
+            note(&e.rhs);
+            if let Kind::Ode { factor: Some(f) } = &e.kind {
+                note(f);
+            }
+            e.min.iter().chain(e.max.iter()).for_each(&mut note);
+        }
+        if let Some(s) = &self.spike {
+            note(s);
         }
         out
     }

@@ -114,7 +114,7 @@ pub fn archive_options(
     ArchiveOptions {
         overwrite: options.force,
         storage: options.storage,
-        seeds: serde_json::json!({ "seed": pipeline.seed }),
+        seeds: serde_json::json!({ "seed": pipeline.seed, "given": pipeline.seed_given }),
         description: serde_json::json!({
             "pipeline_path": pipeline.path.display().to_string(),
             "pipeline": pipeline.source,

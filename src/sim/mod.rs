@@ -11,7 +11,11 @@ mod time;
 pub use kernel::KernelKind;
 pub use time::{decimals_of, py_float_repr, TimeGrid};
 
+use std::sync::Arc;
+
 use kernel::{collect_spikes, IzhParams, IzhScalars, IzhSlices, IzhState};
+
+use crate::model::eval::{self, Compiled, Stream, Values};
 
 /// Errors of the simulator: all caused by what a user asked for.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -30,13 +34,13 @@ pub enum SimError {
     UnknownPopulation { name: String, known: String },
     #[error("neuron model {model} has no parameter \"{name}\"; its parameters are: {known}")]
     UnknownParameter {
-        model: &'static str,
+        model: String,
         name: String,
         known: String,
     },
     #[error("neuron model {model} has no state variable \"{name}\" to initialise; its variables are: {known}")]
     UnknownVariable {
-        model: &'static str,
+        model: String,
         name: String,
         known: String,
     },
@@ -55,6 +59,18 @@ pub enum SimError {
     },
     #[error("unknown neuron model \"{name}\"; available models: {known}")]
     UnknownModel { name: String, known: String },
+    #[error("{what} of population \"{population}\" is declared `: population` in model {model}: it takes one value for all neurons, not one per neuron")]
+    PopulationWide {
+        what: Quantity,
+        population: String,
+        model: String,
+    },
+    #[error("{what} of population \"{population}\": {message}")]
+    BadDistribution {
+        what: Quantity,
+        population: String,
+        message: String,
+    },
 }
 
 /// Which values of a population an error is about.
@@ -79,40 +95,52 @@ impl std::fmt::Display for Quantity {
 }
 
 /// A neuron model: its parameters with defaults and its state variables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NeuronModel {
     /// Izhikevich (2007), Dynamical Systems in Neuroscience, as CompNeuroPy's
     /// `Izhikevich2007`: `C dv/dt = k (v - v_r)(v - v_t) - u + I_v`,
-    /// `du/dt = a (b (v - v_r) - u)`, spike at `v >= v_peak`, then `v = c`, `u += d`.
+    /// `du/dt = a (b (v - v_r) - u)`, spike at `v >= v_peak`, then `v = c`, `u += d`. Runs
+    /// on the hand-scheduled kernel.
     Izhikevich2007,
+    /// A model defined by equations (the library's or a user's), run by [`Compiled::step`].
+    Equations(Arc<Compiled>),
 }
 
 impl NeuronModel {
-    /// Every model, for error messages and parsing.
-    pub const ALL: [NeuronModel; 1] = [NeuronModel::Izhikevich2007];
+    /// The built-in models (the rest of the library runs as equations).
+    pub const BUILTIN: [&'static str; 1] = ["Izhikevich2007"];
+
+    /// A model defined by equations.
+    pub fn equations(model: Compiled) -> Self {
+        NeuronModel::Equations(Arc::new(model))
+    }
 
     /// The model's name as users write it.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             NeuronModel::Izhikevich2007 => "Izhikevich2007",
+            NeuronModel::Equations(c) => &c.name,
         }
     }
 
-    /// Looks a model up by name.
+    /// Looks a model up by name: a built-in model, else one of the library's.
     pub fn from_name(name: &str) -> Result<Self, SimError> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.name() == name)
-            .ok_or_else(|| SimError::UnknownModel {
+        if name == "Izhikevich2007" {
+            return Ok(NeuronModel::Izhikevich2007);
+        }
+        match crate::model::library::compiled(name) {
+            Some(c) => Ok(NeuronModel::Equations(c)),
+            None => Err(SimError::UnknownModel {
                 name: name.to_string(),
-                known: Self::ALL.map(|m| m.name()).join(", "),
-            })
+                known: crate::model::library::names().join(", "),
+            }),
+        }
     }
 
     /// Parameter names with their defaults, in declaration order.
-    pub fn parameters(self) -> &'static [(&'static str, f64)] {
+    pub fn parameters(&self) -> Vec<(&str, f64)> {
         match self {
-            NeuronModel::Izhikevich2007 => &[
+            NeuronModel::Izhikevich2007 => vec![
                 ("C", 100.0),
                 ("k", 0.7),
                 ("v_r", -60.0),
@@ -124,30 +152,50 @@ impl NeuronModel {
                 ("v_peak", 35.0),
                 ("I_app", 0.0),
             ],
+            NeuronModel::Equations(c) => {
+                c.parameters.iter().map(|(n, x)| (n.as_str(), *x)).collect()
+            }
         }
     }
 
     /// State variables with their initial values (all recordable), in declaration order.
-    pub fn variables(self) -> &'static [(&'static str, f64)] {
+    pub fn variables(&self) -> Vec<(&str, f64)> {
         match self {
-            NeuronModel::Izhikevich2007 => &[("v", 0.0), ("u", 0.0), ("I_v", 0.0)],
+            NeuronModel::Izhikevich2007 => vec![("v", 0.0), ("u", 0.0), ("I_v", 0.0)],
+            NeuronModel::Equations(c) => c
+                .variables
+                .iter()
+                .zip(&c.initial)
+                .map(|(n, x)| (n.as_str(), *x))
+                .collect(),
         }
     }
 
     /// Whether the model emits spikes (recordable as `spike`).
-    pub fn spiking(self) -> bool {
-        true
+    pub fn spiking(&self) -> bool {
+        match self {
+            NeuronModel::Izhikevich2007 => true,
+            NeuronModel::Equations(c) => c.spiking(),
+        }
     }
 
-    fn parameter_index(self, name: &str) -> Result<usize, SimError> {
-        self.parameters()
+    /// Whether parameter `index` takes one value for the whole population.
+    fn population_wide(&self, index: usize) -> bool {
+        match self {
+            NeuronModel::Izhikevich2007 => false,
+            NeuronModel::Equations(c) => c.population_wide[index],
+        }
+    }
+
+    fn parameter_index(&self, name: &str) -> Result<usize, SimError> {
+        let parameters = self.parameters();
+        parameters
             .iter()
             .position(|(n, _)| *n == name)
             .ok_or_else(|| SimError::UnknownParameter {
-                model: self.name(),
+                model: self.name().to_string(),
                 name: name.to_string(),
-                known: self
-                    .parameters()
+                known: parameters
                     .iter()
                     .map(|(n, _)| *n)
                     .collect::<Vec<_>>()
@@ -156,15 +204,15 @@ impl NeuronModel {
     }
 
     /// Index of a state variable, if the model has it.
-    pub fn variable_index(self, name: &str) -> Option<usize> {
+    pub fn variable_index(&self, name: &str) -> Option<usize> {
         self.variables().iter().position(|(n, _)| *n == name)
     }
 
     /// Index of a state variable, or the error listing the model's variables.
-    fn variable_index_or_err(self, name: &str) -> Result<usize, SimError> {
+    fn variable_index_or_err(&self, name: &str) -> Result<usize, SimError> {
         self.variable_index(name)
             .ok_or_else(|| SimError::UnknownVariable {
-                model: self.name(),
+                model: self.name().to_string(),
                 name: name.to_string(),
                 known: self
                     .variables()
@@ -176,11 +224,16 @@ impl NeuronModel {
     }
 }
 
-/// A value given population-wide or per neuron.
+/// A value given population-wide, per neuron, or drawn per neuron from a distribution.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParamValue {
     Scalar(f64),
     PerNeuron(Vec<f64>),
+    /// One draw per neuron from the uniform distribution on `[low, high)`.
+    Uniform(f64, f64),
+    /// One draw per neuron from the normal distribution with this mean and standard
+    /// deviation.
+    Normal(f64, f64),
 }
 
 impl From<f64> for ParamValue {
@@ -232,6 +285,24 @@ impl PopulationSpec {
     }
 }
 
+/// How a population's neurons are advanced.
+#[derive(Debug, Clone)]
+enum Engine {
+    /// The hand-scheduled Izhikevich2007 kernel.
+    Izhikevich {
+        /// The last step's spikes, one bit per neuron.
+        spiked: Vec<u8>,
+        /// Whether `I_v` holds the current `I_app` (it is refreshed after a step when not).
+        i_v_current: bool,
+    },
+    /// A compiled equation model with its evaluation state (parameters as the evaluation
+    /// reads them, refractory counters, buffers; the variables stay in the population).
+    Equations {
+        model: Arc<Compiled>,
+        state: Box<eval::State>,
+    },
+}
+
 /// One population: parameters and state as one array per quantity.
 #[derive(Debug, Clone)]
 pub struct Population {
@@ -248,15 +319,58 @@ pub struct Population {
     vars: Vec<Vec<f64>>,
     /// Initial state, restored by `reset(model = true)`.
     initial: Vec<Vec<f64>>,
-    spiked: Vec<u8>,
-    /// Whether `I_v` holds the current `I_app` (it is refreshed after a step when not).
-    i_v_current: bool,
+    engine: Engine,
+    /// The population's random stream (the network's seed, the population's name).
+    stream: Stream,
+    /// Values drawn from distributions by `set_parameter`/`set_variable` so far (each
+    /// change draws from its own part of the stream).
+    changes: u64,
     /// Neurons that spiked in the last step, ascending.
     spikes: Vec<u32>,
 }
 
-/// Checks a value for `size` neurons (one value, or exactly `size`, all finite) without
-/// allocating anything per neuron.
+/// FNV-1a, 64 bits: stable names for random streams and sites.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The random stream of a population named `name` in a network seeded with `seed`.
+pub fn population_stream(seed: u64, name: &str) -> Stream {
+    Stream {
+        seed,
+        stream: fnv1a(name) & 0xffff_ffff,
+    }
+}
+
+/// Where the draws of a distribution-valued quantity come from: the population's stream, a
+/// site for the quantity (above the sites model equations use), and a counter.
+#[derive(Debug, Clone, Copy)]
+struct Draws {
+    stream: Stream,
+    change: u64,
+}
+
+impl Draws {
+    fn value(&self, what: &Quantity, neuron: usize, value: &ParamValue) -> f64 {
+        let site = 0x8000_0000 | (fnv1a(&what.to_string()) & 0x7fff_ffff);
+        let (step, key) = (self.change, neuron as u64);
+        match *value {
+            ParamValue::Uniform(lo, hi) => {
+                lo + (hi - lo) * eval::draw(self.stream, site, step, key, 0)
+            }
+            ParamValue::Normal(mu, sigma) => {
+                mu + sigma * eval::normal(self.stream, site, step, key)
+            }
+            ParamValue::Scalar(x) => x,
+            ParamValue::PerNeuron(ref xs) => xs[neuron],
+        }
+    }
+}
+
+/// Checks a value for `size` neurons (one value, exactly `size`, or a distribution with
+/// valid arguments; all finite) without allocating anything per neuron.
 fn check_value(
     value: &ParamValue,
     what: Quantity,
@@ -276,6 +390,30 @@ fn check_value(
                 size,
             })
         }
+        ParamValue::Uniform(a, b) | ParamValue::Normal(a, b) => {
+            let uniform = matches!(value, ParamValue::Uniform(..));
+            let message = if !(a.is_finite() && b.is_finite()) {
+                Some(format!(
+                    "the distribution's arguments must be finite, got [{a}, {b}]"
+                ))
+            } else if uniform && a > b {
+                Some(format!(
+                    "uniform = [low, high] needs low <= high, got [{a}, {b}]"
+                ))
+            } else if !uniform && *b < 0.0 {
+                Some(format!("normal = [mean, sd] needs sd >= 0, got [{a}, {b}]"))
+            } else {
+                None
+            };
+            if let Some(message) = message {
+                return Err(SimError::BadDistribution {
+                    what,
+                    population: population.to_string(),
+                    message,
+                });
+            }
+            None
+        }
     };
     match bad {
         Some(value) => Err(SimError::NonFinite {
@@ -287,22 +425,62 @@ fn check_value(
     }
 }
 
+/// Checks a value of a parameter: [`check_value`], and one value for all neurons when the
+/// model declares the parameter `: population`.
+fn check_parameter_value(
+    model: &NeuronModel,
+    index: usize,
+    value: &ParamValue,
+    name: &str,
+    population: &str,
+    size: usize,
+) -> Result<(), SimError> {
+    let what = Quantity::Parameter(name.to_string());
+    check_value(value, what.clone(), population, size)?;
+    let per_neuron = match value {
+        ParamValue::Scalar(_) => false,
+        ParamValue::PerNeuron(xs) => !all_equal(xs),
+        ParamValue::Uniform(lo, hi) => lo != hi,
+        ParamValue::Normal(_, sd) => *sd != 0.0,
+    };
+    if per_neuron && model.population_wide(index) && size > 1 {
+        return Err(SimError::PopulationWide {
+            what,
+            population: population.to_string(),
+            model: model.name().to_string(),
+        });
+    }
+    Ok(())
+}
+
 fn expand(
     value: &ParamValue,
     what: Quantity,
     population: &str,
     size: usize,
+    draws: Draws,
 ) -> Result<Vec<f64>, SimError> {
-    check_value(value, what, population, size)?;
+    check_value(value, what.clone(), population, size)?;
     Ok(match value {
         ParamValue::Scalar(x) => vec![*x; size],
         ParamValue::PerNeuron(xs) => xs.clone(),
+        ParamValue::Uniform(..) | ParamValue::Normal(..) => {
+            (0..size).map(|i| draws.value(&what, i, value)).collect()
+        }
     })
 }
 
 fn all_equal(xs: &[f64]) -> bool {
     xs.first()
         .is_none_or(|x0| xs.iter().all(|x| x.to_bits() == x0.to_bits()))
+}
+
+/// A parameter's values as the evaluation reads them.
+fn values_of(xs: &[f64], uniform: bool) -> Values {
+    match xs.first() {
+        Some(x) if uniform => Values::Uniform(*x),
+        _ => Values::PerNeuron(xs.to_vec()),
+    }
 }
 
 impl PopulationSpec {
@@ -319,13 +497,7 @@ impl PopulationSpec {
             });
         }
         for (name, value) in &self.parameters {
-            self.model.parameter_index(name)?;
-            check_value(
-                value,
-                Quantity::Parameter(name.clone()),
-                &self.name,
-                self.size,
-            )?;
+            self.check_parameter(name, value)?;
         }
         for (name, value) in &self.initial {
             self.model.variable_index_or_err(name)?;
@@ -341,13 +513,8 @@ impl PopulationSpec {
 
     /// Checks a parameter change as [`Network::set_parameter`] does, without a network.
     pub fn check_parameter(&self, name: &str, value: &ParamValue) -> Result<(), SimError> {
-        self.model.parameter_index(name)?;
-        check_value(
-            value,
-            Quantity::Parameter(name.to_string()),
-            &self.name,
-            self.size,
-        )
+        let index = self.model.parameter_index(name)?;
+        check_parameter_value(&self.model, index, value, name, &self.name, self.size)
     }
 
     /// The same population with at most `n` neurons, evenly spread over this one's, with
@@ -365,7 +532,7 @@ impl PopulationSpec {
         PopulationSpec {
             name: self.name.clone(),
             size: n,
-            model: self.model,
+            model: self.model.clone(),
             parameters: self
                 .parameters
                 .iter()
@@ -381,10 +548,12 @@ impl PopulationSpec {
 }
 
 impl Population {
-    fn from_spec(spec: &PopulationSpec) -> Result<Self, SimError> {
+    fn from_spec(spec: &PopulationSpec, seed: u64) -> Result<Self, SimError> {
         spec.check()?;
-        let model = spec.model;
+        let model = spec.model.clone();
         let n = spec.size;
+        let stream = population_stream(seed, &spec.name);
+        let draws = Draws { stream, change: 0 };
         let mut params: Vec<Vec<f64>> = model
             .parameters()
             .iter()
@@ -392,15 +561,37 @@ impl Population {
             .collect();
         for (name, value) in &spec.parameters {
             let idx = model.parameter_index(name)?;
-            params[idx] = expand(value, Quantity::Parameter(name.clone()), &spec.name, n)?;
+            let what = Quantity::Parameter(name.clone());
+            params[idx] = expand(value, what, &spec.name, n, draws)?;
         }
         let mut initial: Vec<Vec<f64>> =
             model.variables().iter().map(|(_, x)| vec![*x; n]).collect();
         for (name, value) in &spec.initial {
             let idx = model.variable_index_or_err(name)?;
-            initial[idx] = expand(value, Quantity::Initial(name.clone()), &spec.name, n)?;
+            let what = Quantity::Initial(name.clone());
+            initial[idx] = expand(value, what, &spec.name, n, draws)?;
         }
-        let uniform = params.iter().map(|p| all_equal(p)).collect();
+        let uniform: Vec<bool> = params.iter().map(|p| all_equal(p)).collect();
+        let engine = match &model {
+            NeuronModel::Izhikevich2007 => Engine::Izhikevich {
+                spiked: vec![0; n.div_ceil(8)],
+                i_v_current: false,
+            },
+            NeuronModel::Equations(c) => {
+                let mut state = c.state(n);
+                state.vars = Vec::new();
+                state.params = params
+                    .iter()
+                    .zip(&uniform)
+                    .map(|(p, u)| values_of(p, *u))
+                    .collect();
+                state.stream = stream;
+                Engine::Equations {
+                    model: Arc::clone(c),
+                    state: Box::new(state),
+                }
+            }
+        };
         Ok(Self {
             name: spec.name.clone(),
             size: n,
@@ -410,8 +601,9 @@ impl Population {
             uniform,
             vars: initial.clone(),
             initial,
-            spiked: vec![0; n.div_ceil(8)],
-            i_v_current: false,
+            engine,
+            stream,
+            changes: 0,
             spikes: Vec::with_capacity(n.min(1 << 16)),
         })
     }
@@ -427,8 +619,8 @@ impl Population {
     }
 
     /// The neuron model.
-    pub fn model(&self) -> NeuronModel {
-        self.model
+    pub fn model(&self) -> &NeuronModel {
+        &self.model
     }
 
     /// Current values of a state variable, one per neuron.
@@ -465,107 +657,173 @@ impl Population {
         &self.spikes
     }
 
-    /// Sets a parameter population-wide or per neuron.
+    /// The draws of the next change made with a distribution.
+    fn next_draws(&mut self) -> Draws {
+        self.changes += 1;
+        Draws {
+            stream: self.stream,
+            change: self.changes,
+        }
+    }
+
+    /// Sets a parameter population-wide, per neuron, or drawn per neuron.
     pub fn set_parameter(&mut self, name: &str, value: &ParamValue) -> Result<(), SimError> {
         let idx = self.model.parameter_index(name)?;
-        self.params[idx] = expand(
-            value,
-            Quantity::Parameter(name.to_string()),
-            &self.name,
-            self.size,
-        )?;
+        check_parameter_value(&self.model, idx, value, name, &self.name, self.size)?;
+        let draws = self.next_draws();
+        let what = Quantity::Parameter(name.to_string());
+        self.params[idx] = expand(value, what, &self.name, self.size, draws)?;
         self.uniform[idx] = all_equal(&self.params[idx]);
-        self.i_v_current = false;
+        self.parameters_changed();
         Ok(())
     }
 
-    /// Sets a state variable population-wide or per neuron (takes effect at the next step).
+    /// Sets a state variable population-wide, per neuron, or drawn per neuron (takes effect
+    /// at the next step).
     pub fn set_variable(&mut self, name: &str, value: &ParamValue) -> Result<(), SimError> {
-        let model = self.model;
-        let idx = model.variable_index_or_err(name)?;
-        self.vars[idx] = expand(
-            value,
-            Quantity::Variable(name.to_string()),
-            &self.name,
-            self.size,
-        )?;
-        self.i_v_current = false;
+        let idx = self.model.variable_index_or_err(name)?;
+        let draws = self.next_draws();
+        let what = Quantity::Variable(name.to_string());
+        self.vars[idx] = expand(value, what, &self.name, self.size, draws)?;
+        if let Engine::Izhikevich { i_v_current, .. } = &mut self.engine {
+            *i_v_current = false;
+        }
         Ok(())
+    }
+
+    /// Brings the engine's view of the parameters up to date.
+    fn parameters_changed(&mut self) {
+        match &mut self.engine {
+            Engine::Izhikevich { i_v_current, .. } => *i_v_current = false,
+            Engine::Equations { state, .. } => {
+                state.params = self
+                    .params
+                    .iter()
+                    .zip(&self.uniform)
+                    .map(|(p, u)| values_of(p, *u))
+                    .collect();
+            }
+        }
     }
 
     fn reset(&mut self, parameters: bool) {
         for (var, init) in self.vars.iter_mut().zip(&self.initial) {
             var.copy_from_slice(init);
         }
-        self.spiked.fill(0);
         self.spikes.clear();
-        self.i_v_current = false;
+        match &mut self.engine {
+            Engine::Izhikevich {
+                spiked,
+                i_v_current,
+            } => {
+                spiked.fill(0);
+                *i_v_current = false;
+            }
+            Engine::Equations { state, .. } => state.refractory_left.fill(0),
+        }
         if parameters {
             for (p, d) in self.params.iter_mut().zip(&self.declared) {
                 p.copy_from_slice(d);
             }
             self.uniform = self.params.iter().map(|p| all_equal(p)).collect();
+            self.parameters_changed();
         }
     }
 
-    /// Advances the population by `steps` steps. With more than one piece, the population is
-    /// split into contiguous parts that run on their own threads: for one step each (`per_step`
-    /// = true, synchronised after every step) or for all `steps` at once, which is valid
-    /// because neurons of a population without projections evolve independently.
-    fn advance(&mut self, dt: f64, kernel: KernelKind, steps: i64, pieces: usize) {
-        let NeuronModel::Izhikevich2007 = self.model;
-        let p = &self.params;
-        let scalars = || IzhScalars {
-            c_m: p[0][0],
-            k: p[1][0],
-            v_r: p[2][0],
-            v_t: p[3][0],
-            a: p[4][0],
-            b: p[5][0],
-            c: p[6][0],
-            d: p[7][0],
-            v_peak: p[8][0],
-            i_app: p[9][0],
-        };
-        let params = if self.uniform.iter().all(|u| *u) {
-            IzhParams::Uniform(scalars())
-        } else if self.uniform[..9].iter().all(|u| *u) {
-            IzhParams::InputPerNeuron(scalars(), &p[9])
-        } else {
-            IzhParams::PerNeuron(IzhSlices {
-                c_m: &p[0],
-                k: &p[1],
-                v_r: &p[2],
-                v_t: &p[3],
-                a: &p[4],
-                b: &p[5],
-                c: &p[6],
-                d: &p[7],
-                v_peak: &p[8],
-                i_app: &p[9],
-            })
-        };
-        let (v, rest) = self.vars.split_at_mut(1);
-        let (u, rest) = rest.split_at_mut(1);
-        let state = IzhState {
-            v: &mut v[0],
-            u: &mut u[0],
-            spiked: &mut self.spiked,
-        };
-        if steps > 0 {
-            run_split(kernel, &params, dt, state, pieces, steps);
+    /// Advances the population by `steps` steps, the first numbered `first`. With more than
+    /// one piece, the population is split into contiguous parts that run on their own
+    /// threads: for one step each (`per_step` = true, synchronised after every step) or for
+    /// all `steps` at once, which is valid because neurons of a population without
+    /// projections evolve independently.
+    fn advance(&mut self, dt: f64, kernel: KernelKind, first: i64, steps: i64, pieces: usize) {
+        if steps <= 0 {
+            return;
         }
-        // I_v = I_app is an equation of the model, evaluated every step; as I_app only
-        // changes between steps, the copy is made once after each change.
-        if steps > 0 && !self.i_v_current {
-            rest[0].copy_from_slice(&self.params[9]);
-            self.i_v_current = true;
-        }
-        self.spikes.clear();
-        if steps > 0 {
-            collect_spikes(&self.spiked, 0, &mut self.spikes);
+        match &mut self.engine {
+            Engine::Izhikevich {
+                spiked,
+                i_v_current,
+            } => {
+                advance_izhikevich(
+                    &self.params,
+                    &self.uniform,
+                    &mut self.vars,
+                    spiked,
+                    dt,
+                    kernel,
+                    steps,
+                    pieces,
+                );
+                // I_v = I_app is an equation of the model, evaluated every step; as I_app
+                // only changes between steps, the copy is made once after each change.
+                if !*i_v_current {
+                    self.vars[2].copy_from_slice(&self.params[9]);
+                    *i_v_current = true;
+                }
+                self.spikes.clear();
+                collect_spikes(spiked, 0, &mut self.spikes);
+            }
+            Engine::Equations { model, state } => {
+                std::mem::swap(&mut state.vars, &mut self.vars);
+                for step in first..first + steps {
+                    self.spikes.clear();
+                    model.step(state, step, dt, &mut self.spikes);
+                }
+                std::mem::swap(&mut state.vars, &mut self.vars);
+            }
         }
     }
+}
+
+/// Advances Izhikevich2007 neurons on the hand-scheduled kernel.
+#[allow(clippy::too_many_arguments)]
+fn advance_izhikevich(
+    p: &[Vec<f64>],
+    uniform: &[bool],
+    vars: &mut [Vec<f64>],
+    spiked: &mut [u8],
+    dt: f64,
+    kernel: KernelKind,
+    steps: i64,
+    pieces: usize,
+) {
+    let scalars = || IzhScalars {
+        c_m: p[0][0],
+        k: p[1][0],
+        v_r: p[2][0],
+        v_t: p[3][0],
+        a: p[4][0],
+        b: p[5][0],
+        c: p[6][0],
+        d: p[7][0],
+        v_peak: p[8][0],
+        i_app: p[9][0],
+    };
+    let params = if uniform.iter().all(|u| *u) {
+        IzhParams::Uniform(scalars())
+    } else if uniform[..9].iter().all(|u| *u) {
+        IzhParams::InputPerNeuron(scalars(), &p[9])
+    } else {
+        IzhParams::PerNeuron(IzhSlices {
+            c_m: &p[0],
+            k: &p[1],
+            v_r: &p[2],
+            v_t: &p[3],
+            a: &p[4],
+            b: &p[5],
+            c: &p[6],
+            d: &p[7],
+            v_peak: &p[8],
+            i_app: &p[9],
+        })
+    };
+    let (v, rest) = vars.split_at_mut(1);
+    let state = IzhState {
+        v: &mut v[0],
+        u: &mut rest[0],
+        spiked,
+    };
+    run_split(kernel, &params, dt, state, pieces, steps);
 }
 
 /// Runs `steps` kernel steps over `pieces` contiguous parts of the population, in parallel.
@@ -634,6 +892,8 @@ pub struct Network {
     kernel: KernelKind,
     threads: usize,
     min_neurons_per_thread: usize,
+    /// The seed of every random number the network draws.
+    seed: u64,
 }
 
 /// Below this many neurons per thread a population is stepped on one core: the cost of
@@ -652,7 +912,27 @@ impl Network {
             kernel: KernelKind::detect(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             min_neurons_per_thread: DEFAULT_MIN_NEURONS_PER_THREAD,
+            seed: 0,
         })
+    }
+
+    /// Seeds the network's random numbers (distributions of parameters and initial values,
+    /// `Uniform`/`Normal` in equations). Set it before adding populations: their initial
+    /// draws are made when they are added. The default seed is 0.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        for pop in &mut self.populations {
+            pop.stream = population_stream(seed, &pop.name);
+            if let Engine::Equations { state, .. } = &mut pop.engine {
+                state.stream = pop.stream;
+            }
+        }
+        self
+    }
+
+    /// The seed of the network's random numbers.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// Chooses the kernel variant (falls back to the baseline where unsupported).
@@ -677,7 +957,8 @@ impl Network {
         if self.populations.iter().any(|p| p.name == spec.name) {
             return Err(SimError::DuplicatePopulation { name: spec.name });
         }
-        self.populations.push(Population::from_spec(&spec)?);
+        self.populations
+            .push(Population::from_spec(&spec, self.seed)?);
         Ok(self.populations.len() - 1)
     }
 
@@ -761,7 +1042,7 @@ impl Network {
         let (threads, min) = (self.threads, self.min_neurons_per_thread.max(1));
         for pop in &mut self.populations {
             let pieces = threads.min(pop.size / min).max(1);
-            pop.advance(dt, self.kernel, 1, pieces);
+            pop.advance(dt, self.kernel, self.t, 1, pieces);
         }
         let label = self.t;
         self.t += 1;
@@ -777,7 +1058,7 @@ impl Network {
             // Every thread runs whole steps on its part without synchronising, so even
             // small populations gain from a second core here.
             let pieces = self.threads.min(pop.size / 4096).max(1);
-            pop.advance(dt, self.kernel, steps, pieces);
+            pop.advance(dt, self.kernel, self.t, steps, pieces);
         }
         self.t += steps;
     }

@@ -141,7 +141,7 @@ fn every_library_neuron_runs() {
         state.stream = neurorec::model::eval::Stream { seed: 1, stream: 0 };
         let mut spikes = Vec::new();
         for step in 0..2000 {
-            model.step(&mut state, step as f64 * 0.1, 0.1, &mut spikes);
+            model.step(&mut state, step as i64, 0.1, &mut spikes);
         }
         for (v, values) in model.variables.iter().zip(&state.vars) {
             assert!(

@@ -1,0 +1,102 @@
+//! The model library: CompNeuroPy's 28 neuron models in neurorec's language
+//! (`library.toml`), each equation in the operation order of the C++ ANNarchy generates for
+//! it. `Izhikevich2007` is listed too (its equations are tested against the built-in
+//! kernel), but [`crate::sim::NeuronModel::from_name`] runs it on the hand-scheduled kernel.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use serde::Deserialize;
+
+use super::eval::Compiled;
+use super::{ModelError, NeuronDef, NeuronText};
+
+/// The library's source.
+pub const SOURCE: &str = include_str!("library.toml");
+
+/// A neuron model's texts as a TOML table (`[neurons.NAME]` of a pipeline, or a library
+/// entry).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeuronTable {
+    #[serde(default)]
+    pub parameters: String,
+    #[serde(default)]
+    pub equations: String,
+    #[serde(default)]
+    pub spike: String,
+    #[serde(default)]
+    pub reset: String,
+    #[serde(default)]
+    pub functions: String,
+    pub refractory: Option<f64>,
+}
+
+impl NeuronTable {
+    /// The texts as the parser takes them.
+    pub fn text(&self) -> NeuronText<'_> {
+        NeuronText {
+            parameters: &self.parameters,
+            equations: &self.equations,
+            spike: &self.spike,
+            reset: &self.reset,
+            functions: &self.functions,
+            refractory: self.refractory,
+        }
+    }
+
+    /// Parses, checks and compiles the model.
+    pub fn compile(&self, name: &str) -> Result<Compiled, ModelError> {
+        Compiled::new(&NeuronDef::parse(name, &self.text())?)
+    }
+}
+
+/// The library's tables by name (parsed once).
+fn tables() -> &'static BTreeMap<String, NeuronTable> {
+    static TABLES: OnceLock<BTreeMap<String, NeuronTable>> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        // The file is part of the program and tested to parse; an empty library would show
+        // up in every test.
+        toml::from_str(SOURCE).unwrap_or_default()
+    })
+}
+
+/// The names of the library's models, sorted.
+pub fn names() -> Vec<&'static str> {
+    tables().keys().map(String::as_str).collect()
+}
+
+/// A library model's definition texts.
+pub fn table(name: &str) -> Option<&'static NeuronTable> {
+    tables().get(name)
+}
+
+/// A library model, compiled (once per process).
+pub fn compiled(name: &str) -> Option<Arc<Compiled>> {
+    static COMPILED: OnceLock<std::sync::Mutex<BTreeMap<String, Arc<Compiled>>>> = OnceLock::new();
+    let cache = COMPILED.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = cache.get(name) {
+        return Some(Arc::clone(c));
+    }
+    let c = Arc::new(table(name)?.compile(name).ok()?);
+    cache.insert(name.to_string(), Arc::clone(&c));
+    Some(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_library_model_compiles() {
+        let names = names();
+        assert_eq!(names.len(), 28);
+        for name in names {
+            table(name)
+                .unwrap()
+                .compile(name)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
