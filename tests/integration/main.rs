@@ -8,6 +8,7 @@ mod archive;
 mod cli;
 mod common;
 mod crash;
+mod library;
 mod models;
 mod monitors;
 mod notebooks;
