@@ -335,7 +335,7 @@ fn validate_dt(loc: &Locator<'_>, dt: &Spanned<f64>) -> Result<f64, PipelineErro
 }
 
 /// A seed for a run whose pipeline gives none: the clock's nanoseconds and the process id,
-/// mixed.
+/// mixed, below 2^63 so that it can be written back as a TOML integer to replay the run.
 fn fresh_seed() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -343,7 +343,7 @@ fn fresh_seed() -> u64 {
     let mut z = nanos ^ (u64::from(std::process::id()) << 40);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    (z ^ (z >> 31)) >> 1
 }
 
 /// The pipeline's own neuron models (`[neurons.NAME]`), parsed, checked and compiled; an
@@ -450,7 +450,7 @@ fn validate_populations(
                     span,
                     format!("populations.{name}{sub}"),
                     e.to_string(),
-                    None,
+                    sim_hint(&e),
                 )
             })?;
         populations.push(spec);
@@ -502,6 +502,21 @@ fn population_spec(
         spec = spec.with_initial(var, ParamValue::from(value.get_ref()));
     }
     Ok(spec)
+}
+
+/// How to fix a population's value.
+fn sim_hint(e: &SimError) -> Option<String> {
+    match e {
+        SimError::PopulationWide { .. } => Some(
+            "give one number, or declare the parameter without `: population` in the model"
+                .into(),
+        ),
+        SimError::BadDistribution { .. } => Some(
+            "write { uniform = [low, high] } or { normal = [mean, sd] }, e.g. { normal = [-60.0, 5.0] }"
+                .into(),
+        ),
+        _ => None,
+    }
 }
 
 /// Where in a population's table a network error points: the parameter or initial value it

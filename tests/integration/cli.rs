@@ -183,6 +183,10 @@ fn pipeline_error(body: &str) -> String {
 
 const HEAD: &str = "dt = 0.1\n[populations.p]\nsize = 2\nmodel = \"Izhikevich2007\"\n";
 
+/// A user model's head (without its equations) and a population of it.
+const LIF: &str = "dt = 0.1\n[neurons.LIF]\nparameters = \"\"\"\ntau = 20.0 : population\nEl = -60.0\nI = 20.0\n\"\"\"\nspike = \"v > -50\"\nreset = \"v = -60\"\n";
+const LIF_POP: &str = "[populations.p]\nsize = 2\nmodel = \"LIF\"\nparameters = { I = 25.0 }\n[monitors]\np = [\"v\"]\n";
+
 #[test]
 fn pipeline_errors_name_place_and_fix() {
     let cases = [
@@ -245,6 +249,26 @@ fn pipeline_errors_name_place_and_fix() {
         (
             "two_actions",
             format!("{HEAD}[monitors]\np = [\"v\"]\n[[schedule]]\nsimulate = 5\nstart = \"all\"\n"),
+        ),
+        (
+            "model_unknown_name_on_its_line",
+            format!("{LIF}equations = \"\"\"\ntau * dv/dt = El - v + I\ndw/dt = -w / tauw + vv\n\"\"\"\n{LIF_POP}"),
+        ),
+        (
+            "model_unbalanced_parenthesis",
+            format!("{LIF}equations = \"tau * dv/dt = (El - v + I\"\n{LIF_POP}"),
+        ),
+        (
+            "model_unknown_flag",
+            format!("{LIF}equations = '''\ntau * dv/dt = El - v + I : init = -60, fast\n'''\n{LIF_POP}"),
+        ),
+        (
+            "model_population_wide_parameter_per_neuron",
+            format!("{LIF}equations = \"tau * dv/dt = El - v + I\"\n{LIF_POP}").replace("I = 25.0", "tau = [10.0, 20.0]"),
+        ),
+        (
+            "initial_distribution_reversed",
+            format!("{LIF}equations = \"tau * dv/dt = El - v + I\"\n{LIF_POP}").replace("I = 25.0 }", "I = 25.0 }\ninitial = { v = { uniform = [-50.0, -60.0] } }"),
         ),
     ];
     for (name, body) in cases {

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod crash;
 mod library;
+mod model_runs;
 mod models;
 mod monitors;
 mod notebooks;
