@@ -265,15 +265,170 @@ fn substitute(body: &Expr, params: &[String], args: &[Expr]) -> Expr {
     }
 }
 
+/// Where an operand of an instruction comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Src {
+    /// A slot of the evaluation's scratch (an intermediate value per lane).
+    Slot(u16),
+    Var(u16),
+    Param(u16),
+    Const(f64),
+    Time,
+    Dt,
+}
+
+/// One instruction: computes a slot from operands, for every lane of a block.
+#[derive(Debug, Clone, PartialEq)]
+enum Inst {
+    Bin(BinOp, u16, Src, Src),
+    Neg(u16, Src),
+    Not(u16, Src),
+    Call(Builtin, u16, [Src; 3]),
+    Select(u16, [Src; 3]),
+    Random {
+        normal: bool,
+        site: u64,
+        dst: u16,
+        a: Src,
+        b: Src,
+    },
+    Copy(u16, Src),
+}
+
+/// An expression as instructions over slots; its value is `result` (a slot, or an operand
+/// read directly when the expression is one name or number).
+#[derive(Debug, Clone, PartialEq)]
+struct Program {
+    insts: Vec<Inst>,
+    result: Src,
+    /// Slots used, from 0 (the highest slot written + 1).
+    slots: u16,
+}
+
+impl Program {
+    /// Lowers postfix code into instructions whose intermediate values live in slots
+    /// `base..`: operands that are names or numbers are read where they are (no copy), the
+    /// slots of an operation's operands are reused for its result, and operations on
+    /// numbers alone are done once here (the same IEEE operation, so the same bits).
+    fn lower(code: &Code, base: u16) -> Program {
+        let mut stack: Vec<Src> = Vec::new();
+        let mut insts = Vec::new();
+        let mut slots = base;
+        let next = |stack: &[Src]| {
+            base + stack.iter().filter(|s| matches!(s, Src::Slot(_))).count() as u16
+        };
+        for op in &code.0 {
+            let leaf = match op {
+                Op::Var(i) => Some(Src::Var(*i as u16)),
+                Op::Param(i) => Some(Src::Param(*i as u16)),
+                Op::Const(x) => Some(Src::Const(*x)),
+                Op::Time => Some(Src::Time),
+                Op::Dt => Some(Src::Dt),
+                _ => None,
+            };
+            if let Some(leaf) = leaf {
+                stack.push(leaf);
+                continue;
+            }
+            let squares = matches!(op, Op::Call(Builtin::Pow)) && code_arg_is_two(&stack);
+            let mut pop = |k: usize| -> Vec<Src> { stack.split_off(stack.len() - k) };
+            let (inst, folded) = match op {
+                Op::Neg | Op::Not => {
+                    let a = pop(1)[0];
+                    let d = next(&stack);
+                    match (op, a) {
+                        (Op::Neg, Src::Const(x)) => (None, Some(-x)),
+                        (Op::Neg, _) => (Some(Inst::Neg(d, a)), None),
+                        _ => (Some(Inst::Not(d, a)), None),
+                    }
+                }
+                Op::Bin(o) => {
+                    let ab = pop(2);
+                    match (ab[0], ab[1]) {
+                        (Src::Const(x), Src::Const(y)) => (None, Some(binary(*o, x, y))),
+                        // `x ** 2` is `x * x` (as `power` computes it).
+                        (a, Src::Const(2.0)) if *o == BinOp::Pow => {
+                            (Some(Inst::Bin(BinOp::Mul, next(&stack), a, a)), None)
+                        }
+                        (a, b) => (Some(Inst::Bin(*o, next(&stack), a, b)), None),
+                    }
+                }
+                Op::Call(Builtin::Pow) if squares => {
+                    let a = pop(2)[0];
+                    (Some(Inst::Bin(BinOp::Mul, next(&stack), a, a)), None)
+                }
+                Op::Call(f) => {
+                    let args = pop(f.arity());
+                    let mut a = [Src::Const(0.0); 3];
+                    a[..args.len()].copy_from_slice(&args);
+                    (Some(Inst::Call(*f, next(&stack), a)), None)
+                }
+                Op::Select => {
+                    let args = pop(3);
+                    let a = [args[0], args[1], args[2]];
+                    (Some(Inst::Select(next(&stack), a)), None)
+                }
+                Op::Random { normal, site } => {
+                    let ab = pop(2);
+                    let inst = Inst::Random {
+                        normal: *normal,
+                        site: *site,
+                        dst: next(&stack),
+                        a: ab[0],
+                        b: ab[1],
+                    };
+                    (Some(inst), None)
+                }
+                _ => unreachable!("leaves are handled above"),
+            };
+            match (inst, folded) {
+                (_, Some(x)) => stack.push(Src::Const(x)),
+                (Some(inst), None) => {
+                    let d = next(&stack);
+                    slots = slots.max(d + 1);
+                    insts.push(inst);
+                    stack.push(Src::Slot(d));
+                }
+                (None, None) => {}
+            }
+        }
+        Program {
+            insts,
+            result: stack.pop().unwrap_or(Src::Const(0.0)),
+            slots,
+        }
+    }
+
+    /// The same program with its value in slot `slot` (copied there when it is read
+    /// directly).
+    fn into_slot(mut self, slot: u16) -> Program {
+        if self.result != Src::Slot(slot) {
+            self.insts.push(Inst::Copy(slot, self.result));
+            self.result = Src::Slot(slot);
+            self.slots = self.slots.max(slot + 1);
+        }
+        self
+    }
+}
+
+/// Whether the top of a lowering stack is the number 2 (the exponent of `pow(x, 2)`).
+fn code_arg_is_two(stack: &[Src]) -> bool {
+    stack.last() == Some(&Src::Const(2.0))
+}
+
 /// One compiled equation.
 #[derive(Debug, Clone, PartialEq)]
 struct Compiled1 {
     var: usize,
     kind: Kind,
-    code: Code,
-    factor: Option<Code>,
-    min: Option<Code>,
-    max: Option<Code>,
+    /// The value (assignment), derivative (explicit ODE) or increment (exponential ODE).
+    code: Program,
+    /// Whether an ODE's code gives the increment of the exponential method.
+    exponential: bool,
+    /// Whether refractoriness freezes the ODE (every ODE but a `g_*` one).
+    frozen: bool,
+    min: Option<Program>,
+    max: Option<Program>,
 }
 
 /// A stage of the update: one assignment, or a block of consecutive ODEs.
@@ -298,10 +453,12 @@ pub struct Compiled {
     stages: Vec<Stage>,
     /// Variables set to 0 after each update (implicit targets).
     zeroed: Vec<usize>,
-    spike: Option<Code>,
+    spike: Option<Program>,
     reset: Vec<Compiled1>,
     /// The refractory period in ms (0 when none).
     refractory_ms: f64,
+    /// Slots the evaluation needs.
+    slots: usize,
 }
 
 /// A parameter's values: one for all neurons (read without touching memory per neuron),
@@ -322,15 +479,27 @@ pub struct State {
     pub refractory_left: Vec<i64>,
     /// Where the population's random numbers come from.
     pub stream: Stream,
-    /// Buffers of the evaluation, kept from step to step (not part of the state).
-    scratch: Scratch,
+    /// Buffers of the evaluation, one per part running on its own thread, kept from step
+    /// to step (not part of the state).
+    scratch: Vec<Scratch>,
 }
 
-/// The evaluation's stack of blocks and the derivatives of an ODE block.
+/// The evaluation's slots, the refractory mask of a block, the lanes that fired, and the
+/// spikes of a piece.
 #[derive(Debug, Clone, Default)]
 struct Scratch {
-    stack: Vec<Lanes>,
-    derivatives: Vec<Lanes>,
+    slots: Slots,
+    in_ref: Vec<f64>,
+    fired: Vec<usize>,
+    spikes: Vec<u32>,
+}
+
+/// Slots of intermediate values: one value per lane, or one value for all lanes (when
+/// every operand was: uniform parameters, numbers, `t`, `dt`), computed once per block.
+#[derive(Debug, Clone, Default)]
+struct Slots {
+    lanes: Vec<Lanes>,
+    scalar: Vec<Option<f64>>,
 }
 
 impl PartialEq for Scratch {
@@ -338,6 +507,98 @@ impl PartialEq for Scratch {
     fn eq(&self, _: &Self) -> bool {
         true
     }
+}
+
+/// The decomposition `e = a + b * x` of an expression linear in `x` (`None` when it is not).
+fn linear_in(e: &Expr, x: &str) -> Option<(Expr, Expr)> {
+    let zero = || Expr::Num(0.0);
+    let has_x = |e: &Expr| e.names().contains(&x);
+    if !has_x(e) {
+        return Some((e.clone(), zero()));
+    }
+    let bin = |op, a: Expr, b: Expr| Expr::Binary(op, Box::new(a), Box::new(b));
+    match e {
+        Expr::Name(n) if n == x => Some((zero(), Expr::Num(1.0))),
+        Expr::Neg(a) => {
+            let (a0, a1) = linear_in(a, x)?;
+            Some((Expr::Neg(Box::new(a0)), Expr::Neg(Box::new(a1))))
+        }
+        Expr::Binary(op @ (BinOp::Add | BinOp::Sub), a, b) => {
+            let (a0, a1) = linear_in(a, x)?;
+            let (b0, b1) = linear_in(b, x)?;
+            Some((bin(*op, a0, b0), bin(*op, a1, b1)))
+        }
+        Expr::Binary(BinOp::Mul, a, b) if !has_x(a) => {
+            let (b0, b1) = linear_in(b, x)?;
+            Some((
+                bin(BinOp::Mul, (**a).clone(), b0),
+                bin(BinOp::Mul, (**a).clone(), b1),
+            ))
+        }
+        Expr::Binary(BinOp::Mul, a, b) if !has_x(b) => {
+            let (a0, a1) = linear_in(a, x)?;
+            Some((
+                bin(BinOp::Mul, a0, (**b).clone()),
+                bin(BinOp::Mul, a1, (**b).clone()),
+            ))
+        }
+        Expr::Binary(BinOp::Div, a, b) if !has_x(b) => {
+            let (a0, a1) = linear_in(a, x)?;
+            Some((
+                bin(BinOp::Div, a0, (**b).clone()),
+                bin(BinOp::Div, a1, (**b).clone()),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// User functions replaced by their bodies, everywhere in `e`.
+fn inline_functions(e: &Expr, def: &NeuronDef) -> Expr {
+    match e {
+        Expr::Call(name, args) => {
+            let args: Vec<Expr> = args.iter().map(|a| inline_functions(a, def)).collect();
+            match def.functions.iter().find(|f| &f.name == name) {
+                Some(f) => inline_functions(&substitute(&f.body, &f.args, &args), def),
+                None => Expr::Call(name.clone(), args),
+            }
+        }
+        Expr::Neg(a) => Expr::Neg(Box::new(inline_functions(a, def))),
+        Expr::Not(a) => Expr::Not(Box::new(inline_functions(a, def))),
+        Expr::Binary(op, a, b) => Expr::Binary(
+            *op,
+            Box::new(inline_functions(a, def)),
+            Box::new(inline_functions(b, def)),
+        ),
+        Expr::If(c, a, b) => Expr::If(
+            Box::new(inline_functions(c, def)),
+            Box::new(inline_functions(a, def)),
+            Box::new(inline_functions(b, def)),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The exponential method's increment of `x` over one step for `dx/dt = rhs`, linear in
+/// `x` as `a + b x`: `(1 - exp(b dt)) * (-(a / b) - x)`, the exact solution when everything
+/// but `x` stays constant over the step (ANNarchy's `exponential`).
+fn exponential_increment(rhs: &Expr, x: &str) -> Option<Expr> {
+    let (a, b) = linear_in(rhs, x)?;
+    let bin = |op, a: Expr, b: Expr| Expr::Binary(op, Box::new(a), Box::new(b));
+    let decay = bin(
+        BinOp::Sub,
+        Expr::Num(1.0),
+        Expr::Call(
+            "exp".into(),
+            vec![bin(BinOp::Mul, b.clone(), Expr::Name("dt".into()))],
+        ),
+    );
+    let steady = Expr::Neg(Box::new(bin(BinOp::Div, a, b)));
+    Some(bin(
+        BinOp::Mul,
+        decay,
+        bin(BinOp::Sub, steady, Expr::Name(x.into())),
+    ))
 }
 
 impl Compiled {
@@ -350,53 +611,100 @@ impl Compiled {
             parameters: &parameters,
             sites: std::cell::Cell::new(0),
         };
-        let compile_eq = |e: &Equation, part: Part| -> Result<Compiled1, ModelError> {
-            let err = |message: String| ModelError {
-                model: def.name.clone(),
-                part,
-                line: e.line,
-                symbol: e.variable.clone(),
-                message,
-                hint: None,
+        // Derivatives of an ODE block keep slots 0..block; everything else starts above.
+        let longest_block = longest_ode_block(def) as u16;
+        let compile_eq =
+            |e: &Equation, part: Part, slot: Option<u16>| -> Result<Compiled1, ModelError> {
+                let err = |message: String, hint: Option<String>| ModelError {
+                    model: def.name.clone(),
+                    part,
+                    line: e.line,
+                    symbol: e.variable.clone(),
+                    message,
+                    hint,
+                };
+                let program = |x: &Expr, base: u16| -> Result<Program, ModelError> {
+                    let mut ops = Vec::new();
+                    compile(x, &names, def, &mut ops)
+                        .map_err(|m| err(format!("{m} in \"{}\"", e.source), None))?;
+                    Ok(Program::lower(&Code(ops), base))
+                };
+                let var = variables
+                    .iter()
+                    .position(|v| v == &e.variable)
+                    .ok_or_else(|| {
+                        err(
+                            format!("{} is not a variable of the model", e.variable),
+                            None,
+                        )
+                    })?;
+                // An ODE is solved for its derivative: `factor * dx/dt = rhs` is `rhs / factor`.
+                let rhs = match &e.kind {
+                    Kind::Ode { factor: Some(f) } => {
+                        Expr::Binary(BinOp::Div, Box::new(e.rhs.clone()), Box::new(f.clone()))
+                    }
+                    _ => e.rhs.clone(),
+                };
+                let exponential =
+                    matches!(e.kind, Kind::Ode { .. }) && e.method == Method::Exponential;
+                let rhs = if exponential {
+                    exponential_increment(&inline_functions(&rhs, def), &e.variable).ok_or_else(
+                        || {
+                            err(
+                            format!(
+                                "the exponential method needs an equation linear in {}: \"{}\"",
+                                e.variable, e.source
+                            ),
+                            Some(
+                                "write it as tau * dx/dt = x_inf - x, or use the explicit method"
+                                    .into(),
+                            ),
+                        )
+                        },
+                    )?
+                } else {
+                    rhs
+                };
+                let code = match slot {
+                    Some(s) => program(&rhs, s)?.into_slot(s),
+                    None => program(&rhs, longest_block)?,
+                };
+                Ok(Compiled1 {
+                    var,
+                    kind: e.kind.clone(),
+                    code,
+                    exponential,
+                    frozen: def.refractory.unwrap_or(0.0) > 0.0 && !e.variable.starts_with("g_"),
+                    min: e
+                        .min
+                        .as_ref()
+                        .map(|m| program(m, longest_block))
+                        .transpose()?,
+                    max: e
+                        .max
+                        .as_ref()
+                        .map(|m| program(m, longest_block))
+                        .transpose()?,
+                })
             };
-            if e.method == Method::Exponential {
-                return Err(err("the exponential method is not run yet".into()));
-            }
-            let code = |x: &Expr| -> Result<Code, ModelError> {
-                let mut ops = Vec::new();
-                compile(x, &names, def, &mut ops)
-                    .map_err(|m| err(format!("{m} in \"{}\"", e.source)))?;
-                Ok(Code(ops))
-            };
-            let var = variables
-                .iter()
-                .position(|v| v == &e.variable)
-                .ok_or_else(|| err(format!("{} is not a variable of the model", e.variable)))?;
-            Ok(Compiled1 {
-                var,
-                kind: e.kind.clone(),
-                code: code(&e.rhs)?,
-                factor: match &e.kind {
-                    Kind::Ode { factor: Some(f) } => Some(code(f)?),
-                    _ => None,
-                },
-                min: e.min.as_ref().map(code).transpose()?,
-                max: e.max.as_ref().map(code).transpose()?,
-            })
-        };
         let mut stages: Vec<Stage> = Vec::new();
         for e in &def.equations {
-            let c = compile_eq(e, Part::Equations)?;
-            match (&c.kind, stages.last_mut()) {
-                (Kind::Ode { .. }, Some(Stage::Odes(block))) => block.push(c),
-                (Kind::Ode { .. }, _) => stages.push(Stage::Odes(vec![c])),
-                _ => stages.push(Stage::Assign(c)),
+            let in_block = match (&e.kind, stages.last()) {
+                (Kind::Ode { .. }, Some(Stage::Odes(block))) => Some(block.len() as u16),
+                (Kind::Ode { .. }, _) => Some(0),
+                _ => None,
+            };
+            let c = compile_eq(e, Part::Equations, in_block)?;
+            match (in_block, stages.last_mut()) {
+                (Some(s), Some(Stage::Odes(block))) if s > 0 => block.push(c),
+                (Some(_), _) => stages.push(Stage::Odes(vec![c])),
+                (None, _) => stages.push(Stage::Assign(c)),
             }
         }
         let reset = def
             .reset
             .iter()
-            .map(|e| compile_eq(e, Part::Reset))
+            .map(|e| compile_eq(e, Part::Reset, None))
             .collect::<Result<Vec<_>, _>>()?;
         let spike = match &def.spike {
             Some(s) => {
@@ -409,7 +717,7 @@ impl Compiled {
                     message: m,
                     hint: None,
                 })?;
-                Some(Code(ops))
+                Some(Program::lower(&Code(ops), longest_block))
             }
             None => None,
         };
@@ -427,7 +735,7 @@ impl Compiled {
             .iter()
             .filter_map(|g| variables.iter().position(|v| v == g))
             .collect();
-        Ok(Self {
+        let mut model = Self {
             name: def.name.clone(),
             variables,
             parameters: def
@@ -442,7 +750,34 @@ impl Compiled {
             spike,
             reset,
             refractory_ms: def.refractory.unwrap_or(0.0),
-        })
+            slots: 0,
+        };
+        model.slots = model
+            .programs()
+            .map(|p| p.slots as usize)
+            .max()
+            .unwrap_or(0);
+        Ok(model)
+    }
+
+    /// Every program of the model.
+    fn programs(&self) -> impl Iterator<Item = &Program> {
+        fn eq(c: &Compiled1) -> Vec<&Program> {
+            std::iter::once(&c.code)
+                .chain(c.min.iter())
+                .chain(c.max.iter())
+                .collect()
+        }
+        let mut all: Vec<&Program> = Vec::new();
+        for stage in &self.stages {
+            match stage {
+                Stage::Assign(c) => all.extend(eq(c)),
+                Stage::Odes(block) => block.iter().for_each(|c| all.extend(eq(c))),
+            }
+        }
+        self.reset.iter().for_each(|c| all.extend(eq(c)));
+        all.extend(self.spike.iter());
+        all.into_iter()
     }
 
     /// A population of `n` neurons at the initial values with default parameters.
@@ -456,7 +791,7 @@ impl Compiled {
                 .collect(),
             refractory_left: vec![0; n],
             stream: Stream::default(),
-            scratch: Scratch::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -468,271 +803,651 @@ impl Compiled {
     /// Step number `step` of every neuron (at `t = step * dt` ms): the update, then the
     /// spike test and reset. The neurons that spiked are appended to `spikes`, ascending.
     pub fn step(&self, state: &mut State, step: i64, dt: f64, spikes: &mut Vec<u32>) {
-        let t = step as f64 * dt;
-        let n = state.refractory_left.len();
-        let refractory_steps = (self.refractory_ms / dt) as i64;
-        let mut scratch = std::mem::take(&mut state.scratch);
-        let mut start = 0;
-        while start < n {
-            let lanes = LANES.min(n - start);
-            let block = Block {
-                start,
-                lanes,
-                t,
-                dt,
-                step: step.max(0) as u64,
-            };
-            self.update_block(state, &block, refractory_steps, &mut scratch, spikes);
-            start += LANES;
-        }
-        state.scratch = scratch;
+        self.advance(state, step, 1, dt, 1, spikes);
     }
 
-    fn update_block(
+    /// Steps `first..first + steps` of every neuron; the neurons that spiked in the last
+    /// step are appended to `spikes`, ascending. The population is split into `pieces`
+    /// contiguous parts that run on their own threads, and each block of neurons runs all
+    /// its steps before the next block: neurons without projections evolve independently,
+    /// and every random number is a function of (step, neuron), so the result is the same
+    /// bits for any split.
+    pub fn advance(
         &self,
         state: &mut State,
+        first: i64,
+        steps: i64,
+        dt: f64,
+        pieces: usize,
+        spikes: &mut Vec<u32>,
+    ) {
+        let n = state.refractory_left.len();
+        if steps <= 0 || n == 0 {
+            return;
+        }
+        // Pieces start at multiples of LANES so blocks are the same for any split.
+        let per_piece = n.div_ceil(pieces.max(1)).div_ceil(LANES) * LANES;
+        let pieces = n.div_ceil(per_piece);
+        state.scratch.resize_with(pieces, Scratch::default);
+        let State {
+            vars,
+            params,
+            refractory_left,
+            stream,
+            scratch,
+        } = state;
+        let mut parts: Vec<Piece<'_>> = Vec::with_capacity(pieces);
+        let mut rest_vars: Vec<&mut [f64]> = vars.iter_mut().map(|v| &mut v[..]).collect();
+        let mut rest_ref: &mut [i64] = refractory_left;
+        let mut offset = 0;
+        for scratch in scratch.iter_mut() {
+            let len = per_piece.min(n - offset);
+            let mut here = Vec::with_capacity(rest_vars.len());
+            let mut later = Vec::with_capacity(rest_vars.len());
+            for v in rest_vars {
+                let (a, b) = v.split_at_mut(len);
+                here.push(a);
+                later.push(b);
+            }
+            rest_vars = later;
+            let (r, later_ref) = std::mem::take(&mut rest_ref).split_at_mut(len);
+            rest_ref = later_ref;
+            parts.push(Piece {
+                offset,
+                vars: here,
+                refractory_left: r,
+                scratch,
+            });
+            offset += len;
+        }
+        let run = |piece: &mut Piece<'_>| {
+            piece.scratch.spikes.clear();
+            self.run_piece(piece, params, *stream, first, steps, dt);
+        };
+        if parts.len() == 1 {
+            run(&mut parts[0]);
+        } else {
+            use rayon::prelude::*;
+            parts.par_iter_mut().for_each(run);
+        }
+        for p in &parts {
+            spikes.extend_from_slice(&p.scratch.spikes);
+        }
+    }
+
+    /// Runs a piece on the widest vector instructions this CPU has (the same operations in
+    /// the same order on every path: no fused multiply-add, so the same bits).
+    fn run_piece(
+        &self,
+        piece: &mut Piece<'_>,
+        params: &[Values],
+        stream: Stream,
+        first: i64,
+        steps: i64,
+        dt: f64,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (checked just above).
+                return unsafe { self.run_piece_avx512(piece, params, stream, first, steps, dt) };
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { self.run_piece_avx2(piece, params, stream, first, steps, dt) };
+            }
+        }
+        self.run_piece_body(piece, params, stream, first, steps, dt)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_piece_avx512(
+        &self,
+        piece: &mut Piece<'_>,
+        params: &[Values],
+        stream: Stream,
+        first: i64,
+        steps: i64,
+        dt: f64,
+    ) {
+        self.run_piece_body(piece, params, stream, first, steps, dt)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_piece_avx2(
+        &self,
+        piece: &mut Piece<'_>,
+        params: &[Values],
+        stream: Stream,
+        first: i64,
+        steps: i64,
+        dt: f64,
+    ) {
+        self.run_piece_body(piece, params, stream, first, steps, dt)
+    }
+
+    /// Every block of the piece through all steps.
+    #[inline(always)]
+    fn run_piece_body(
+        &self,
+        piece: &mut Piece<'_>,
+        params: &[Values],
+        stream: Stream,
+        first: i64,
+        steps: i64,
+        dt: f64,
+    ) {
+        let len = piece.refractory_left.len();
+        let scratch = &mut *piece.scratch;
+        scratch.slots.lanes.resize(self.slots.max(1), [0.0; LANES]);
+        scratch.slots.scalar.resize(self.slots.max(1), None);
+        scratch.in_ref.resize(LANES, 1.0);
+        let refractory_steps = (self.refractory_ms / dt) as i64;
+        let mut start = 0;
+        while start < len {
+            let lanes = LANES.min(len - start);
+            for step in first..first + steps {
+                let b = Block {
+                    start,
+                    global: piece.offset + start,
+                    lanes,
+                    t: step as f64 * dt,
+                    dt,
+                    step: step.max(0) as u64,
+                    stream,
+                };
+                let last = step == first + steps - 1;
+                self.update_block(
+                    &mut piece.vars,
+                    piece.refractory_left,
+                    params,
+                    &b,
+                    refractory_steps,
+                    scratch,
+                    last,
+                );
+            }
+            start += LANES;
+        }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn update_block(
+        &self,
+        vars: &mut [&mut [f64]],
+        refractory_left: &mut [i64],
+        params: &[Values],
         b: &Block,
         refractory_steps: i64,
         scratch: &mut Scratch,
-        spikes: &mut Vec<u32>,
+        last: bool,
     ) {
-        let Scratch { stack, derivatives } = scratch;
+        let Scratch {
+            slots,
+            in_ref,
+            fired,
+            spikes,
+        } = scratch;
+        let range = b.start..b.start + b.lanes;
         // in_ref: 1 for neurons free to integrate, 0 for those in their refractory period.
-        let mut in_ref = [1.0; LANES];
+        let in_ref = &mut in_ref[..b.lanes];
         if self.refractory_ms > 0.0 {
-            let left = &state.refractory_left[b.start..b.start + b.lanes];
-            for (r, left) in in_ref.iter_mut().zip(left) {
-                if *left > 0 {
-                    *r = 0.0;
-                }
+            for (r, left) in in_ref.iter_mut().zip(&refractory_left[range.clone()]) {
+                *r = if *left > 0 { 0.0 } else { 1.0 };
             }
         }
         for stage in &self.stages {
             match stage {
                 Stage::Assign(c) => {
-                    let value = b.eval(&c.code, state, stack);
-                    b.store(state, c, value, stack);
+                    b.exec(&c.code, vars, params, slots);
+                    b.store(c.var, c.code.result, vars, params, slots);
+                    self.clamp(c, b, vars, params, slots);
                 }
                 Stage::Odes(block) => {
-                    // Every derivative from the old values, then every step.
-                    derivatives.resize(block.len(), [0.0; LANES]);
-                    for (c, d) in block.iter().zip(derivatives.iter_mut()) {
-                        *d = b.eval(&c.code, state, stack);
-                        if let Some(f) = &c.factor {
-                            let f = b.eval(f, state, stack);
-                            for l in 0..b.lanes {
-                                d[l] /= f[l];
+                    // Every derivative from the old values (derivative j in slot j), then
+                    // every step.
+                    for c in block {
+                        b.exec(&c.code, vars, params, slots);
+                    }
+                    for (j, c) in block.iter().enumerate() {
+                        if let Some(x) = slots.scalar[j] {
+                            slots.lanes[j][..b.lanes].fill(x);
+                        }
+                        let d = &slots.lanes[j][..b.lanes];
+                        let x = &mut vars[c.var][range.clone()];
+                        let dt = if c.exponential { 1.0 } else { b.dt };
+                        match (c.frozen, c.exponential) {
+                            (true, _) => {
+                                for l in 0..b.lanes {
+                                    x[l] += dt * d[l] * in_ref[l];
+                                }
+                            }
+                            (false, false) => {
+                                for l in 0..b.lanes {
+                                    x[l] += dt * d[l];
+                                }
+                            }
+                            (false, true) => {
+                                for l in 0..b.lanes {
+                                    x[l] += d[l];
+                                }
                             }
                         }
-                    }
-                    for (c, d) in block.iter().zip(derivatives.iter()) {
-                        let mut x = b.load(&state.vars[c.var]);
-                        let frozen =
-                            self.refractory_ms > 0.0 && !self.variables[c.var].starts_with("g_");
-                        for l in 0..b.lanes {
-                            x[l] = if frozen {
-                                x[l] + b.dt * d[l] * in_ref[l]
-                            } else {
-                                x[l] + b.dt * d[l]
-                            };
-                        }
-                        b.store(state, c, x, stack);
+                        self.clamp(c, b, vars, params, slots);
                     }
                 }
             }
         }
         for &z in &self.zeroed {
-            state.vars[z][b.start..b.start + b.lanes].fill(0.0);
+            vars[z][range.clone()].fill(0.0);
         }
         if self.refractory_ms > 0.0 {
-            let left = &mut state.refractory_left[b.start..b.start + b.lanes];
-            for (left, r) in left.iter_mut().zip(in_ref) {
-                *left -= 1 - r as i64;
+            for (left, r) in refractory_left[range.clone()].iter_mut().zip(in_ref.iter()) {
+                *left -= 1 - *r as i64;
             }
         }
         let Some(spike) = &self.spike else {
             return;
         };
-        let fired = b.eval(spike, state, stack);
+        b.exec(spike, vars, params, slots);
+        fired.clear();
+        let test = b.result(spike.result, vars, params, slots);
         for l in 0..b.lanes {
-            if fired[l] != 0.0 && in_ref[l] != 0.0 {
-                let i = b.start + l;
-                self.reset_one(state, i, b, refractory_steps, stack);
-                spikes.push(i as u32);
+            if test.at(&[], l) != 0.0 && in_ref[l] != 0.0 {
+                fired.push(l);
+            }
+        }
+        for &l in fired.iter() {
+            self.reset_one(vars, refractory_left, params, b, l, refractory_steps, slots);
+            if last {
+                spikes.push((b.global + l) as u32);
             }
         }
     }
 
-    /// Runs the reset statements for neuron `i` (one lane of its own).
+    /// Clamps a variable just set to its `min` and `max`.
+    #[inline(always)]
+    fn clamp(
+        &self,
+        c: &Compiled1,
+        b: &Block,
+        vars: &mut [&mut [f64]],
+        params: &[Values],
+        slots: &mut Slots,
+    ) {
+        for (bound, low) in [(&c.min, true), (&c.max, false)] {
+            let Some(m) = bound else { continue };
+            b.exec(m, vars, params, slots);
+            let limit = b.values(m.result, vars, params, slots);
+            let x = &mut vars[c.var][b.start..b.start + b.lanes];
+            for l in 0..b.lanes {
+                if (low && x[l] < limit[l]) || (!low && x[l] > limit[l]) {
+                    x[l] = limit[l];
+                }
+            }
+        }
+    }
+
+    /// Runs the reset statements for lane `l` of the block (one lane of its own).
+    #[allow(clippy::too_many_arguments)]
     fn reset_one(
         &self,
-        state: &mut State,
-        i: usize,
+        vars: &mut [&mut [f64]],
+        refractory_left: &mut [i64],
+        params: &[Values],
         b: &Block,
+        l: usize,
         refractory: i64,
-        stack: &mut Vec<Lanes>,
+        slots: &mut Slots,
     ) {
         let one = Block {
-            start: i,
+            start: b.start + l,
+            global: b.global + l,
             lanes: 1,
-            t: b.t,
-            dt: b.dt,
-            step: b.step,
+            ..*b
         };
         for c in &self.reset {
-            let value = one.eval(&c.code, state, stack)[0];
-            let x = &mut state.vars[c.var][i];
+            one.exec(&c.code, vars, params, slots);
+            let value = one.values(c.code.result, vars, params, slots)[0];
+            let x = &mut vars[c.var][one.start];
             *x = match &c.kind {
                 Kind::Update(op) => binary(*op, *x, value),
                 _ => value,
             };
         }
         if self.refractory_ms > 0.0 {
-            state.refractory_left[i] = refractory;
+            refractory_left[one.start] = refractory;
         }
     }
 }
 
+/// The longest run of consecutive ODEs in the equations.
+fn longest_ode_block(def: &NeuronDef) -> usize {
+    let (mut longest, mut run) = (0, 0);
+    for e in &def.equations {
+        run = if matches!(e.kind, Kind::Ode { .. }) {
+            run + 1
+        } else {
+            0
+        };
+        longest = longest.max(run);
+    }
+    longest
+}
+
+/// A contiguous part of a population, run on one thread.
+struct Piece<'a> {
+    /// Index of its first neuron in the population.
+    offset: usize,
+    vars: Vec<&'a mut [f64]>,
+    refractory_left: &'a mut [i64],
+    scratch: &'a mut Scratch,
+}
+
 /// A block of neurons being updated.
+#[derive(Clone, Copy)]
 struct Block {
+    /// First neuron, within the piece.
     start: usize,
+    /// First neuron, within the population (per-neuron parameters, random numbers).
+    global: usize,
     lanes: usize,
     t: f64,
     dt: f64,
     /// The step number (the random numbers' counter).
     step: u64,
+    stream: Stream,
+}
+
+/// An operand as an instruction reads it.
+#[derive(Clone, Copy)]
+enum Arg<'a> {
+    /// The instruction's own destination slot (updated in place).
+    Dst,
+    Lanes(&'a [f64]),
+    Scalar(f64),
+}
+
+impl<'a> Arg<'a> {
+    #[inline(always)]
+    fn at(self, dst: &[f64], l: usize) -> f64 {
+        match self {
+            Arg::Dst => dst[l],
+            Arg::Lanes(x) => x[l],
+            Arg::Scalar(x) => x,
+        }
+    }
+}
+
+/// `d[l] = f(a[l], b[l])` for every lane, one loop per kind of operand so that each
+/// vectorises.
+#[inline(always)]
+fn apply2(d: &mut [f64], a: Arg<'_>, b: Arg<'_>, f: impl Fn(f64, f64) -> f64) {
+    let n = d.len();
+    match (a, b) {
+        (Arg::Dst, Arg::Lanes(y)) => {
+            let y = &y[..n];
+            for l in 0..n {
+                d[l] = f(d[l], y[l]);
+            }
+        }
+        (Arg::Dst, Arg::Scalar(y)) => d.iter_mut().for_each(|x| *x = f(*x, y)),
+        (Arg::Lanes(x), Arg::Dst) => {
+            let x = &x[..n];
+            for l in 0..n {
+                d[l] = f(x[l], d[l]);
+            }
+        }
+        (Arg::Scalar(x), Arg::Dst) => d.iter_mut().for_each(|y| *y = f(x, *y)),
+        (Arg::Lanes(x), Arg::Lanes(y)) => {
+            let (x, y) = (&x[..n], &y[..n]);
+            for l in 0..n {
+                d[l] = f(x[l], y[l]);
+            }
+        }
+        (Arg::Lanes(x), Arg::Scalar(y)) => {
+            let x = &x[..n];
+            for l in 0..n {
+                d[l] = f(x[l], y);
+            }
+        }
+        (Arg::Scalar(x), Arg::Lanes(y)) => {
+            let y = &y[..n];
+            for l in 0..n {
+                d[l] = f(x, y[l]);
+            }
+        }
+        (Arg::Scalar(x), Arg::Scalar(y)) => d.fill(f(x, y)),
+        (Arg::Dst, Arg::Dst) => d.iter_mut().for_each(|x| *x = f(*x, *x)),
+    }
+}
+
+/// `d[l] = f(a[l])` for every lane.
+#[inline(always)]
+fn apply1(d: &mut [f64], a: Arg<'_>, f: impl Fn(f64) -> f64) {
+    apply2(d, a, Arg::Scalar(0.0), |x, _| f(x));
+}
+
+/// `d = a op b` for every lane, the operator chosen once.
+#[inline(always)]
+fn binary_into(op: BinOp, d: &mut [f64], a: Arg<'_>, b: Arg<'_>) {
+    match op {
+        BinOp::Add => apply2(d, a, b, |x, y| x + y),
+        BinOp::Sub => apply2(d, a, b, |x, y| x - y),
+        BinOp::Mul => apply2(d, a, b, |x, y| x * y),
+        BinOp::Div => apply2(d, a, b, |x, y| x / y),
+        BinOp::Lt => apply2(d, a, b, |x, y| f64::from(x < y)),
+        BinOp::Le => apply2(d, a, b, |x, y| f64::from(x <= y)),
+        BinOp::Gt => apply2(d, a, b, |x, y| f64::from(x > y)),
+        BinOp::Ge => apply2(d, a, b, |x, y| f64::from(x >= y)),
+        other => apply2(d, a, b, |x, y| binary(other, x, y)),
+    }
+}
+
+/// `d = f(a)` for every lane, the function chosen once (each loop of its own).
+#[inline(always)]
+fn call1(f: Builtin, d: &mut [f64], a: Arg<'_>) {
+    match f {
+        Builtin::Exp => apply1(d, a, f64::exp),
+        Builtin::Log => apply1(d, a, f64::ln),
+        Builtin::Sqrt => apply1(d, a, f64::sqrt),
+        Builtin::Sin => apply1(d, a, f64::sin),
+        Builtin::Cos => apply1(d, a, f64::cos),
+        Builtin::Abs => apply1(d, a, f64::abs),
+        Builtin::Pos => apply1(d, a, |x| if x > 0.0 { x } else { 0.0 }),
+        Builtin::Neg => apply1(d, a, |x| if x < 0.0 { x } else { 0.0 }),
+        other => apply1(d, a, |x| other.apply(x, 0.0, 0.0)),
+    }
 }
 
 impl Block {
-    fn load(&self, values: &[f64]) -> Lanes {
+    /// An operand of an instruction writing slot `dst` (`u16::MAX`: none); `above` are the
+    /// slots after it.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn arg<'a>(
+        &self,
+        src: Src,
+        dst: u16,
+        above: &'a [Lanes],
+        scalar: &[Option<f64>],
+        vars: &'a [&mut [f64]],
+        params: &'a [Values],
+    ) -> Arg<'a> {
+        let range = self.start..self.start + self.lanes;
+        match src {
+            Src::Slot(s) => match scalar[s as usize] {
+                Some(x) => Arg::Scalar(x),
+                None if s == dst => Arg::Dst,
+                None => Arg::Lanes(&above[(s - dst - 1) as usize][..self.lanes]),
+            },
+            Src::Var(i) => Arg::Lanes(&vars[i as usize][range]),
+            Src::Param(i) => match &params[i as usize] {
+                Values::Uniform(x) => Arg::Scalar(*x),
+                Values::PerNeuron(v) => Arg::Lanes(&v[self.global..self.global + self.lanes]),
+            },
+            Src::Const(x) => Arg::Scalar(x),
+            Src::Time => Arg::Scalar(self.t),
+            Src::Dt => Arg::Scalar(self.dt),
+        }
+    }
+
+    /// Runs a program's instructions for the block's neurons. An instruction whose operands
+    /// are all one value for every lane is computed once, into a scalar slot.
+    #[inline(always)]
+    fn exec(&self, p: &Program, vars: &[&mut [f64]], params: &[Values], slots: &mut Slots) {
+        for inst in &p.insts {
+            let (dst, srcs): (u16, [Option<Src>; 3]) = match inst {
+                Inst::Bin(_, d, a, b) => (*d, [Some(*a), Some(*b), None]),
+                Inst::Neg(d, a) | Inst::Not(d, a) | Inst::Copy(d, a) => {
+                    (*d, [Some(*a), None, None])
+                }
+                Inst::Call(f, d, args) => {
+                    let k = f.arity();
+                    (
+                        *d,
+                        [
+                            Some(args[0]),
+                            (k > 1).then_some(args[1]),
+                            (k > 2).then_some(args[2]),
+                        ],
+                    )
+                }
+                Inst::Select(d, args) => (*d, args.map(Some)),
+                Inst::Random { dst, a, b, .. } => (*dst, [Some(*a), Some(*b), None]),
+            };
+            let Slots { lanes, scalar } = slots;
+            let (below, above) = lanes.split_at_mut(dst as usize + 1);
+            let args = srcs.map(|s| s.map(|s| self.arg(s, dst, above, scalar, vars, params)));
+            let uniform = !matches!(inst, Inst::Random { .. })
+                && args.iter().flatten().all(|a| matches!(a, Arg::Scalar(_)));
+            if uniform {
+                let mut one = [0.0];
+                Block { lanes: 1, ..*self }.run(inst, &mut one, args);
+                scalar[dst as usize] = Some(one[0]);
+            } else {
+                self.run(inst, &mut below[dst as usize][..self.lanes], args);
+                scalar[dst as usize] = None;
+            }
+        }
+    }
+
+    /// One instruction over `d` (one value per lane of the block).
+    #[inline(always)]
+    fn run(&self, inst: &Inst, d: &mut [f64], args: [Option<Arg<'_>>; 3]) {
+        let n = d.len();
+        let [a, b, c] = args.map(|a| a.unwrap_or(Arg::Scalar(0.0)));
+        match inst {
+            Inst::Bin(op, ..) => binary_into(*op, d, a, b),
+            Inst::Neg(..) => apply1(d, a, |x| -x),
+            Inst::Not(..) => apply1(d, a, |x| f64::from(x == 0.0)),
+            Inst::Copy(..) => apply1(d, a, |x| x),
+            Inst::Call(f, ..) => match f.arity() {
+                1 => call1(*f, d, a),
+                2 => apply2(d, a, b, |x, y| f.apply(x, y, 0.0)),
+                _ => {
+                    for l in 0..n {
+                        d[l] = f.apply(a.at(d, l), b.at(d, l), c.at(d, l));
+                    }
+                }
+            },
+            Inst::Select(..) => {
+                for l in 0..n {
+                    d[l] = if a.at(d, l) != 0.0 {
+                        b.at(d, l)
+                    } else {
+                        c.at(d, l)
+                    };
+                }
+            }
+            Inst::Random {
+                normal: is_normal,
+                site,
+                ..
+            } => {
+                for l in 0..n {
+                    let neuron = (self.global + l) as u64;
+                    let (x, y) = (a.at(d, l), b.at(d, l));
+                    d[l] = if *is_normal {
+                        x + y * normal(self.stream, *site, self.step, neuron)
+                    } else {
+                        x + (y - x) * draw(self.stream, *site, self.step, neuron, 0)
+                    };
+                }
+            }
+        }
+    }
+
+    /// A program's value (after [`Block::exec`]), as an operand.
+    #[inline(always)]
+    fn result<'a>(
+        &self,
+        result: Src,
+        vars: &'a [&mut [f64]],
+        params: &'a [Values],
+        slots: &'a Slots,
+    ) -> Arg<'a> {
+        match result {
+            Src::Slot(s) => match slots.scalar[s as usize] {
+                Some(x) => Arg::Scalar(x),
+                None => Arg::Lanes(&slots.lanes[s as usize][..self.lanes]),
+            },
+            other => self.arg(other, u16::MAX, &[], &slots.scalar, vars, params),
+        }
+    }
+
+    /// A program's value per lane (after [`Block::exec`]), copied.
+    #[inline(always)]
+    fn values(&self, result: Src, vars: &[&mut [f64]], params: &[Values], slots: &Slots) -> Lanes {
         let mut out = [0.0; LANES];
-        out[..self.lanes].copy_from_slice(&values[self.start..self.start + self.lanes]);
+        apply1(
+            &mut out[..self.lanes],
+            self.result(result, vars, params, slots),
+            |x| x,
+        );
         out
     }
 
-    /// Writes an equation's new values, clamped to its `min` and `max`.
-    fn store(&self, state: &mut State, c: &Compiled1, mut x: Lanes, stack: &mut Vec<Lanes>) {
-        if let Some(m) = &c.min {
-            let lo = self.eval(m, state, stack);
-            for l in 0..self.lanes {
-                if x[l] < lo[l] {
-                    x[l] = lo[l];
+    /// Writes a program's value into variable `var` for the block's neurons.
+    #[inline(always)]
+    fn store(
+        &self,
+        var: usize,
+        result: Src,
+        vars: &mut [&mut [f64]],
+        params: &[Values],
+        slots: &Slots,
+    ) {
+        let range = self.start..self.start + self.lanes;
+        match result {
+            Src::Var(j) if j as usize == var => {}
+            Src::Var(j) => {
+                let j = j as usize;
+                let (lo, hi) = vars.split_at_mut(var.max(j));
+                let (to, from) = if var < j {
+                    (&mut lo[var], &hi[0])
+                } else {
+                    (&mut hi[0], &lo[j])
+                };
+                to[range.clone()].copy_from_slice(&from[range]);
+            }
+            Src::Slot(s) if slots.scalar[s as usize].is_none() => {
+                vars[var][range].copy_from_slice(&slots.lanes[s as usize][..self.lanes]);
+            }
+            Src::Param(i) => match &params[i as usize] {
+                Values::PerNeuron(v) => {
+                    vars[var][range].copy_from_slice(&v[self.global..self.global + self.lanes])
                 }
+                Values::Uniform(x) => vars[var][range].fill(*x),
+            },
+            other => {
+                let x = self.result(other, &[], params, slots).at(&[], 0);
+                vars[var][range].fill(x);
             }
         }
-        if let Some(m) = &c.max {
-            let hi = self.eval(m, state, stack);
-            for l in 0..self.lanes {
-                if x[l] > hi[l] {
-                    x[l] = hi[l];
-                }
-            }
-        }
-        state.vars[c.var][self.start..self.start + self.lanes].copy_from_slice(&x[..self.lanes]);
-    }
-
-    /// Evaluates `code` for the block's neurons. The stack's slots are reused in place: a
-    /// load fills the next slot, an operation combines the top slots into the lower one, and
-    /// each operator is chosen once per block, outside the loop over its neurons.
-    fn eval(&self, code: &Code, state: &State, stack: &mut Vec<Lanes>) -> Lanes {
-        let n = self.lanes;
-        let mut sp = 0usize;
-        for op in &code.0 {
-            match op {
-                Op::Var(i) => {
-                    let slot = slot(stack, sp);
-                    slot[..n].copy_from_slice(&state.vars[*i][self.start..self.start + n]);
-                    sp += 1;
-                }
-                Op::Param(i) => {
-                    let slot = slot(stack, sp);
-                    match &state.params[*i] {
-                        Values::Uniform(x) => slot[..n].fill(*x),
-                        Values::PerNeuron(v) => {
-                            slot[..n].copy_from_slice(&v[self.start..self.start + n])
-                        }
-                    }
-                    sp += 1;
-                }
-                Op::Const(_) | Op::Time | Op::Dt => {
-                    let x = match op {
-                        Op::Const(x) => *x,
-                        Op::Time => self.t,
-                        _ => self.dt,
-                    };
-                    slot(stack, sp)[..n].fill(x);
-                    sp += 1;
-                }
-                Op::Neg => stack[sp - 1][..n].iter_mut().for_each(|x| *x = -*x),
-                Op::Not => stack[sp - 1][..n]
-                    .iter_mut()
-                    .for_each(|x| *x = f64::from(*x == 0.0)),
-                Op::Bin(o) => {
-                    let (lo, hi) = stack.split_at_mut(sp - 1);
-                    binary_lanes(*o, &mut lo[sp - 2][..n], &hi[0][..n]);
-                    sp -= 1;
-                }
-                Op::Call(f) => {
-                    let k = f.arity();
-                    let (lo, hi) = stack.split_at_mut(sp - k + 1);
-                    let first = &mut lo[sp - k];
-                    for l in 0..n {
-                        let b = hi.first().map_or(0.0, |x| x[l]);
-                        let c = hi.get(1).map_or(0.0, |x| x[l]);
-                        first[l] = f.apply(first[l], b, c);
-                    }
-                    sp -= k - 1;
-                }
-                Op::Random {
-                    normal: is_normal,
-                    site,
-                } => {
-                    let (lo, hi) = stack.split_at_mut(sp - 1);
-                    let (a, b) = (&mut lo[sp - 2], &hi[0]);
-                    for l in 0..n {
-                        let neuron = (self.start + l) as u64;
-                        a[l] = if *is_normal {
-                            a[l] + b[l] * normal(state.stream, *site, self.step, neuron)
-                        } else {
-                            a[l] + (b[l] - a[l]) * draw(state.stream, *site, self.step, neuron, 0)
-                        };
-                    }
-                    sp -= 1;
-                }
-                Op::Select => {
-                    let (lo, hi) = stack.split_at_mut(sp - 2);
-                    let c = &mut lo[sp - 3];
-                    for l in 0..n {
-                        c[l] = if c[l] != 0.0 { hi[0][l] } else { hi[1][l] };
-                    }
-                    sp -= 2;
-                }
-            }
-        }
-        // Compiled code leaves exactly its value.
-        stack.first().copied().unwrap_or([0.0; LANES])
-    }
-}
-
-/// Slot `i` of the stack, grown when needed.
-fn slot(stack: &mut Vec<Lanes>, i: usize) -> &mut Lanes {
-    while stack.len() <= i {
-        stack.push([0.0; LANES]);
-    }
-    &mut stack[i]
-}
-
-/// `a[l] = a[l] op b[l]` for every neuron, the operator chosen once.
-fn binary_lanes(op: BinOp, a: &mut [f64], b: &[f64]) {
-    let each = |a: &mut [f64], f: &dyn Fn(f64, f64) -> f64| {
-        a.iter_mut().zip(b).for_each(|(x, y)| *x = f(*x, *y))
-    };
-    match op {
-        BinOp::Add => a.iter_mut().zip(b).for_each(|(x, y)| *x += *y),
-        BinOp::Sub => a.iter_mut().zip(b).for_each(|(x, y)| *x -= *y),
-        BinOp::Mul => a.iter_mut().zip(b).for_each(|(x, y)| *x *= *y),
-        BinOp::Div => a.iter_mut().zip(b).for_each(|(x, y)| *x /= *y),
-        other => each(a, &|x, y| binary(other, x, y)),
     }
 }
 

@@ -765,10 +765,8 @@ impl Population {
             }
             Engine::Equations { model, state } => {
                 std::mem::swap(&mut state.vars, &mut self.vars);
-                for step in first..first + steps {
-                    self.spikes.clear();
-                    model.step(state, step, dt, &mut self.spikes);
-                }
+                self.spikes.clear();
+                model.advance(state, first, steps, dt, pieces, &mut self.spikes);
                 std::mem::swap(&mut state.vars, &mut self.vars);
             }
         }
