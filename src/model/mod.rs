@@ -6,6 +6,7 @@
 //! [`eval::Compiled`] runs a checked model; populations of the simulator run it through
 //! [`crate::sim::NeuronModel::Equations`]. [`library`] holds CompNeuroPy's models.
 
+pub mod column;
 pub mod eval;
 pub mod expr;
 pub mod library;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use kernel::{collect_spikes, IzhParams, IzhScalars, IzhSlices, IzhState};
 
+use crate::model::column::Column;
 use crate::model::eval::{self, Compiled, Stream, Values};
 
 /// Errors of the simulator: all caused by what a user asked for.
@@ -316,9 +317,9 @@ pub struct Population {
     /// Parameter values as declared, restored by `reset(parameters = true)`.
     declared: Vec<Vec<f64>>,
     /// Current state, `[variable][neuron]`.
-    vars: Vec<Vec<f64>>,
+    vars: Vec<Column>,
     /// Initial state, restored by `reset(model = true)`.
-    initial: Vec<Vec<f64>>,
+    initial: Vec<Column>,
     engine: Engine,
     /// The population's random stream (the network's seed, the population's name).
     stream: Stream,
@@ -564,12 +565,15 @@ impl Population {
             let what = Quantity::Parameter(name.clone());
             params[idx] = expand(value, what, &spec.name, n, draws)?;
         }
-        let mut initial: Vec<Vec<f64>> =
-            model.variables().iter().map(|(_, x)| vec![*x; n]).collect();
+        let mut initial: Vec<Column> = model
+            .variables()
+            .iter()
+            .map(|(_, x)| Column::filled(*x, n))
+            .collect();
         for (name, value) in &spec.initial {
             let idx = model.variable_index_or_err(name)?;
             let what = Quantity::Initial(name.clone());
-            initial[idx] = expand(value, what, &spec.name, n, draws)?;
+            initial[idx] = expand(value, what, &spec.name, n, draws)?.into();
         }
         let uniform: Vec<bool> = params.iter().map(|p| all_equal(p)).collect();
         let engine = match &model {
@@ -684,7 +688,7 @@ impl Population {
         let idx = self.model.variable_index_or_err(name)?;
         let draws = self.next_draws();
         let what = Quantity::Variable(name.to_string());
-        self.vars[idx] = expand(value, what, &self.name, self.size, draws)?;
+        self.vars[idx] = expand(value, what, &self.name, self.size, draws)?.into();
         if let Engine::Izhikevich { i_v_current, .. } = &mut self.engine {
             *i_v_current = false;
         }
@@ -778,7 +782,7 @@ impl Population {
 fn advance_izhikevich(
     p: &[Vec<f64>],
     uniform: &[bool],
-    vars: &mut [Vec<f64>],
+    vars: &mut [Column],
     spiked: &mut [u8],
     dt: f64,
     kernel: KernelKind,
@@ -817,8 +821,8 @@ fn advance_izhikevich(
     };
     let (v, rest) = vars.split_at_mut(1);
     let state = IzhState {
-        v: &mut v[0],
-        u: &mut rest[0],
+        v: &mut v[0][..],
+        u: &mut rest[0][..],
         spiked,
     };
     run_split(kernel, &params, dt, state, pieces, steps);
