@@ -229,3 +229,71 @@ fn random_models_give_the_same_numbers_on_any_number_of_threads() {
         assert!(run(threads, unobserved) == one, "{threads} threads");
     }
 }
+
+#[test]
+fn set_parameter_reset_and_sweeps_work_on_library_model_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("poisson.toml");
+    std::fs::write(
+        &path,
+        r#"
+seed = 9
+[populations.p]
+size = 5000
+model = "PoissonNeuron"
+parameters = { rates = 10.0 }
+[monitors]
+p = ["spike"]
+[[schedule]]
+start = "all"
+[[schedule]]
+simulate = 100.0
+[[schedule]]
+set_parameter = { population = "p", parameter = "rates", value = 40.0 }
+[[schedule]]
+simulate = 100.0
+[[schedule]]
+reset = { model = true, parameters = true }
+[[schedule]]
+simulate = 100.0
+[sweep]
+"p.rates" = [10.0, 30.0]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    neurorec()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .assert()
+        .success();
+    neurorec().arg("validate").arg(&out).assert().success();
+    let archive = Archive::open(&out).unwrap();
+    // Spikes per 100 ms window: 5000 neurons at r Hz give 500 r / 10 = 50 r spikes.
+    for (run, rate) in [(0u32, 10.0), (1, 30.0)] {
+        let chunks = archive.recordings(run, 0).unwrap();
+        let count = |chunk: usize, from: i64, to: i64| -> f64 {
+            chunks[chunk]
+                .spikes("p")
+                .unwrap()
+                .iter()
+                .flatten()
+                .filter(|s| (from..to).contains(*s))
+                .count() as f64
+        };
+        let near = |got: f64, rate: f64| {
+            let expected = 5000.0 * 1000.0 * rate * 1e-4;
+            assert!(
+                (got - expected).abs() < 4.0 * expected.sqrt(),
+                "{got} vs {expected}"
+            );
+        };
+        near(count(0, 0, 1000), rate);
+        near(count(0, 1000, 2000), 40.0);
+        // After the reset, the swept rate is back.
+        near(count(1, 0, 1000), rate);
+    }
+}
