@@ -261,18 +261,8 @@ simulate = 100.0
 "#,
     )
     .unwrap();
-    let out = dir.path().join("out");
-    neurorec()
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
-        .arg("--quiet")
-        .assert()
-        .success();
-    neurorec().arg("validate").arg(&out).assert().success();
-    let archive = Archive::open(&out).unwrap();
-    // Spikes per 100 ms window: 5000 neurons at r Hz give 500 r / 10 = 50 r spikes.
+    let archive = run(&path, &dir.path().join("out"));
+    // Spikes per 100 ms window: 5000 neurons, 1000 steps, r * dt / 1000 each: 500 r.
     for (run, rate) in [(0u32, 10.0), (1, 30.0)] {
         let chunks = archive.recordings(run, 0).unwrap();
         let count = |chunk: usize, from: i64, to: i64| -> f64 {
