@@ -509,6 +509,8 @@ pub struct Compiled {
     stages: Vec<Stage>,
     /// Variables set to 0 after each update (implicit targets).
     zeroed: Vec<usize>,
+    /// Projection targets: the variables named `g_*`.
+    targets: Vec<usize>,
     spike: Option<Program>,
     reset: Vec<Compiled1>,
     /// The refractory period in ms (0 when none).
@@ -791,6 +793,12 @@ impl Compiled {
             .iter()
             .filter_map(|g| variables.iter().position(|v| v == g))
             .collect();
+        let targets = variables
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.strip_prefix("g_").is_some_and(|t| !t.is_empty()))
+            .map(|(i, _)| i)
+            .collect();
         let mut model = Self {
             name: def.name.clone(),
             variables,
@@ -803,6 +811,7 @@ impl Compiled {
             population_wide: def.parameters.iter().map(|p| p.population).collect(),
             stages,
             zeroed,
+            targets,
             spike,
             reset,
             refractory_ms: def.refractory.unwrap_or(0.0),
@@ -849,6 +858,11 @@ impl Compiled {
             stream: Stream::default(),
             scratch: Vec::new(),
         }
+    }
+
+    /// The projection targets (variables named `g_*`), by index.
+    pub fn targets(&self) -> &[usize] {
+        &self.targets
     }
 
     /// Whether the model has a spike condition.

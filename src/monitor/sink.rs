@@ -94,7 +94,7 @@ impl<'a> StateSample<'a> {
 
     /// Values of the `j`-th recorded variable, one per neuron.
     pub fn values(&self, j: usize) -> &'a [f64] {
-        self.population.variable_by_index(self.variables[j])
+        self.population.recorded_by_index(self.variables[j])
     }
 }
 

@@ -301,6 +301,9 @@ enum Engine {
     Equations {
         model: Arc<Compiled>,
         state: Box<eval::State>,
+        /// The projection targets (`g_*` variables) as they were at the start of the last
+        /// step: what is recorded for them (NETWORKS.md §3). Empty when stale.
+        targets_before: Vec<(usize, Column)>,
     },
 }
 
@@ -593,6 +596,7 @@ impl Population {
                 Engine::Equations {
                     model: Arc::clone(c),
                     state: Box::new(state),
+                    targets_before: Vec::new(),
                 }
             }
         };
@@ -634,6 +638,19 @@ impl Population {
 
     /// Current values of the state variable with index `index` (see [`NeuronModel::variables`]).
     pub fn variable_by_index(&self, index: usize) -> &[f64] {
+        &self.vars[index]
+    }
+
+    /// The values of variable `index` that a monitor records after a step: the current
+    /// values, except for projection targets (`g_*` variables of equation models), which
+    /// are recorded as they were at the start of the step (ANNarchy records them after the
+    /// delivery of spikes, before the update).
+    pub fn recorded_by_index(&self, index: usize) -> &[f64] {
+        if let Engine::Equations { targets_before, .. } = &self.engine {
+            if let Some((_, before)) = targets_before.iter().find(|(i, _)| *i == index) {
+                return before;
+            }
+        }
         &self.vars[index]
     }
 
@@ -689,8 +706,9 @@ impl Population {
         let draws = self.next_draws();
         let what = Quantity::Variable(name.to_string());
         self.vars[idx] = expand(value, what, &self.name, self.size, draws)?.into();
-        if let Engine::Izhikevich { i_v_current, .. } = &mut self.engine {
-            *i_v_current = false;
+        match &mut self.engine {
+            Engine::Izhikevich { i_v_current, .. } => *i_v_current = false,
+            Engine::Equations { targets_before, .. } => targets_before.clear(),
         }
         Ok(())
     }
@@ -723,7 +741,14 @@ impl Population {
                 spiked.fill(0);
                 *i_v_current = false;
             }
-            Engine::Equations { state, .. } => state.refractory_left.fill(0),
+            Engine::Equations {
+                state,
+                targets_before,
+                ..
+            } => {
+                state.refractory_left.fill(0);
+                targets_before.clear();
+            }
         }
         if parameters {
             for (p, d) in self.params.iter_mut().zip(&self.declared) {
@@ -767,10 +792,30 @@ impl Population {
                 self.spikes.clear();
                 collect_spikes(spiked, 0, &mut self.spikes);
             }
-            Engine::Equations { model, state } => {
+            Engine::Equations {
+                model,
+                state,
+                targets_before,
+            } => {
                 std::mem::swap(&mut state.vars, &mut self.vars);
                 self.spikes.clear();
-                model.advance(state, first, steps, dt, pieces, &mut self.spikes);
+                let targets = model.targets();
+                if targets.is_empty() {
+                    model.advance(state, first, steps, dt, pieces, &mut self.spikes);
+                } else {
+                    // The targets at the start of the last step are kept for recording.
+                    model.advance(state, first, steps - 1, dt, pieces, &mut Vec::new());
+                    targets_before.resize_with(targets.len(), || (0, Column::default()));
+                    for ((i, before), &t) in targets_before.iter_mut().zip(targets) {
+                        *i = t;
+                        if before.len() == state.vars[t].len() {
+                            before.copy_from_slice(&state.vars[t]);
+                        } else {
+                            *before = Column::from_slice(&state.vars[t]);
+                        }
+                    }
+                    model.advance(state, first + steps - 1, 1, dt, pieces, &mut self.spikes);
+                }
                 std::mem::swap(&mut state.vars, &mut self.vars);
             }
         }

@@ -116,7 +116,25 @@ fn every_family_runs_into_a_valid_archive_with_the_networks_values() {
     let mut net = Pipeline::load(&pipeline).unwrap().network(&[]).unwrap();
     let (hh_v, izh3_v) = (rec.get("hh;v").unwrap(), rec.get("izh3;v").unwrap());
     assert_eq!(hh_v.nrows(), 2000);
+    let g_ampa = rec.get("izh7;g_ampa").unwrap();
+    assert_eq!(
+        g_ampa.row(0).to_vec(),
+        [0.0, 0.0, 1.0, 0.0],
+        "targets: the initial value first"
+    );
     for step in 0..2000 {
+        // Projection targets are recorded as they are at the start of the step.
+        let before = net
+            .population("izh7")
+            .unwrap()
+            .variable("g_ampa")
+            .unwrap()
+            .to_vec();
+        assert_eq!(
+            g_ampa.row(step).to_vec(),
+            before,
+            "izh7 g_ampa at step {step}"
+        );
         net.step();
         let v = net.population("hh").unwrap().variable("v").unwrap();
         assert_eq!(hh_v.row(step).to_vec(), v, "hh v at step {step}");
