@@ -1,4 +1,4 @@
-//! The command line: `neurorec run | times | plot | inspect | validate`. Arguments are
+//! The command line: `neurorec run | times | plot | inspect | validate | repair | models`. Arguments are
 //! parsed with clap; everything else is a library call ([`crate::run`], [`crate::report`],
 //! [`crate::plot`], [`crate::archive`]) whose result is printed here. Errors are printed with
 //! the fix and give a non-zero exit code.
@@ -117,6 +117,12 @@ pub enum Command {
         /// The archive directory.
         dir: PathBuf,
     },
+    /// List the model library (variables, parameters and defaults), or print one model's
+    /// definition as a pipeline table to copy and change, e.g. `neurorec models PoissonNeuron`
+    Models {
+        /// A library model's name.
+        name: Option<String>,
+    },
     /// Tidy what a stopped writer left, never touching complete chunks: move files of
     /// complete chunks into place, remove staged files of unfinished ones, drop a torn
     /// journal line, mark stopped runs interrupted, e.g. `neurorec repair results/seed`
@@ -227,6 +233,23 @@ fn execute_other(command: Command) -> CliResult {
         }
         Command::Inspect { dir } => {
             print!("{}", inspect(&Archive::open(&dir)?)?);
+            Ok(())
+        }
+        Command::Models { name } => {
+            use crate::model::library;
+            match name {
+                None => print!("{}", library::summary()),
+                Some(name) => match library::pipeline_table(&name) {
+                    Some(text) => print!("{text}"),
+                    None => {
+                        return Err(format!(
+                            "no library model \"{name}\"; `neurorec models` lists them: {}",
+                            library::names().join(", ")
+                        )
+                        .into())
+                    }
+                },
+            }
             Ok(())
         }
         Command::Validate { .. } | Command::Repair { .. } => Ok(()),

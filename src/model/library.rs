@@ -84,9 +84,74 @@ pub fn compiled(name: &str) -> Option<Arc<Compiled>> {
     Some(c)
 }
 
+/// A library model's definition as a pipeline table (`[neurons.NAME]`), to copy and change.
+pub fn pipeline_table(name: &str) -> Option<String> {
+    let t = table(name)?;
+    let mut out = format!("[neurons.{name}]\n");
+    for (key, text) in [
+        ("parameters", &t.parameters),
+        ("equations", &t.equations),
+        ("spike", &t.spike),
+        ("reset", &t.reset),
+        ("functions", &t.functions),
+    ] {
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if text.contains('\n') {
+            out.push_str(&format!("{key} = \"\"\"\n{text}\n\"\"\"\n"));
+        } else {
+            out.push_str(&format!("{key} = {text:?}\n"));
+        }
+    }
+    if let Some(r) = t.refractory {
+        out.push_str(&format!("refractory = {r:?}\n"));
+    }
+    Some(out)
+}
+
+/// One line per library model: its name, variables and parameters with defaults.
+pub fn summary() -> String {
+    let mut out = String::new();
+    for name in names() {
+        let Some(c) = compiled(name) else { continue };
+        let mut variables = c.variables.join(", ");
+        if c.spiking() {
+            variables.push_str(", spike");
+        }
+        let parameters: Vec<String> = c
+            .parameters
+            .iter()
+            .map(|(p, x)| format!("{p}={x}"))
+            .collect();
+        let kernel = if name == "Izhikevich2007" {
+            " (built-in kernel)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{name}{kernel}\n  variables: {variables}\n  parameters: {}\n",
+            parameters.join(", ")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_models_pipeline_table_compiles_to_the_same_model() {
+        for name in ["HHneuronBischop", "PoissonNeuron", "IzhikevichGolomb"] {
+            let text = pipeline_table(name).unwrap();
+            let doc: toml::Table = toml::from_str(&text).unwrap();
+            let table: NeuronTable = doc["neurons"][name].clone().try_into().unwrap();
+            assert_eq!(table.compile(name).unwrap(), *compiled(name).unwrap());
+        }
+        assert!(summary().contains("PoissonNeuron\n  variables: p, spike\n"));
+    }
 
     #[test]
     fn every_library_model_compiles() {
