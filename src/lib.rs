@@ -41,6 +41,7 @@ pub use times::{CombineMode, Fill, RecordingTimes, TimesError};
 pub mod analysis;
 pub mod archive;
 pub mod cli;
+pub mod connectivity;
 pub mod pipeline;
 pub mod plot;
 pub mod run;

@@ -13,7 +13,10 @@ use toml::Spanned;
 use crate::monitor::{MonitorError, MonitorSpec, Monitors, NullSink};
 use crate::plot::{PlotPlan, Recorded};
 use crate::schedule::{Action, ParamValueDef};
-use crate::sim::{Network, NeuronModel, ParamValue, PopulationSpec, Quantity, SimError};
+use crate::sim::{
+    Connector, Network, NeuronModel, ParamValue, PopulationSpec, ProjectionError, ProjectionSpec,
+    Quantity, SimError,
+};
 
 /// A pipeline error: where, what and how to fix it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -100,6 +103,41 @@ pub struct NeuronDefToml {
     pub refractory: Option<Spanned<f64>>,
 }
 
+/// A projection as written in the file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionDef {
+    /// A population, or a slice of one: `"P[0:3200]"`.
+    pub pre: Spanned<String>,
+    pub post: Spanned<String>,
+    pub target: Spanned<String>,
+    /// Only the default spiking synapse (`g_target += w`) so far.
+    pub synapse: Option<Spanned<String>>,
+    pub connector: Spanned<ConnectorDef>,
+    #[serde(default = "default_weight")]
+    pub weights: Spanned<ParamValueDef>,
+    pub delays: Option<Spanned<ParamValueDef>>,
+    #[serde(default)]
+    pub allow_self_connections: bool,
+}
+
+fn default_weight() -> Spanned<ParamValueDef> {
+    Spanned::new(0..0, ParamValueDef::Scalar(1.0))
+}
+
+/// A connector: exactly one key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorDef {
+    pub all_to_all: Option<bool>,
+    pub one_to_one: Option<bool>,
+    pub fixed_probability: Option<f64>,
+    pub fixed_number_pre: Option<u64>,
+    pub fixed_number_post: Option<u64>,
+    /// A Parquet or CSV file, relative to the pipeline file.
+    pub file: Option<String>,
+}
+
 /// The file as parsed, before validation.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +149,8 @@ pub struct PipelineDef {
     #[serde(default)]
     pub neurons: IndexMap<String, Spanned<NeuronDefToml>>,
     pub populations: IndexMap<String, Spanned<PopulationDef>>,
+    #[serde(default)]
+    pub projections: IndexMap<String, Spanned<ProjectionDef>>,
     pub monitors: IndexMap<String, Spanned<Vec<String>>>,
     #[serde(default)]
     pub schedule: Vec<Spanned<StepDef>>,
@@ -137,6 +177,7 @@ pub struct Pipeline {
     /// Whether the file gave the seed.
     pub seed_given: bool,
     pub populations: Vec<PopulationSpec>,
+    pub projections: Vec<ProjectionSpec>,
     pub monitors: Vec<MonitorSpec>,
     pub schedule: Vec<Action>,
     /// `[[plots]]`, each with its `file`.
@@ -258,6 +299,18 @@ impl Pipeline {
         for spec in self.specs(overrides) {
             net.add_population(spec)?;
         }
+        for spec in &self.projections {
+            net.add_projection(spec).map_err(|e| match e {
+                ProjectionError::Sim(e) => e,
+                ProjectionError::Invalid {
+                    projection,
+                    message,
+                } => SimError::Projection {
+                    projection,
+                    message,
+                },
+            })?;
+        }
         Ok(net)
     }
 
@@ -303,6 +356,7 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
         Network::new(dt).map_err(|e| loc.error(def.dt.span(), "dt", e.to_string(), None))?;
     let models = validate_neurons(loc, &def.neurons)?;
     let populations = validate_populations(loc, &def.populations, &models, &mut net)?;
+    let projections = validate_projections(loc, &def.projections, &populations)?;
     let monitors = validate_monitors(loc, &def.monitors, &net)?;
     let schedule = validate_schedule(loc, &def.schedule, &monitors, &populations)?;
     let sweep = validate_sweep(loc, &def.sweep, &populations)?;
@@ -314,6 +368,7 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
         seed: def.seed.unwrap_or_else(fresh_seed),
         seed_given: def.seed.is_some(),
         populations,
+        projections,
         monitors,
         schedule,
         plots,
@@ -546,6 +601,195 @@ fn population_culprit(e: &SimError, pop: &Spanned<PopulationDef>) -> (Range<usiz
         _ => None,
     };
     found.unwrap_or((pop.span(), String::new()))
+}
+
+/// `"P"` or `"P[a:b]"`.
+fn parse_slice(text: &str) -> Result<(String, Option<Range<usize>>), String> {
+    let Some((name, rest)) = text.split_once('[') else {
+        return Ok((text.trim().to_string(), None));
+    };
+    let inner = rest
+        .strip_suffix(']')
+        .ok_or_else(|| format!("\"{text}\": a slice is written \"P[start:stop]\""))?;
+    let (a, b) = inner
+        .split_once(':')
+        .ok_or_else(|| format!("\"{text}\": a slice is written \"P[start:stop]\""))?;
+    let number = |x: &str| {
+        x.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("\"{text}\": {x:?} is not a neuron index"))
+    };
+    Ok((name.trim().to_string(), Some(number(a)?..number(b)?)))
+}
+
+/// The projections, checked against the populations (names, slices, targets, connectors,
+/// connectivity files) without building them.
+fn validate_projections(
+    loc: &Locator<'_>,
+    defs: &IndexMap<String, Spanned<ProjectionDef>>,
+    populations: &[PopulationSpec],
+) -> Result<Vec<ProjectionSpec>, PipelineError> {
+    let mut out = Vec::new();
+    for (name, def) in defs {
+        let d = def.get_ref();
+        let key = format!("projections.{name}");
+        let err = |span: Range<usize>, sub: &str, message: String, hint: Option<String>| {
+            loc.error(span, format!("{key}{sub}"), message, hint)
+        };
+        let side =
+            |s: &Spanned<String>,
+             sub: &str|
+             -> Result<(String, Option<Range<usize>>, &PopulationSpec), PipelineError> {
+                let (pop, range) =
+                    parse_slice(s.get_ref()).map_err(|m| err(s.span(), sub, m, None))?;
+                let spec = population(populations, &pop)
+                    .map_err(|e| err(s.span(), sub, e.to_string(), None))?;
+                if let Some(r) = &range {
+                    if r.start >= r.end || r.end > spec.size {
+                        return Err(err(
+                            s.span(),
+                            sub,
+                            format!(
+                                "slice [{}:{}] of {pop} is empty or outside its {} neurons",
+                                r.start, r.end, spec.size
+                            ),
+                            Some(format!("use indices from 0 to {}", spec.size)),
+                        ));
+                    }
+                }
+                Ok((pop, range, spec))
+            };
+        let (pre, pre_range, _) = side(&d.pre, ".pre")?;
+        let (post, post_range, post_spec) = side(&d.post, ".post")?;
+        let target = d.target.get_ref().clone();
+        let g = format!("g_{target}");
+        if post_spec.model.variable_index(&g).is_none() {
+            let targets: Vec<String> = post_spec
+                .model
+                .variables()
+                .iter()
+                .filter_map(|(v, _)| v.strip_prefix("g_").map(str::to_string))
+                .collect();
+            return Err(err(
+                d.target.span(),
+                ".target",
+                format!(
+                    "model {} of {post} has no variable {g} to receive target \"{target}\"",
+                    post_spec.model.name()
+                ),
+                Some(if targets.is_empty() {
+                    "give the post model a conductance g_<target> (e.g. a library model ending in Syn)".into()
+                } else {
+                    format!("its targets are: {}", targets.join(", "))
+                }),
+            ));
+        }
+        if let Some(s) = &d.synapse {
+            return Err(err(
+                s.span(),
+                ".synapse",
+                format!(
+                    "synapse \"{}\": only the default spiking synapse (g_target += w) runs so far",
+                    s.get_ref()
+                ),
+                Some("remove the synapse key".into()),
+            ));
+        }
+        let connector = connector(loc, &key, &d.connector)?;
+        let weights = ParamValue::from(d.weights.get_ref());
+        let delays = d.delays.as_ref().map(|x| ParamValue::from(x.get_ref()));
+        for (what, v, span) in [
+            ("weights", Some(&weights), d.weights.span()),
+            (
+                "delays",
+                delays.as_ref(),
+                d.delays.as_ref().map_or(0..0, |x| x.span()),
+            ),
+        ] {
+            if let Some(ParamValue::PerNeuron(_)) = v {
+                return Err(err(
+                    span,
+                    &format!(".{what}"),
+                    format!("{what} are a number or a distribution"),
+                    Some(format!(
+                        "per-synapse {what} come from connector = {{ file = \"...\" }}"
+                    )),
+                ));
+            }
+        }
+        out.push(ProjectionSpec {
+            name: name.clone(),
+            pre,
+            pre_range,
+            post,
+            post_range,
+            target,
+            connector,
+            weights,
+            delays_ms: delays,
+            allow_self: d.allow_self_connections,
+        });
+    }
+    Ok(out)
+}
+
+/// A connector table: exactly one key; a file is read now.
+fn connector(
+    loc: &Locator<'_>,
+    key: &str,
+    def: &Spanned<ConnectorDef>,
+) -> Result<Connector, PipelineError> {
+    let c = def.get_ref();
+    let err = |message: String| {
+        loc.error(
+            def.span(),
+            format!("{key}.connector"),
+            message,
+            Some("write one of all_to_all = true, one_to_one = true, fixed_probability = p, fixed_number_pre = n, fixed_number_post = n, file = \"conn.parquet\"".into()),
+        )
+    };
+    let given = [
+        c.all_to_all.is_some(),
+        c.one_to_one.is_some(),
+        c.fixed_probability.is_some(),
+        c.fixed_number_pre.is_some(),
+        c.fixed_number_post.is_some(),
+        c.file.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(err("a connector has exactly one key".into()));
+    }
+    Ok(if let Some(flag) = c.all_to_all {
+        if !flag {
+            return Err(err("all_to_all = false connects nothing".into()));
+        }
+        Connector::AllToAll
+    } else if let Some(flag) = c.one_to_one {
+        if !flag {
+            return Err(err("one_to_one = false connects nothing".into()));
+        }
+        Connector::OneToOne
+    } else if let Some(p) = c.fixed_probability {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(err(format!("fixed_probability must be in [0, 1], got {p}")));
+        }
+        Connector::FixedProbability(p)
+    } else if let Some(n) = c.fixed_number_pre {
+        Connector::FixedNumberPre(n as usize)
+    } else if let Some(n) = c.fixed_number_post {
+        Connector::FixedNumberPost(n as usize)
+    } else {
+        let file = c.file.clone().unwrap_or_default();
+        let path = loc.path.parent().unwrap_or(Path::new(".")).join(&file);
+        Connector::Synapses(crate::connectivity::read_synapses(&path).map_err(|message| {
+            loc.error(
+                def.span(),
+                format!("{key}.connector.file"),
+                message,
+                Some("a connectivity file has the columns pre, post and optionally w and delay (ms): ranks within the slices, one synapse per row".into()),
+            )
+        })?)
+    })
 }
 
 fn validate_monitors(

@@ -6,9 +6,11 @@
 //! after each step; this module knows nothing about recording.
 
 mod kernel;
+mod projection;
 mod time;
 
 pub use kernel::KernelKind;
+pub use projection::{Connector, Projection, ProjectionError, ProjectionSpec};
 pub use time::{decimals_of, py_float_repr, TimeGrid};
 
 use std::sync::Arc;
@@ -60,6 +62,8 @@ pub enum SimError {
     },
     #[error("unknown neuron model \"{name}\"; available models: {known}")]
     UnknownModel { name: String, known: String },
+    #[error("projection {projection}: {message}")]
+    Projection { projection: String, message: String },
     #[error("{what} of population \"{population}\" is declared `: population` in model {model}: it takes one value for all neurons, not one per neuron")]
     PopulationWide {
         what: Quantity,
@@ -941,6 +945,10 @@ pub struct Network {
     min_neurons_per_thread: usize,
     /// The seed of every random number the network draws.
     seed: u64,
+    projections: Vec<Projection>,
+    /// Per population: the spikes of its last steps, by step modulo the ring's length
+    /// (only for populations that project).
+    history: Vec<Vec<Vec<u32>>>,
 }
 
 /// Below this many neurons per thread a population is stepped on one core: the cost of
@@ -960,6 +968,8 @@ impl Network {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             min_neurons_per_thread: DEFAULT_MIN_NEURONS_PER_THREAD,
             seed: 0,
+            projections: Vec::new(),
+            history: Vec::new(),
         })
     }
 
@@ -1006,7 +1016,70 @@ impl Network {
         }
         self.populations
             .push(Population::from_spec(&spec, self.seed)?);
+        self.history.push(Vec::new());
         Ok(self.populations.len() - 1)
+    }
+
+    /// Adds a projection (its populations must be in the network) and returns its index.
+    /// Its connectivity, weights and delays are drawn now, from the network's seed.
+    pub fn add_projection(&mut self, spec: &ProjectionSpec) -> Result<usize, ProjectionError> {
+        if self.projections.iter().any(|p| p.name == spec.name) {
+            return Err(ProjectionError::Invalid {
+                projection: spec.name.clone(),
+                message: "a projection of this name already exists; give each its own name".into(),
+            });
+        }
+        let pre = self.population_index(&spec.pre)?;
+        let post = self.population_index(&spec.post)?;
+        let pops = (&self.populations[pre], pre, &self.populations[post], post);
+        let projection = Projection::build(spec, pops, self.seed, self.dt())?;
+        // The ring keeps the spikes of the last `max_delay` steps (and the current one).
+        let len = projection.max_delay as usize + 1;
+        if self.history[pre].len() < len {
+            self.history[pre] = vec![Vec::new(); len];
+        }
+        self.projections.push(projection);
+        Ok(self.projections.len() - 1)
+    }
+
+    /// The projections in the order they were added.
+    pub fn projections(&self) -> &[Projection] {
+        &self.projections
+    }
+
+    /// Delivers to the targets the spikes that arrive at step `t`: for every projection and
+    /// every delay `d`, the spikes its pre neurons emitted at step `t - d` (NETWORKS.md §3,
+    /// step 1). Projections in the order added, spikes ascending, synapses in row order:
+    /// the sums are the same on every run.
+    fn deliver(&mut self, t: i64) {
+        for p in &self.projections {
+            let ring = &self.history[p.pre];
+            for d in 1..=p.max_delay {
+                let s = t - i64::from(d);
+                if s < 0 {
+                    continue;
+                }
+                let spikes = &ring[(s as usize) % ring.len()];
+                if spikes.is_empty() {
+                    continue;
+                }
+                let target = &mut self.populations[p.post].vars[p.target];
+                p.deliver(spikes, d, target);
+            }
+        }
+    }
+
+    /// Keeps the spikes of step `t` of every population that projects.
+    fn remember_spikes(&mut self, t: i64) {
+        for (pop, ring) in self.populations.iter().zip(&mut self.history) {
+            if ring.is_empty() {
+                continue;
+            }
+            let len = ring.len();
+            let slot = &mut ring[(t as usize) % len];
+            slot.clear();
+            slot.extend_from_slice(pop.last_spikes());
+        }
     }
 
     /// The time grid (dt and step -> ms rounding).
@@ -1087,9 +1160,15 @@ impl Network {
     pub fn step(&mut self) -> i64 {
         let dt = self.grid.dt_ms();
         let (threads, min) = (self.threads, self.min_neurons_per_thread.max(1));
+        if !self.projections.is_empty() {
+            self.deliver(self.t);
+        }
         for pop in &mut self.populations {
             let pieces = threads.min(pop.size / min).max(1);
             pop.advance(dt, self.kernel, self.t, 1, pieces);
+        }
+        if !self.projections.is_empty() {
+            self.remember_spikes(self.t);
         }
         let label = self.t;
         self.t += 1;
@@ -1100,6 +1179,13 @@ impl Network {
     /// runs all steps at once, split over the cores (afterwards, state and last spikes are
     /// exactly what `steps` calls of [`Network::step`] give).
     pub fn advance_unobserved(&mut self, steps: i64) {
+        if !self.projections.is_empty() {
+            // Connected neurons depend on each other's spikes: step by step.
+            for _ in 0..steps {
+                self.step();
+            }
+            return;
+        }
         let dt = self.grid.dt_ms();
         for pop in &mut self.populations {
             // Every thread runs whole steps on its part without synchronising, so even
@@ -1122,6 +1208,9 @@ impl Network {
     pub fn reset(&mut self, parameters: bool) {
         for pop in &mut self.populations {
             pop.reset(parameters);
+        }
+        for slot in self.history.iter_mut().flatten() {
+            slot.clear();
         }
         self.t = 0;
         self.resets += 1;

@@ -12,6 +12,7 @@ mod library;
 mod model_runs;
 mod models;
 mod monitors;
+mod networks;
 mod notebooks;
 mod plot;
 mod properties;

@@ -1,0 +1,272 @@
+//! Projections with the default spiking synapse: connectors, delivery timing and delays,
+//! a two-neuron network against a hand computation, the COBA pipeline, and pipeline errors.
+
+use neurorec::sim::{Connector, ProjectionSpec};
+use neurorec::{Network, NeuronModel, ParamValue, PopulationSpec};
+
+use crate::common::{neurorec, run_pipeline};
+
+/// A neuron that fires when told (`drive` > 0.5 fires every step) and integrates `g_exc`
+/// into `x` with no decay of its own: `x` is the sum of what arrived.
+fn relay() -> NeuronModel {
+    let table = neurorec::model::library::NeuronTable {
+        parameters: "drive = 0.0".into(),
+        equations: "x = x + g_exc".into(),
+        spike: "drive > 0.5".into(),
+        ..Default::default()
+    };
+    NeuronModel::equations(table.compile("Relay").unwrap())
+}
+
+fn projection(name: &str, pre: &str, post: &str, connector: Connector) -> ProjectionSpec {
+    ProjectionSpec {
+        name: name.into(),
+        pre: pre.into(),
+        pre_range: None,
+        post: post.into(),
+        post_range: None,
+        target: "exc".into(),
+        connector,
+        weights: ParamValue::Scalar(1.0),
+        delays_ms: None,
+        allow_self: false,
+    }
+}
+
+fn network(sizes: &[(&str, usize)]) -> Network {
+    let mut net = Network::new(0.1).unwrap().with_seed(4);
+    for (name, n) in sizes {
+        net.add_population(PopulationSpec::new(*name, *n, relay()))
+            .unwrap();
+    }
+    net
+}
+
+#[test]
+fn connectors_give_their_counts_without_self_connections() {
+    let mut net = network(&[("a", 50), ("b", 40)]);
+    let count = |net: &mut Network, spec: ProjectionSpec| {
+        let i = net.add_projection(&spec).unwrap();
+        net.projections()[i].synapses()
+    };
+    let all = count(&mut net, projection("all", "a", "b", Connector::AllToAll));
+    assert_eq!(all.len(), 50 * 40);
+    let own = count(&mut net, projection("own", "a", "a", Connector::AllToAll));
+    assert_eq!(own.len(), 50 * 49);
+    assert!(own.iter().all(|s| s.0 != s.1));
+    let mut with_self = projection("self", "a", "a", Connector::AllToAll);
+    with_self.allow_self = true;
+    assert_eq!(count(&mut net, with_self).len(), 50 * 50);
+    let pre = count(
+        &mut net,
+        projection("pre", "a", "a", Connector::FixedNumberPre(7)),
+    );
+    for post in 0..50 {
+        let mine: Vec<_> = pre.iter().filter(|s| s.1 == post).collect();
+        assert_eq!(mine.len(), 7);
+        assert!(mine.iter().all(|s| s.0 != post));
+    }
+    let post = count(
+        &mut net,
+        projection("post", "a", "b", Connector::FixedNumberPost(5)),
+    );
+    for p in 0..50 {
+        assert_eq!(post.iter().filter(|s| s.0 == p).count(), 5);
+    }
+    // 2 % of 50 x 49 pairs, many times over: within 4 standard errors.
+    let mut total = 0;
+    for k in 0..40 {
+        let p = count(
+            &mut net,
+            projection(
+                &format!("p{k}"),
+                "a",
+                "a",
+                Connector::FixedProbability(0.02),
+            ),
+        );
+        assert!(p.iter().all(|s| s.0 != s.1));
+        total += p.len();
+    }
+    let (n, q): (f64, f64) = (40.0 * 50.0 * 49.0, 0.02);
+    let se = (n * q * (1.0 - q)).sqrt();
+    assert!((total as f64 - n * q).abs() < 4.0 * se, "{total}");
+    let one = count(&mut net, projection("one", "a", "a", Connector::OneToOne));
+    assert_eq!(one.len(), 50);
+    let err = net
+        .add_projection(&projection("bad", "a", "b", Connector::OneToOne))
+        .unwrap_err();
+    assert!(err.to_string().contains("equal size"), "{err}");
+}
+
+#[test]
+fn a_spike_at_step_s_arrives_at_s_plus_the_delay() {
+    for (delay_ms, steps) in [
+        (None, 1i64),
+        (Some(0.0), 1),
+        (Some(0.1), 1),
+        (Some(0.5), 5),
+        (Some(1.26), 13),
+    ] {
+        let mut net = network(&[("pre", 1), ("post", 2)]);
+        let mut spec = projection("c", "pre", "post", Connector::AllToAll);
+        spec.weights = ParamValue::Scalar(2.5);
+        spec.delays_ms = delay_ms.map(ParamValue::Scalar);
+        net.add_projection(&spec).unwrap();
+        // The pre neuron fires at step 3 only.
+        for _ in 0..3 {
+            net.step();
+        }
+        net.set_parameter("pre", "drive", 1.0).unwrap();
+        net.step();
+        assert_eq!(net.population("pre").unwrap().last_spikes(), [0]);
+        net.set_parameter("pre", "drive", 0.0).unwrap();
+        let mut arrived = None;
+        for _ in 0..30 {
+            let t = net.step();
+            let x = net.population("post").unwrap().variable("x").unwrap();
+            if x[0] != 0.0 && arrived.is_none() {
+                arrived = Some(t);
+                assert_eq!(x, [2.5, 2.5], "each post neuron gets w once");
+            }
+        }
+        assert_eq!(arrived, Some(3 + steps), "delay {delay_ms:?}");
+        assert_eq!(
+            net.population("post").unwrap().variable("x").unwrap(),
+            [2.5, 2.5]
+        );
+    }
+}
+
+#[test]
+fn a_two_neuron_network_equals_a_hand_computation() {
+    // A LIF with a decaying conductance receives a spike train through one synapse.
+    let lif = neurorec::model::library::NeuronTable {
+        parameters: "tau = 10.0\ntau_g = 2.0\nE = 0.0".into(),
+        equations: "tau * dv/dt = -v + g_exc * (E - v)\ntau_g * dg_exc/dt = -g_exc".into(),
+        spike: "v > 100.0".into(),
+        reset: "v = 0.0".into(),
+        ..Default::default()
+    };
+    let mut net = Network::new(0.1).unwrap();
+    net.add_population(PopulationSpec::new("pre", 1, relay()).with_parameter("drive", 1.0))
+        .unwrap();
+    net.add_population(
+        PopulationSpec::new(
+            "post",
+            1,
+            NeuronModel::equations(lif.compile("LIF").unwrap()),
+        )
+        .with_initial("v", -70.0),
+    )
+    .unwrap();
+    let mut spec = projection("c", "pre", "post", Connector::OneToOne);
+    spec.weights = ParamValue::Scalar(0.3);
+    spec.delays_ms = Some(ParamValue::Scalar(0.2));
+    net.add_projection(&spec).unwrap();
+    // By hand: the pre neuron fires every step from step 0; from step 2 on, 0.3 arrives at
+    // the start of every step, then both ODEs step from the old values (explicit Euler).
+    let (mut v, mut g) = (-70.0f64, 0.0f64);
+    for step in 0..200 {
+        if step >= 2 {
+            g += 0.3;
+        }
+        let dv = (-v + g * (0.0 - v)) / 10.0;
+        let dg = -g / 2.0;
+        v += 0.1 * dv;
+        g += 0.1 * dg;
+        net.step();
+        let post = net.population("post").unwrap();
+        assert_eq!(
+            post.variable("v").unwrap()[0].to_bits(),
+            v.to_bits(),
+            "v at {step}"
+        );
+        assert_eq!(
+            post.variable("g_exc").unwrap()[0].to_bits(),
+            g.to_bits(),
+            "g at {step}"
+        );
+    }
+}
+
+#[test]
+fn a_connectivity_file_is_used_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("conn.csv"),
+        "pre,post,w,delay\n0,1,0.5,0.3\n1,1,2.0,0.1\n1,0,1.5,0.1\n0,0,1.0,0.1\n",
+    )
+    .unwrap();
+    let text = r#"
+dt = 0.1
+[neurons.Relay]
+parameters = "drive = 0.0"
+equations = "x = x + g_exc"
+spike = "drive > 0.5"
+[populations.a]
+size = 2
+model = "Relay"
+[projections.c]
+pre = "a"
+post = "a"
+target = "exc"
+connector = { file = "conn.csv" }
+[monitors]
+a = ["x"]
+"#;
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, text).unwrap();
+    let p = neurorec::pipeline::Pipeline::load(&path).unwrap();
+    let net = p.network(&[]).unwrap();
+    let mut syn = net.projections()[0].synapses();
+    syn.sort_by_key(|s| (s.0, s.1));
+    // Self-connections of a file are kept; delays in steps.
+    assert_eq!(
+        syn,
+        [
+            (0, 0, 1.0, 1),
+            (0, 1, 0.5, 3),
+            (1, 0, 1.5, 1),
+            (1, 1, 2.0, 1)
+        ]
+    );
+}
+
+#[test]
+fn coba_runs_into_a_valid_archive_with_a_raster_near_20_hz() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("coba");
+    run_pipeline("coba.toml", &out);
+    neurorec().arg("validate").arg(&out).assert().success();
+    assert!(out.join("figures/coba_raster.png").exists());
+    let archive = neurorec::Archive::open(&out).unwrap();
+    let rec = &archive.recordings(0, 0).unwrap()[0];
+    let spikes: usize = rec.spikes("P").unwrap().iter().map(Vec::len).sum();
+    let rate = spikes as f64 / 4000.0;
+    assert!((10.0..35.0).contains(&rate), "{rate} Hz");
+}
+
+#[test]
+fn projection_errors_name_place_and_fix() {
+    let head = "dt = 0.1\n[neurons.N]\nequations = \"dv/dt = -v + g_exc\"\nspike = \"v > 1\"\nreset = \"v = 0\"\n[populations.p]\nsize = 10\nmodel = \"N\"\n[populations.q]\nsize = 5\n[monitors]\np = [\"v\"]\n";
+    let cases = [
+        ("projection_unknown_population", "[projections.c]\npre = \"r\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { all_to_all = true }\n"),
+        ("projection_slice_out_of_range", "[projections.c]\npre = \"p[5:12]\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { all_to_all = true }\n"),
+        ("projection_missing_target", "[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"inh\"\nconnector = { all_to_all = true }\n"),
+        ("projection_builtin_post", "[projections.c]\npre = \"p\"\npost = \"q\"\ntarget = \"exc\"\nconnector = { all_to_all = true }\n"),
+        ("projection_two_connectors", "[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { all_to_all = true, fixed_probability = 0.1 }\n"),
+        ("projection_bad_file", "[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { file = \"conn.csv\" }\n"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("conn.csv"), "pre,post\n0,1\n1,x\n").unwrap();
+    for (name, body) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, format!("{head}{body}")).unwrap();
+        let err = neurorec::pipeline::Pipeline::load(&path)
+            .unwrap_err()
+            .to_string();
+        let err = err.replace(&dir.path().display().to_string(), "DIR");
+        insta::assert_snapshot!(name, err);
+    }
+}
