@@ -1118,8 +1118,9 @@ impl Compiled {
             vars[z][range.clone()].fill(0.0);
         }
         if self.refractory_ms > 0.0 {
+            // remaining -= 1 - in_ref: one step less for those that started it refractory.
             for (left, r) in refractory_left[range.clone()].iter_mut().zip(in_ref.iter()) {
-                *left -= 1 - *r as i64;
+                *left -= i64::from(*r == 0.0);
             }
         }
         let Some(spike) = &self.spike else {

@@ -742,6 +742,20 @@ impl<S: Sink> Monitors<S> {
             return Ok(());
         }
         self.begin_chunk_if_needed()?;
+        // Populations whose recorded variables include a projection target keep it as it
+        // was at the start of each step.
+        for p in 0..net.populations().len() {
+            let keep = self.compartments.iter().any(|c| {
+                c.running
+                    && c.population == p
+                    && c.variable_indices
+                        .iter()
+                        .any(|i| net.populations()[p].is_target(*i))
+            });
+            if let Some(pop) = net.population_at_mut(p) {
+                pop.keep_targets(keep);
+            }
+        }
         let t = net.t();
         for (i, c) in self.compartments.iter().enumerate() {
             if c.running && !c.variable_indices.is_empty() {

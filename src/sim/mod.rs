@@ -306,8 +306,10 @@ enum Engine {
         model: Arc<Compiled>,
         state: Box<eval::State>,
         /// The projection targets (`g_*` variables) as they were at the start of the last
-        /// step: what is recorded for them (NETWORKS.md §3). Empty when stale.
+        /// step: what is recorded for them (NETWORKS.md §3). Empty when stale or not kept.
         targets_before: Vec<(usize, Column)>,
+        /// Whether steps keep `targets_before` (a monitor records a target).
+        keep_targets: bool,
     },
 }
 
@@ -601,6 +603,7 @@ impl Population {
                     model: Arc::clone(c),
                     state: Box::new(state),
                     targets_before: Vec::new(),
+                    keep_targets: false,
                 }
             }
         };
@@ -643,6 +646,30 @@ impl Population {
     /// Current values of the state variable with index `index` (see [`NeuronModel::variables`]).
     pub fn variable_by_index(&self, index: usize) -> &[f64] {
         &self.vars[index]
+    }
+
+    /// Whether steps keep the projection targets as they were at the start of the step, for
+    /// [`Population::recorded_by_index`] (monitors ask for it while they record a target).
+    pub fn keep_targets(&mut self, keep: bool) {
+        if let Engine::Equations {
+            keep_targets,
+            targets_before,
+            ..
+        } = &mut self.engine
+        {
+            *keep_targets = keep;
+            if !keep {
+                targets_before.clear();
+            }
+        }
+    }
+
+    /// Whether variable `index` is a projection target (recorded before the update).
+    pub fn is_target(&self, index: usize) -> bool {
+        match &self.model {
+            NeuronModel::Equations(c) => c.targets().contains(&index),
+            NeuronModel::Izhikevich2007 => false,
+        }
     }
 
     /// The values of variable `index` that a monitor records after a step: the current
@@ -800,11 +827,12 @@ impl Population {
                 model,
                 state,
                 targets_before,
+                keep_targets,
             } => {
                 std::mem::swap(&mut state.vars, &mut self.vars);
                 self.spikes.clear();
                 let targets = model.targets();
-                if targets.is_empty() {
+                if targets.is_empty() || !*keep_targets {
                     model.advance(state, first, steps, dt, pieces, &mut self.spikes);
                 } else {
                     // The targets at the start of the last step are kept for recording.
@@ -1131,6 +1159,11 @@ impl Network {
     /// The population named `name`.
     pub fn population(&self, name: &str) -> Result<&Population, SimError> {
         Ok(&self.populations[self.population_index(name)?])
+    }
+
+    /// The population with index `index`, mutably.
+    pub fn population_at_mut(&mut self, index: usize) -> Option<&mut Population> {
+        self.populations.get_mut(index)
     }
 
     /// The population named `name`, mutably (e.g. to change a parameter between runs).

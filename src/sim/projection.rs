@@ -197,9 +197,23 @@ impl Projection {
                         format!("fixed_probability must be in [0, 1], got {p}"),
                     ));
                 }
+                // Row by row, the gaps between connected post neurons are geometric: one
+                // draw per synapse instead of one per pair.
+                let log_q = (1.0 - p).ln();
                 for i in 0..n_pre {
-                    for j in 0..n_post {
-                        if !is_self(i, j) && draw(stream, 0, i as u64, j as u64, 0) < *p {
+                    let mut j: i64 = -1;
+                    for k in 0.. {
+                        let u = draw(stream, 0, i as u64, k, 0);
+                        let gap = if *p >= 1.0 {
+                            0.0
+                        } else {
+                            ((1.0 - u).ln() / log_q).floor()
+                        };
+                        if !gap.is_finite() || j as f64 + 1.0 + gap >= n_post as f64 {
+                            break;
+                        }
+                        j += 1 + gap as i64;
+                        if !is_self(i, j as usize) {
                             pairs.push((i as u32, j as u32, None, None));
                         }
                     }
