@@ -119,6 +119,19 @@ pub struct ProjectionDef {
     pub delays: Option<Spanned<ParamValueDef>>,
     #[serde(default)]
     pub allow_self_connections: bool,
+    /// Values of the synapse's parameters.
+    #[serde(default)]
+    pub parameters: IndexMap<String, Spanned<ParamValueDef>>,
+}
+
+/// A synapse model defined in the pipeline (`[synapses.NAME]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynapseDefToml {
+    pub parameters: Option<Spanned<String>>,
+    pub equations: Option<Spanned<String>>,
+    pub pre_spike: Option<Spanned<String>>,
+    pub post_spike: Option<Spanned<String>>,
 }
 
 fn default_weight() -> Spanned<ParamValueDef> {
@@ -149,6 +162,8 @@ pub struct PipelineDef {
     #[serde(default)]
     pub neurons: IndexMap<String, Spanned<NeuronDefToml>>,
     pub populations: IndexMap<String, Spanned<PopulationDef>>,
+    #[serde(default)]
+    pub synapses: IndexMap<String, Spanned<SynapseDefToml>>,
     #[serde(default)]
     pub projections: IndexMap<String, Spanned<ProjectionDef>>,
     pub monitors: IndexMap<String, Spanned<Vec<String>>>,
@@ -356,7 +371,8 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
         Network::new(dt).map_err(|e| loc.error(def.dt.span(), "dt", e.to_string(), None))?;
     let models = validate_neurons(loc, &def.neurons)?;
     let populations = validate_populations(loc, &def.populations, &models, &mut net)?;
-    let projections = validate_projections(loc, &def.projections, &populations)?;
+    let synapses = validate_synapses(loc, &def.synapses)?;
+    let projections = validate_projections(loc, &def.projections, &populations, &synapses)?;
     let monitors = validate_monitors(loc, &def.monitors, &net)?;
     let schedule = validate_schedule(loc, &def.schedule, &monitors, &populations)?;
     let sweep = validate_sweep(loc, &def.sweep, &populations)?;
@@ -443,6 +459,7 @@ fn model_error(
         Part::Spike => &d.spike,
         Part::Reset => &d.reset,
         Part::Functions => &d.functions,
+        Part::PreSpike | Part::PostSpike => &None,
     };
     let key = format!("neurons.{name}.{}", e.part);
     let mut err = match (part, e.line) {
@@ -603,6 +620,64 @@ fn population_culprit(e: &SimError, pop: &Spanned<PopulationDef>) -> (Range<usiz
     found.unwrap_or((pop.span(), String::new()))
 }
 
+/// The pipeline's synapse models (`[synapses.NAME]`), parsed and checked; an error points
+/// at the line of the file it is on.
+fn validate_synapses(
+    loc: &Locator<'_>,
+    defs: &IndexMap<String, Spanned<SynapseDefToml>>,
+) -> Result<IndexMap<String, crate::model::synapse::SynapseDef>, PipelineError> {
+    use crate::model::synapse::{SynapseDef, SynapseText};
+    use crate::model::Part;
+    let mut out = IndexMap::new();
+    for (name, def) in defs {
+        let d = def.get_ref();
+        fn text(x: &Option<Spanned<String>>) -> &str {
+            x.as_ref().map_or("", |s| s.get_ref().as_str())
+        }
+        let parsed = SynapseDef::parse(
+            name,
+            &SynapseText {
+                parameters: text(&d.parameters),
+                equations: text(&d.equations),
+                pre_spike: text(&d.pre_spike),
+                post_spike: text(&d.post_spike),
+            },
+        );
+        let syn = parsed.map_err(|e| {
+            let part = match e.part {
+                Part::Parameters => &d.parameters,
+                Part::Equations => &d.equations,
+                Part::PreSpike => &d.pre_spike,
+                Part::PostSpike => &d.post_spike,
+                _ => &None,
+            };
+            let key = format!("synapses.{name}.{}", e.part);
+            let message = if e.symbol.is_empty() || e.message.contains(&e.symbol) {
+                e.message.clone()
+            } else {
+                format!("{}: {}", e.symbol, e.message)
+            };
+            match part {
+                Some(t) if e.line >= 1 => {
+                    let mut err = loc.error(t.span(), key, message, e.hint.clone());
+                    let opening = &loc.source[t.span().start.min(loc.source.len())..];
+                    let skips = ["\"\"\"\n", "'''\n", "\"\"\"\r\n", "'''\r\n"]
+                        .iter()
+                        .any(|o| opening.starts_with(o));
+                    err.line += e.line - 1 + usize::from(skips);
+                    if e.line > 1 || skips {
+                        err.column = 1;
+                    }
+                    err
+                }
+                _ => loc.error(def.span(), key, message, e.hint.clone()),
+            }
+        })?;
+        out.insert(name.clone(), syn);
+    }
+    Ok(out)
+}
+
 /// `"P"` or `"P[a:b]"`.
 fn parse_slice(text: &str) -> Result<(String, Option<Range<usize>>), String> {
     let Some((name, rest)) = text.split_once('[') else {
@@ -628,6 +703,7 @@ fn validate_projections(
     loc: &Locator<'_>,
     defs: &IndexMap<String, Spanned<ProjectionDef>>,
     populations: &[PopulationSpec],
+    synapses: &IndexMap<String, crate::model::synapse::SynapseDef>,
 ) -> Result<Vec<ProjectionSpec>, PipelineError> {
     let mut out = Vec::new();
     for (name, def) in defs {
@@ -684,16 +760,63 @@ fn validate_projections(
                 }),
             ));
         }
-        if let Some(s) = &d.synapse {
-            return Err(err(
-                s.span(),
-                ".synapse",
-                format!(
-                    "synapse \"{}\": only the default spiking synapse (g_target += w) runs so far",
-                    s.get_ref()
-                ),
-                Some("remove the synapse key".into()),
-            ));
+        let synapse = match &d.synapse {
+            None => None,
+            Some(s) => Some(
+                synapses
+                    .get(s.get_ref())
+                    .cloned()
+                    .or_else(|| crate::model::library::synapse(s.get_ref()))
+                    .ok_or_else(|| {
+                        err(
+                            s.span(),
+                            ".synapse",
+                            format!("unknown synapse \"{}\"", s.get_ref()),
+                            Some(format!(
+                                "give a library synapse ({}) or define it in a [synapses.{}] table",
+                                crate::model::library::SYNAPSES.join(", "),
+                                s.get_ref()
+                            )),
+                        )
+                    })?,
+            ),
+        };
+        if let Some(syn) = &synapse {
+            // pre.x and post.x must name something the neurons have.
+            let pre_spec = population(populations, &pre)
+                .map_err(|e| err(d.pre.span(), ".pre", e.to_string(), None))?;
+            let names = crate::model::synapse::SideNames {
+                pre: pre_spec.model.names(),
+                post: post_spec.model.names(),
+            };
+            let sides = names.sides();
+            crate::model::synapse::CompiledSynapse::new(syn, &sides).map_err(|m| {
+                let span = d.synapse.as_ref().map_or(def.span(), |s| s.span());
+                err(span, ".synapse", format!("synapse {}: {m}", syn.name), None)
+            })?;
+        }
+        let mut parameters = Vec::new();
+        for (k, v) in &d.parameters {
+            let known = synapse
+                .as_ref()
+                .is_some_and(|syn| syn.parameters.iter().any(|p| &p.name == k));
+            if !known {
+                let names: Vec<String> = synapse
+                    .as_ref()
+                    .map(|syn| syn.parameters.iter().map(|p| p.name.clone()).collect())
+                    .unwrap_or_default();
+                return Err(err(
+                    v.span(),
+                    &format!(".parameters.{k}"),
+                    format!("the synapse has no parameter {k}"),
+                    Some(if names.is_empty() {
+                        "the default synapse has no parameters; its weight is `weights`".into()
+                    } else {
+                        format!("its parameters are: {}", names.join(", "))
+                    }),
+                ));
+            }
+            parameters.push((k.clone(), ParamValue::from(v.get_ref())));
         }
         let connector = connector(loc, &key, &d.connector)?;
         let weights = ParamValue::from(d.weights.get_ref());
@@ -728,6 +851,8 @@ fn validate_projections(
             weights,
             delays_ms: delays,
             allow_self: d.allow_self_connections,
+            synapse,
+            parameters,
         });
     }
     Ok(out)

@@ -47,7 +47,7 @@ impl std::ops::DerefMut for Lanes {
 
 /// A built-in function of one or more arguments.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Builtin {
+pub enum Builtin {
     Exp,
     Log,
     Sqrt,
@@ -68,7 +68,7 @@ enum Builtin {
 }
 
 impl Builtin {
-    fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "exp" => Builtin::Exp,
             "log" => Builtin::Log,
@@ -91,7 +91,7 @@ impl Builtin {
         })
     }
 
-    fn arity(self) -> usize {
+    pub(crate) fn arity(self) -> usize {
         match self {
             Builtin::Pow | Builtin::Modulo | Builtin::Min | Builtin::Max => 2,
             Builtin::Clip => 3,
@@ -99,7 +99,7 @@ impl Builtin {
         }
     }
 
-    fn apply(self, a: f64, b: f64, c: f64) -> f64 {
+    pub(crate) fn apply(self, a: f64, b: f64, c: f64) -> f64 {
         match self {
             Builtin::Exp => a.exp(),
             Builtin::Log => a.ln(),
@@ -1541,7 +1541,7 @@ impl Block {
     }
 }
 
-fn binary(op: BinOp, a: f64, b: f64) -> f64 {
+pub(crate) fn binary(op: BinOp, a: f64, b: f64) -> f64 {
     match op {
         BinOp::Add => a + b,
         BinOp::Sub => a - b,

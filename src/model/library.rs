@@ -84,6 +84,28 @@ pub fn compiled(name: &str) -> Option<Arc<Compiled>> {
     Some(c)
 }
 
+/// The library's synapses: ANNarchy's default spiking synapse and CompNeuroPy's.
+pub const SYNAPSES: [&str; 2] = ["DefaultSynapse", "FactorSynapse"];
+
+/// A library synapse by name.
+pub fn synapse(name: &str) -> Option<super::synapse::SynapseDef> {
+    use super::synapse::{SynapseDef, SynapseText};
+    match name {
+        "DefaultSynapse" => Some(SynapseDef::default_spiking()),
+        // CompNeuroPy's FactorSynapse: the weight scaled by a factor (0 by default).
+        "FactorSynapse" => SynapseDef::parse(
+            name,
+            &SynapseText {
+                parameters: "mod_factor = 0",
+                pre_spike: "g_target += w * mod_factor",
+                ..Default::default()
+            },
+        )
+        .ok(),
+        _ => None,
+    }
+}
+
 /// A library model's definition as a pipeline table (`[neurons.NAME]`), to copy and change.
 pub fn pipeline_table(name: &str) -> Option<String> {
     let t = table(name)?;

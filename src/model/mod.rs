@@ -10,6 +10,7 @@ pub mod column;
 pub mod eval;
 pub mod expr;
 pub mod library;
+pub mod synapse;
 
 use std::fmt;
 
@@ -23,6 +24,8 @@ pub enum Part {
     Spike,
     Reset,
     Functions,
+    PreSpike,
+    PostSpike,
 }
 
 impl fmt::Display for Part {
@@ -33,6 +36,8 @@ impl fmt::Display for Part {
             Part::Spike => "spike",
             Part::Reset => "reset",
             Part::Functions => "functions",
+            Part::PreSpike => "pre_spike",
+            Part::PostSpike => "post_spike",
         })
     }
 }
@@ -202,11 +207,12 @@ fn statements(text: &str) -> Vec<Statement> {
 }
 
 /// Flags a statement may carry after its last `:`.
-const FLAGS: [&str; 6] = [
+const FLAGS: [&str; 7] = [
     "init",
     "min",
     "max",
     "population",
+    "projection",
     "explicit",
     "exponential",
 ];
@@ -271,13 +277,13 @@ fn split_top_level(text: &str) -> Vec<&str> {
     out
 }
 
-struct Ctx<'a> {
-    model: &'a str,
-    part: Part,
+pub(crate) struct Ctx<'a> {
+    pub(crate) model: &'a str,
+    pub(crate) part: Part,
 }
 
 impl Ctx<'_> {
-    fn error(
+    pub(crate) fn error(
         &self,
         line: usize,
         symbol: impl Into<String>,
@@ -339,7 +345,7 @@ fn constant(e: &Expr) -> Option<f64> {
     })
 }
 
-fn parse_parameters(ctx: &Ctx<'_>, text: &str) -> Result<Vec<ParameterDef>, ModelError> {
+pub(crate) fn parse_parameters(ctx: &Ctx<'_>, text: &str) -> Result<Vec<ParameterDef>, ModelError> {
     let mut out: Vec<ParameterDef> = Vec::new();
     for s in statements(text) {
         let (body, flags) = split_flags(&s.text);
@@ -357,7 +363,8 @@ fn parse_parameters(ctx: &Ctx<'_>, text: &str) -> Result<Vec<ParameterDef>, Mode
         let mut population = false;
         for (flag, v) in flags {
             match (flag.as_str(), v) {
-                ("population", None) => population = true,
+                // `projection`: a synapse parameter with one value for the projection.
+                ("population" | "projection", None) => population = true,
                 // ANNarchy's type flags: values are stored as numbers either way.
                 ("bool" | "int" | "float", None) => {}
                 (other, _) => {
@@ -441,7 +448,7 @@ fn parse_lhs(
 }
 
 /// Parses the statements of `equations` or `reset`.
-fn parse_equations(ctx: &Ctx<'_>, text: &str) -> Result<Vec<Equation>, ModelError> {
+pub(crate) fn parse_equations(ctx: &Ctx<'_>, text: &str) -> Result<Vec<Equation>, ModelError> {
     let mut out = Vec::new();
     for s in statements(text) {
         let (body, flags) = split_flags(&s.text);
@@ -454,12 +461,18 @@ fn parse_equations(ctx: &Ctx<'_>, text: &str) -> Result<Vec<Equation>, ModelErro
             )
         })?;
         let (variable, kind) = parse_lhs(ctx, &s, lhs, op)?;
-        if ctx.part == Part::Reset && matches!(kind, Kind::Ode { .. }) {
+        if matches!(ctx.part, Part::Reset | Part::PreSpike | Part::PostSpike)
+            && matches!(kind, Kind::Ode { .. })
+        {
             return Err(ctx.error(
                 s.line,
                 format!("d{variable}/dt"),
-                format!("an ODE (d{variable}/dt) cannot be in reset"),
-                Some("reset sets values: write v = c or u += d".into()),
+                format!("an ODE (d{variable}/dt) cannot be in {}", ctx.part),
+                Some(if ctx.part == Part::Reset {
+                    "reset sets values: write v = c or u += d".into()
+                } else {
+                    format!("{} sets values: write x = ... or x += ...", ctx.part)
+                }),
             ));
         }
         let mut eq = Equation {

@@ -176,6 +176,12 @@ impl NeuronModel {
         }
     }
 
+    /// The names of the model's variables and of its parameters.
+    pub fn names(&self) -> (Vec<String>, Vec<String>) {
+        let names = |list: Vec<(&str, f64)>| list.iter().map(|(n, _)| n.to_string()).collect();
+        (names(self.variables()), names(self.parameters()))
+    }
+
     /// Whether the model emits spikes (recordable as `spike`).
     pub fn spiking(&self) -> bool {
         match self {
@@ -1080,8 +1086,15 @@ impl Network {
     /// step 1). Projections in the order added, spikes ascending, synapses in row order:
     /// the sums are the same on every run.
     fn deliver(&mut self, t: i64) {
-        for p in &self.projections {
-            let ring = &self.history[p.pre];
+        let dt = self.dt();
+        let Network {
+            projections,
+            populations,
+            history,
+            ..
+        } = self;
+        for p in projections.iter_mut() {
+            let ring = &history[p.pre];
             for d in 1..=p.max_delay {
                 let s = t - i64::from(d);
                 if s < 0 {
@@ -1091,8 +1104,12 @@ impl Network {
                 if spikes.is_empty() {
                     continue;
                 }
-                let target = &mut self.populations[p.post].vars[p.target];
-                p.deliver(spikes, d, target);
+                if p.has_model() {
+                    p.deliver_model(spikes, d, populations, t as f64 * dt, dt);
+                } else {
+                    let target = &mut populations[p.post].vars[p.target];
+                    p.deliver(spikes, d, target);
+                }
             }
         }
     }
@@ -1202,6 +1219,10 @@ impl Network {
         }
         if !self.projections.is_empty() {
             self.remember_spikes(self.t);
+            let t = self.t as f64 * dt;
+            for p in &mut self.projections {
+                p.update_synapses(&self.populations, t, dt);
+            }
         }
         let label = self.t;
         self.t += 1;

@@ -12,6 +12,8 @@ use std::ops::Range;
 
 use super::{population_stream, ParamValue, Population, SimError};
 use crate::model::eval::{draw, normal, Stream};
+use crate::model::synapse::{assign, CompiledSynapse, Ref, SStatement, SideNames, SynapseDef};
+use crate::model::Kind;
 
 /// How pre and post neurons are connected.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +52,11 @@ pub struct ProjectionSpec {
     pub delays_ms: Option<ParamValue>,
     /// Keep connections of a neuron to itself when pre and post are the same population.
     pub allow_self: bool,
+    /// The synapse model (`None`: the default spiking synapse, `g_target += w`).
+    pub synapse: Option<SynapseDef>,
+    /// Values of the synapse's parameters (numbers or distributions, drawn per synapse);
+    /// the rest keep their defaults.
+    pub parameters: Vec<(String, ParamValue)>,
 }
 
 /// Errors of projections: all caused by what a user asked for.
@@ -84,6 +91,23 @@ pub struct Projection {
     weights: Vec<f64>,
     delays: Vec<u32>,
     pub(super) max_delay: u32,
+    /// A synapse model other than the default, with its per-synapse state.
+    pub(super) model: Option<SynapseState>,
+}
+
+/// The state of a projection's synapse model: per variable (`w` first) and per parameter
+/// one value per synapse, in storage order.
+#[derive(Debug, Clone)]
+pub(super) struct SynapseState {
+    model: CompiledSynapse,
+    vars: Vec<Vec<f64>>,
+    params: Vec<Vec<f64>>,
+    /// The pre neuron of each synapse (index in the pre population).
+    pre_of: Vec<u32>,
+    /// The post neuron of each synapse (index in the post population).
+    post_of: Vec<u32>,
+    /// The synapses of each post neuron (only when the model has `post_spike`).
+    by_post: Vec<Vec<u32>>,
 }
 
 /// Per-synapse values of a number or a distribution.
@@ -298,6 +322,34 @@ impl Projection {
         for i in 0..n_pre {
             starts[i + 1] += starts[i];
         }
+        let posts: Vec<u32> = synapses.iter().map(|s| s.2).collect();
+        let weights: Vec<f64> = synapses.iter().map(|s| s.3).collect();
+        let model = match &spec.synapse {
+            Some(def) if !def.is_default() => {
+                let pre_of = synapses
+                    .iter()
+                    .map(|s| (pre_range.start + s.0 as usize) as u32)
+                    .collect();
+                Some(synapse_state(
+                    spec,
+                    def,
+                    (pre, post),
+                    &weights,
+                    pre_of,
+                    &posts,
+                    stream,
+                )?)
+            }
+            _ => {
+                if let Some((name, _)) = spec.parameters.first() {
+                    return Err(invalid(
+                        spec,
+                        format!("the default synapse has no parameter {name}"),
+                    ));
+                }
+                None
+            }
+        };
         Ok(Self {
             name: spec.name.clone(),
             pre: pre_index,
@@ -305,11 +357,117 @@ impl Projection {
             post: post_index,
             target,
             starts,
-            posts: synapses.iter().map(|s| s.2).collect(),
-            weights: synapses.iter().map(|s| s.3).collect(),
+            posts,
+            weights,
             max_delay: synapses.iter().map(|s| s.1).max().unwrap_or(1),
             delays: synapses.iter().map(|s| s.1).collect(),
+            model,
         })
+    }
+
+    /// Whether the projection runs a synapse model other than the default.
+    pub(super) fn has_model(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// Runs `pre_spike` for the synapses of `spikes` with delay `delay` (a synapse model):
+    /// `g_target` changes go to `target`.
+    pub(super) fn deliver_model(
+        &mut self,
+        spikes: &[u32],
+        delay: u32,
+        pops: &mut [Population],
+        t: f64,
+        dt: f64,
+    ) {
+        let Some(m) = &mut self.model else { return };
+        for &s in spikes {
+            let s = s as usize;
+            if !self.pre_range.contains(&s) {
+                continue;
+            }
+            let i = s - self.pre_range.start;
+            for k in self.starts[i]..self.starts[i + 1] {
+                if self.delays[k] != delay {
+                    continue;
+                }
+                let post = self.posts[k] as usize;
+                for st in &m.model.pre_spike {
+                    let value = m.value(st, k, (self.pre, self.post), pops, t, dt);
+                    match st.var {
+                        Some(v) => m.vars[v][k] = assign(&st.kind, m.vars[v][k], value),
+                        None => {
+                            let g = &mut pops[self.post].vars[self.target][post];
+                            *g = assign(&st.kind, *g, value);
+                        }
+                    }
+                    let limits = m.limits(st, k, (self.pre, self.post), pops, t, dt);
+                    let x = match st.var {
+                        Some(v) => &mut m.vars[v][k],
+                        None => &mut pops[self.post].vars[self.target][post],
+                    };
+                    clamp(x, limits);
+                }
+            }
+        }
+    }
+
+    /// The synapse equations for every synapse, then `post_spike` for the synapses of post
+    /// neurons that spiked (NETWORKS.md §3, step 4).
+    pub(super) fn update_synapses(&mut self, pops: &[Population], t: f64, dt: f64) {
+        let Some(m) = &mut self.model else { return };
+        let sides = (self.pre, self.post);
+        let mut derivatives = Vec::new();
+        if !m.model.equations.is_empty() {
+            // The statements are read while the state changes: taken out for the loop.
+            let eqs = std::mem::take(&mut m.model.equations);
+            let mut pending: Vec<usize> = Vec::new();
+            for k in 0..self.posts.len() {
+                pending.clear();
+                for (j, st) in eqs.iter().enumerate() {
+                    if matches!(st.kind, Kind::Ode { .. }) {
+                        pending.push(j);
+                        continue;
+                    }
+                    m.apply_odes(&eqs, &pending, k, sides, pops, (t, dt), &mut derivatives);
+                    pending.clear();
+                    let value = m.value(st, k, sides, pops, t, dt);
+                    if let Some(v) = st.var {
+                        m.vars[v][k] = assign(&st.kind, m.vars[v][k], value);
+                        let limits = m.limits(st, k, sides, pops, t, dt);
+                        clamp(&mut m.vars[v][k], limits);
+                    }
+                }
+                m.apply_odes(&eqs, &pending, k, sides, pops, (t, dt), &mut derivatives);
+            }
+            m.model.equations = eqs;
+        }
+        if !m.model.post_spike.is_empty() {
+            for &j in pops[self.post].last_spikes() {
+                for &k in &m.by_post[j as usize] {
+                    let k = k as usize;
+                    for st in &m.model.post_spike {
+                        let value = m.value(st, k, sides, pops, t, dt);
+                        if let Some(v) = st.var {
+                            m.vars[v][k] = assign(&st.kind, m.vars[v][k], value);
+                            let limits = m.limits(st, k, sides, pops, t, dt);
+                            clamp(&mut m.vars[v][k], limits);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The synapse variable `name` of every synapse, in [`Projection::synapses`] order.
+    pub fn synapse_variable(&self, name: &str) -> Option<Vec<f64>> {
+        match &self.model {
+            Some(m) => {
+                let i = m.model.def.variables().iter().position(|v| *v == name)?;
+                Some(m.vars[i].clone())
+            }
+            None => (name == "w").then(|| self.weights.clone()),
+        }
     }
 
     /// The projection's name.
@@ -330,14 +488,22 @@ impl Projection {
     /// Every synapse as `(pre, post, w, delay in steps)`, ranks within the pre population and
     /// the post population, in storage order (by pre, delay, post).
     pub fn synapses(&self) -> Vec<(u32, u32, f64, u32)> {
-        let mut out = Vec::with_capacity(self.len());
+        let w = self.synapse_variable("w").unwrap_or_default();
+        let mut pre_of = Vec::with_capacity(self.len());
         for i in 0..self.starts.len() - 1 {
-            for k in self.starts[i]..self.starts[i + 1] {
-                let pre = (self.pre_range.start + i) as u32;
-                out.push((pre, self.posts[k], self.weights[k], self.delays[k]));
-            }
+            let pre = (self.pre_range.start + i) as u32;
+            pre_of.extend(std::iter::repeat_n(
+                pre,
+                self.starts[i + 1] - self.starts[i],
+            ));
         }
-        out
+        pre_of
+            .into_iter()
+            .zip(&self.posts)
+            .zip(w)
+            .zip(&self.delays)
+            .map(|(((pre, post), w), delay)| (pre, *post, w, *delay))
+            .collect()
     }
 
     /// Adds the weights of the synapses of pre neurons `spikes` (indices in the pre
@@ -356,6 +522,202 @@ impl Projection {
                     target[self.posts[k] as usize] += self.weights[k];
                 }
             }
+        }
+    }
+}
+
+/// Clamps to `(min, max)` where given.
+fn clamp(x: &mut f64, (min, max): (Option<f64>, Option<f64>)) {
+    if let Some(lo) = min {
+        if *x < lo {
+            *x = lo;
+        }
+    }
+    if let Some(hi) = max {
+        if *x > hi {
+            *x = hi;
+        }
+    }
+}
+
+/// Builds a synapse model's state for the synapses of a projection.
+fn synapse_state(
+    spec: &ProjectionSpec,
+    def: &SynapseDef,
+    (pre, post): (&Population, &Population),
+    weights: &[f64],
+    pre_of: Vec<u32>,
+    posts: &[u32],
+    stream: Stream,
+) -> Result<SynapseState, ProjectionError> {
+    let names = SideNames {
+        pre: pre.model().names(),
+        post: post.model().names(),
+    };
+    let sides = names.sides();
+    let model = CompiledSynapse::new(def, &sides)
+        .map_err(|m| invalid(spec, format!("synapse {}: {m}", def.name)))?;
+    let n = posts.len();
+    let mut params = Vec::new();
+    for (i, p) in def.parameters.iter().enumerate() {
+        let value = spec
+            .parameters
+            .iter()
+            .find(|(k, _)| *k == p.name)
+            .map_or(ParamValue::Scalar(p.value), |(_, v)| v.clone());
+        if p.population && !matches!(value, ParamValue::Scalar(_)) {
+            return Err(invalid(
+                spec,
+                format!(
+                    "parameter {} of synapse {} is declared `: projection`: give one number",
+                    p.name, def.name
+                ),
+            ));
+        }
+        params.push(values(&value, stream, 16 + i as u64, n));
+    }
+    if let Some((k, _)) = spec
+        .parameters
+        .iter()
+        .find(|(k, _)| !def.parameters.iter().any(|p| p.name == *k))
+    {
+        let known: Vec<&str> = def.parameters.iter().map(|p| p.name.as_str()).collect();
+        return Err(invalid(
+            spec,
+            format!(
+                "synapse {} has no parameter {k}; its parameters are: {}",
+                def.name,
+                known.join(", ")
+            ),
+        ));
+    }
+    let vars = def
+        .variables()
+        .iter()
+        .map(|v| {
+            if *v == "w" {
+                return weights.to_vec();
+            }
+            let init = def
+                .equations
+                .iter()
+                .find_map(|e| (e.variable == *v).then_some(e.init).flatten())
+                .unwrap_or(0.0);
+            vec![init; n]
+        })
+        .collect();
+    let mut by_post = Vec::new();
+    if !model.post_spike.is_empty() {
+        by_post = vec![Vec::new(); post.size()];
+        for (k, &j) in posts.iter().enumerate() {
+            by_post[j as usize].push(k as u32);
+        }
+    }
+    Ok(SynapseState {
+        model,
+        vars,
+        params,
+        pre_of,
+        post_of: posts.to_vec(),
+        by_post,
+    })
+}
+
+impl SynapseState {
+    /// The value of a statement's right-hand side for synapse `k` (an ODE: its derivative).
+    fn value(
+        &self,
+        st: &SStatement,
+        k: usize,
+        sides: (usize, usize),
+        pops: &[Population],
+        t: f64,
+        dt: f64,
+    ) -> f64 {
+        let get = |r: Ref| self.get(r, k, sides, pops, t, dt);
+        let x = st.rhs.eval(&get);
+        match &st.factor {
+            Some(f) => x / f.eval(&get),
+            None => x,
+        }
+    }
+
+    /// A statement's `min` and `max` for synapse `k`.
+    fn limits(
+        &self,
+        st: &SStatement,
+        k: usize,
+        sides: (usize, usize),
+        pops: &[Population],
+        t: f64,
+        dt: f64,
+    ) -> (Option<f64>, Option<f64>) {
+        let get = |r: Ref| self.get(r, k, sides, pops, t, dt);
+        (
+            st.min.as_ref().map(|m| m.eval(&get)),
+            st.max.as_ref().map(|m| m.eval(&get)),
+        )
+    }
+
+    fn get(
+        &self,
+        r: Ref,
+        k: usize,
+        (pre, post): (usize, usize),
+        pops: &[Population],
+        t: f64,
+        dt: f64,
+    ) -> f64 {
+        let side = |pop: &Population, var: bool, i: usize, neuron: usize| {
+            if var {
+                pop.vars[i][neuron]
+            } else {
+                pop.params[i][neuron]
+            }
+        };
+        match r {
+            Ref::Var(i) => self.vars[i][k],
+            Ref::Param(i) => self.params[i][k],
+            Ref::Pre(var, i) => side(&pops[pre], var, i, self.pre_of[k] as usize),
+            Ref::Post(var, i) => {
+                let j = self.by_post_index(k);
+                side(&pops[post], var, i, j)
+            }
+            Ref::Time => t,
+            Ref::Dt => dt,
+        }
+    }
+
+    /// The post neuron of synapse `k`.
+    fn by_post_index(&self, k: usize) -> usize {
+        self.post_of[k] as usize
+    }
+
+    /// Applies a block of ODEs to synapse `k`: every derivative from the old values, then
+    /// every explicit Euler step.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_odes(
+        &mut self,
+        eqs: &[SStatement],
+        block: &[usize],
+        k: usize,
+        sides: (usize, usize),
+        pops: &[Population],
+        (t, dt): (f64, f64),
+        derivatives: &mut Vec<f64>,
+    ) {
+        if block.is_empty() {
+            return;
+        }
+        derivatives.clear();
+        for &j in block {
+            derivatives.push(self.value(&eqs[j], k, sides, pops, t, dt));
+        }
+        for (n, &j) in block.iter().enumerate() {
+            let Some(v) = eqs[j].var else { continue };
+            self.vars[v][k] += dt * derivatives[n];
+            let limits = self.limits(&eqs[j], k, sides, pops, t, dt);
+            clamp(&mut self.vars[v][k], limits);
         }
     }
 }

@@ -30,6 +30,8 @@ fn projection(name: &str, pre: &str, post: &str, connector: Connector) -> Projec
         weights: ParamValue::Scalar(1.0),
         delays_ms: None,
         allow_self: false,
+        synapse: None,
+        parameters: Vec::new(),
     }
 }
 
@@ -263,6 +265,98 @@ fn projection_errors_name_place_and_fix() {
     for (name, body) in cases {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, format!("{head}{body}")).unwrap();
+        let err = neurorec::pipeline::Pipeline::load(&path)
+            .unwrap_err()
+            .to_string();
+        let err = err.replace(&dir.path().display().to_string(), "DIR");
+        insta::assert_snapshot!(name, err);
+    }
+}
+
+fn synapse(
+    parameters: &str,
+    equations: &str,
+    pre_spike: &str,
+    post_spike: &str,
+) -> neurorec::model::synapse::SynapseDef {
+    neurorec::model::synapse::SynapseDef::parse(
+        "S",
+        &neurorec::model::synapse::SynapseText {
+            parameters,
+            equations,
+            pre_spike,
+            post_spike,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn synapse_models_run_pre_spike_equations_and_post_spike() {
+    // pre fires every step; post fires every step too (drive = 1).
+    let mut net = Network::new(0.1).unwrap();
+    net.add_population(PopulationSpec::new("pre", 1, relay()).with_parameter("drive", 1.0))
+        .unwrap();
+    net.add_population(PopulationSpec::new("post", 1, relay()).with_parameter("drive", 1.0))
+        .unwrap();
+    // w decays (explicit Euler), grows by 0.5 at each post spike, and delivers w * pre.drive.
+    let mut spec = projection("c", "pre", "post", Connector::OneToOne);
+    spec.weights = ParamValue::Scalar(2.0);
+    spec.synapse = Some(synapse(
+        "tau = 50.0 : projection\nk = 1.0",
+        "tau * dw/dt = -w",
+        "g_target += w * pre.drive * k : max = 100.0",
+        "w += 0.5",
+    ));
+    spec.parameters = vec![("k".into(), ParamValue::Scalar(3.0))];
+    net.add_projection(&spec).unwrap();
+    let (mut w, mut x) = (2.0f64, 0.0f64);
+    for step in 0..100 {
+        // Delivery (from step 1): g_exc += w * 1 * 3 (at most 100), then x += g_exc.
+        let g = if step >= 1 {
+            (w * 1.0 * 3.0).min(100.0)
+        } else {
+            0.0
+        };
+        x += g;
+        // Synapse equations, then post_spike (the post neuron fired).
+        w += 0.1 * (-w / 50.0);
+        w += 0.5;
+        net.step();
+        let post = net.population("post").unwrap();
+        assert_eq!(post.variable("x").unwrap()[0], x, "x at {step}");
+        let got = net.projections()[0].synapse_variable("w").unwrap()[0];
+        assert_eq!(got, w, "w at {step}");
+    }
+    // FactorSynapse: w * mod_factor.
+    let mut net = network(&[("a", 1), ("b", 1)]);
+    net.set_parameter("a", "drive", 1.0).unwrap();
+    let mut spec = projection("f", "a", "b", Connector::OneToOne);
+    spec.weights = ParamValue::Scalar(2.0);
+    spec.synapse = neurorec::model::library::synapse("FactorSynapse");
+    spec.parameters = vec![("mod_factor".into(), ParamValue::Scalar(0.25))];
+    net.add_projection(&spec).unwrap();
+    for _ in 0..5 {
+        net.step();
+    }
+    assert_eq!(net.population("b").unwrap().variable("x").unwrap(), [2.0]);
+}
+
+#[test]
+fn synapse_errors_name_place_and_fix() {
+    let head = "dt = 0.1\n[neurons.N]\nequations = \"dv/dt = -v + g_exc\"\nspike = \"v > 1\"\nreset = \"v = 0\"\n[populations.p]\nsize = 10\nmodel = \"N\"\n[monitors]\np = [\"v\"]\n";
+    let proj = "[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nsynapse = \"S\"\nconnector = { all_to_all = true }\n";
+    let cases = [
+        ("synapse_ode_in_pre_spike", format!("{head}[synapses.S]\npre_spike = \"\"\"\ng_target += w\ndw/dt = -w\n\"\"\"\n{proj}")),
+        ("synapse_unknown_name", format!("{head}[synapses.S]\nequations = \"dw/dt = -w / tau\"\npre_spike = \"g_target += w\"\n{proj}")),
+        ("synapse_unknown_post_variable", format!("{head}[synapses.S]\npre_spike = \"g_target += w * post.nope\"\n{proj}")),
+        ("synapse_unknown_parameter", format!("{head}{proj}parameters = {{ gain = 2.0 }}\n").replace("synapse = \"S\"", "synapse = \"FactorSynapse\"")),
+        ("synapse_unknown", format!("{head}{proj}").replace("synapse = \"S\"", "synapse = \"Stdp\"")),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, body).unwrap();
         let err = neurorec::pipeline::Pipeline::load(&path)
             .unwrap_err()
             .to_string();
