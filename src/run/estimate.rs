@@ -5,6 +5,7 @@ use crate::archive::ArchiveOptions;
 use crate::monitor::{ChunkEnd, ChunkStart, Monitors, Sink, SinkError, StateSample};
 use crate::pipeline::Pipeline;
 use crate::schedule::{run_schedule, Unobserved};
+use crate::sim::Connector;
 use crate::sim::Network;
 
 use super::RunError;
@@ -169,18 +170,52 @@ pub fn estimate_run(
     Ok(out)
 }
 
-/// Bytes of the simulation state of the pipeline's populations: every parameter twice (its
-/// current and declared values) and every state variable twice (current and initial), per
-/// neuron.
+/// Bytes of the simulation state of the pipeline's populations (every parameter twice,
+/// its current and declared values, and every state variable twice, current and initial,
+/// per neuron) and of its projections (the expected number of synapses, each with its post
+/// neuron, weight and delay, and the variables and parameters of its synapse model, plus
+/// the connectivity while it is built).
 pub fn network_bytes(pipeline: &Pipeline) -> u64 {
-    pipeline
+    let neurons: u64 = pipeline
         .populations
         .iter()
         .map(|p| {
             let values = 2 * (p.model.parameters().len() + p.model.variables().len()) as u64;
             p.size as u64 * values * 8
         })
-        .sum()
+        .sum();
+    let synapses: u64 = pipeline
+        .projections
+        .iter()
+        .map(|proj| {
+            let size = |name: &str, range: &Option<std::ops::Range<usize>>| {
+                let all = pipeline
+                    .populations
+                    .iter()
+                    .find(|p| p.name == name)
+                    .map_or(0, |p| p.size);
+                range.as_ref().map_or(all, |r| r.len()) as f64
+            };
+            let (pre, post) = (
+                size(&proj.pre, &proj.pre_range),
+                size(&proj.post, &proj.post_range),
+            );
+            let count = match &proj.connector {
+                Connector::AllToAll => pre * post,
+                Connector::OneToOne => pre,
+                Connector::FixedProbability(p) => p * pre * post,
+                Connector::FixedNumberPre(n) => *n as f64 * post,
+                Connector::FixedNumberPost(n) => *n as f64 * pre,
+                Connector::Synapses(list) => list.len() as f64,
+            };
+            let per_synapse = 4 + 8 + 4 + 24 // stored, and built (pre, post, w, delay)
+                + proj.synapse.as_ref().map_or(0, |s| {
+                    8 * (s.variables().len() + s.parameters.len() + 1)
+                });
+            (count * per_synapse as f64) as u64
+        })
+        .sum();
+    neurons + synapses
 }
 
 /// Most runs of a sweep estimated one by one; the rest are counted as their average.
