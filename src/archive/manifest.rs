@@ -141,6 +141,10 @@ pub struct Manifest {
     /// Figures drawn into the archive after the run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub figures: Vec<FigureEntry>,
+    /// The connectivity of each projection, once per run
+    /// (`<projection>/synapses/run=<r>/part-0.parquet`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connectivity: Vec<FigureEntry>,
     /// Lines of the journals that could not be read (found when loading; never stored).
     #[serde(skip)]
     pub journal_problems: Vec<JournalProblem>,
@@ -166,6 +170,7 @@ impl Manifest {
             sets: Vec::new(),
             runs: Vec::new(),
             figures: Vec::new(),
+            connectivity: Vec::new(),
             journal_problems: Vec::new(),
         }
     }
@@ -190,6 +195,7 @@ impl Manifest {
             .iter()
             .flat_map(|c| c.files.iter().map(|f| f.path.as_str()))
             .chain(self.figures.iter().map(|f| f.path.as_str()))
+            .chain(self.connectivity.iter().map(|f| f.path.as_str()))
     }
 
     /// Writes the manifest to `dir/<stem>.json` atomically: temporary file, fsync, rename,
@@ -236,6 +242,7 @@ impl Manifest {
             merged.sets.extend(other.sets);
             merged.runs.extend(other.runs);
             merged.figures.extend(other.figures);
+            merged.connectivity.extend(other.connectivity);
             merged.journal_problems.extend(other.journal_problems);
         }
         Ok(merged)
@@ -479,15 +486,40 @@ pub fn add_figures(
     lock: &super::ArchiveLock,
     figures: Vec<FigureEntry>,
 ) -> Result<(), ArchiveError> {
+    update_held(lock, |m| {
+        for f in figures {
+            m.figures.retain(|e| e.path != f.path);
+            m.figures.push(f);
+        }
+    })
+}
+
+/// Adds connectivity files to the manifest of the run that `lock` holds, as
+/// [`add_figures`] does for figures.
+pub fn add_connectivity(
+    lock: &super::ArchiveLock,
+    files: Vec<FigureEntry>,
+) -> Result<(), ArchiveError> {
+    update_held(lock, |m| {
+        for f in files {
+            m.connectivity.retain(|e| e.path != f.path);
+            m.connectivity.push(f);
+        }
+    })
+}
+
+/// Changes the manifest of the run (or single-run archive) that `lock` holds and stores it
+/// atomically.
+fn update_held(
+    lock: &super::ArchiveLock,
+    change: impl FnOnce(&mut Manifest),
+) -> Result<(), ArchiveError> {
     let dir = lock.dir();
     let stem = match lock.run() {
         Some(r) => format!("manifest-run={r}"),
         None => "manifest".to_string(),
     };
     let mut manifest = Manifest::load_with_journal(dir, &stem)?;
-    for f in figures {
-        manifest.figures.retain(|e| e.path != f.path);
-        manifest.figures.push(f);
-    }
+    change(&mut manifest);
     manifest.store(dir, &stem, true)
 }

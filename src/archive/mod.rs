@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 
 pub use lock::{run_lock_name, ArchiveLock, LockScope, ARCHIVE_LOCK};
 pub use manifest::{
-    add_figures, manifest_stems, ChunkEntry, ChunkStatus, CompartmentPeriods, FigureEntry,
-    FileEntry, JournalEntry, JournalProblem, Manifest, ManifestWriter, RunEntry, RunStatus,
-    SetEntry, JOURNAL,
+    add_connectivity, add_figures, manifest_stems, sync_dir, ChunkEntry, ChunkStatus,
+    CompartmentPeriods, FigureEntry, FileEntry, JournalEntry, JournalProblem, Manifest,
+    ManifestWriter, RunEntry, RunStatus, SetEntry, JOURNAL,
 };
 pub use meta::FileMeta;
 pub use reader::{Archive, ChunkRef, ReadStats};

@@ -108,7 +108,7 @@ pub fn validate(archive: &Archive) -> Vec<Problem> {
             check_parts(archive, entry, name, &mut problems);
         }
     }
-    for f in &manifest.figures {
+    for f in manifest.figures.iter().chain(&manifest.connectivity) {
         if let Ok(path) = confined(archive.dir(), &f.path) {
             if std::fs::symlink_metadata(path).is_err() {
                 problems.push(unfinished(

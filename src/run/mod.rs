@@ -9,6 +9,7 @@
 //! - [`estimate`]: rows, bytes and memory of a run before it runs (`--dry-run`).
 //! - [`ProgressLine`]: the progress line shown on a terminal while a run simulates.
 
+mod connectivity;
 mod estimate;
 mod progress;
 mod resources;
@@ -150,7 +151,9 @@ fn record_pipeline<O: Observer<ArchiveWriter>>(
     what: &str,
     observer: O,
 ) -> Result<Manifest, RunError> {
-    record_to_archive(
+    let connectivity = connectivity::snapshot(net);
+    let (run, lock) = (options.run, options.lock.clone());
+    let manifest = record_to_archive(
         net,
         &pipeline.monitors,
         &pipeline.schedule,
@@ -164,7 +167,16 @@ fn record_pipeline<O: Observer<ArchiveWriter>>(
             what: what.to_string(),
         },
         other => other,
-    })
+    })?;
+    if !connectivity.is_empty() {
+        // The run's lock: the single run's, held by the caller, or this sweep run's own.
+        let lock = match lock {
+            Some(lock) => lock,
+            None => Arc::new(ArchiveLock::acquire(out, LockScope::Run(run))?),
+        };
+        connectivity::write(&connectivity, &lock, run)?;
+    }
+    Ok(manifest)
 }
 
 /// A single run's archive, written and still held: nobody else writes into it until this

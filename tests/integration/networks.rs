@@ -4,7 +4,7 @@
 use neurorec::sim::{Connector, ProjectionSpec};
 use neurorec::{Network, NeuronModel, ParamValue, PopulationSpec};
 
-use crate::common::{neurorec, run_pipeline};
+use crate::common::{neurorec, pipeline, run_pipeline};
 
 /// A neuron that fires when told (`drive` > 0.5 fires every step) and integrates `g_exc`
 /// into `x` with no decay of its own: `x` is the sum of what arrived.
@@ -247,6 +247,58 @@ fn coba_runs_into_a_valid_archive_with_a_raster_near_20_hz() {
     let spikes: usize = rec.spikes("P").unwrap().iter().map(Vec::len).sum();
     let rate = spikes as f64 / 4000.0;
     assert!((10.0..35.0).contains(&rate), "{rate} Hz");
+
+    // The connectivity of each projection, once per run, is the network's.
+    let net = neurorec::pipeline::Pipeline::load(pipeline("coba.toml"))
+        .unwrap()
+        .network(&[])
+        .unwrap();
+    for (i, name) in ["Ce", "Ci"].into_iter().enumerate() {
+        let path = out.join(format!("{name}/synapses/run=0/part-0.parquet"));
+        let file = std::fs::File::open(&path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut rows = Vec::new();
+        for batch in reader {
+            let b = batch.unwrap();
+            let col = |k: usize| b.column(k).clone();
+            let (pre, post) = (col(0), col(1));
+            let pre = pre
+                .as_any()
+                .downcast_ref::<arrow_array::UInt32Array>()
+                .unwrap();
+            let post = post
+                .as_any()
+                .downcast_ref::<arrow_array::UInt32Array>()
+                .unwrap();
+            let (w, d) = (col(2), col(3));
+            let w = w
+                .as_any()
+                .downcast_ref::<arrow_array::Float64Array>()
+                .unwrap();
+            let d = d
+                .as_any()
+                .downcast_ref::<arrow_array::Float64Array>()
+                .unwrap();
+            for r in 0..b.num_rows() {
+                rows.push((pre.value(r), post.value(r), w.value(r), d.value(r)));
+            }
+        }
+        let expected: Vec<_> = net.projections()[i]
+            .synapses()
+            .into_iter()
+            .map(|(a, b, w, d)| (a, b, w, f64::from(d) * 0.1))
+            .collect();
+        assert_eq!(rows, expected, "{name}");
+    }
+    // A changed connectivity file is damage.
+    let path = out.join("Ci/synapses/run=0/part-0.parquet");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    neurorec().arg("validate").arg(&out).assert().code(4);
 }
 
 #[test]
