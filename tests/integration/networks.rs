@@ -293,6 +293,23 @@ fn coba_runs_into_a_valid_archive_with_a_raster_near_20_hz() {
             .collect();
         assert_eq!(rows, expected, "{name}");
     }
+    // Real readers load it.
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_connectivity.py");
+    let synapses = net.projections()[0].len().to_string();
+    let out_py = std::process::Command::new(crate::common::python())
+        .arg(script)
+        .arg(&out)
+        .arg("Ce")
+        .arg(&synapses)
+        .output()
+        .unwrap();
+    assert!(
+        out_py.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out_py.stdout),
+        String::from_utf8_lossy(&out_py.stderr)
+    );
     // A changed connectivity file is damage.
     let path = out.join("Ci/synapses/run=0/part-0.parquet");
     let mut bytes = std::fs::read(&path).unwrap();
