@@ -21,7 +21,8 @@ pub struct RepairReport {
     pub interrupted: Vec<u32>,
     /// Torn journal lines dropped (journal file and line).
     pub torn_lines: Vec<(String, usize)>,
-    /// Figures listed but never moved into place, dropped from the manifest.
+    /// Figures and connectivity tables listed but never moved into place, dropped from the
+    /// manifest.
     pub figures: Vec<String>,
 }
 
@@ -66,13 +67,16 @@ pub fn repair(dir: &Path) -> Result<RepairReport, ArchiveError> {
                 .map(|p| (p.file.clone(), p.line)),
         );
         move_complete(dir, &manifest, &mut report)?;
-        manifest.figures.retain(|f| {
-            let there = confined(dir, &f.path).is_ok_and(|p| std::fs::symlink_metadata(p).is_ok());
-            if !there {
-                report.figures.push(f.path.clone());
-            }
-            there
-        });
+        for list in [&mut manifest.figures, &mut manifest.connectivity] {
+            list.retain(|f| {
+                let there =
+                    confined(dir, &f.path).is_ok_and(|p| std::fs::symlink_metadata(p).is_ok());
+                if !there {
+                    report.figures.push(f.path.clone());
+                }
+                there
+            });
+        }
         remove_unfinished(dir, &manifest, &mut report)?;
         for r in &mut manifest.runs {
             if r.status == RunStatus::Running {
@@ -186,20 +190,39 @@ fn remove_unfinished(
     Ok(())
 }
 
-/// Removes figures a stopped run was drawing (`figures/.<name>.<pid>.tmp.<ext>`, neurorec's
-/// temporary names).
+/// Removes figures and connectivity tables a stopped run was writing (neurorec's temporary
+/// names: `figures/.<name>.<pid>.tmp.<ext>`, `<projection>/synapses/run=<r>/.part-0.<pid>.tmp.parquet`).
 fn remove_figure_leftovers(dir: &Path, report: &mut RepairReport) {
-    let Ok(entries) = std::fs::read_dir(dir.join("figures")) else {
-        return;
-    };
-    for e in entries.filter_map(|e| e.ok()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let ours = name.starts_with('.') && name.contains(".tmp.");
-        if ours
-            && e.file_type().is_ok_and(|t| t.is_file())
-            && std::fs::remove_file(e.path()).is_ok()
+    let mut places = vec!["figures".to_string()];
+    for top in std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+    {
+        let synapses = top.path().join("synapses");
+        for run in std::fs::read_dir(&synapses)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
         {
-            report.removed.push(format!("figures/{name}"));
+            if let Ok(rel) = run.path().strip_prefix(dir) {
+                places.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    for place in places {
+        let Ok(entries) = std::fs::read_dir(dir.join(&place)) else {
+            continue;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = name.starts_with('.') && name.contains(".tmp.");
+            if ours
+                && e.file_type().is_ok_and(|t| t.is_file())
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                report.removed.push(format!("{place}/{name}"));
+            }
         }
     }
 }

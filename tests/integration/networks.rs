@@ -433,3 +433,32 @@ fn synapse_errors_name_place_and_fix() {
         insta::assert_snapshot!(name, err);
     }
 }
+
+#[test]
+fn a_connectivity_table_left_half_written_is_unfinished_and_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.toml");
+    std::fs::write(
+        &path,
+        "dt = 0.1\nseed = 3\n[populations.p]\nsize = 20\nmodel = \"Izhikevich2007Syn\"\nparameters = { I_app = 60.0 }\n[projections.e]\npre = \"p\"\npost = \"p\"\ntarget = \"ampa\"\nconnector = { fixed_number_pre = 3 }\n[monitors]\np = [\"spike\"]\n[[schedule]]\nstart = \"all\"\n[[schedule]]\nsimulate = 20.0\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    neurorec()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .assert()
+        .success();
+    neurorec().arg("validate").arg(&out).assert().success();
+    // As if the run stopped after listing the table and before moving it into place.
+    let table = out.join("e/synapses/run=0/part-0.parquet");
+    let leftover = out.join("e/synapses/run=0/.part-0.999.tmp.parquet");
+    std::fs::rename(&table, &leftover).unwrap();
+    neurorec().arg("validate").arg(&out).assert().code(3);
+    neurorec().arg("repair").arg(&out).assert().success();
+    assert!(!leftover.exists());
+    neurorec().arg("validate").arg(&out).assert().success();
+}
