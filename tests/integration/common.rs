@@ -30,6 +30,20 @@ pub fn run_pipeline(name: &str, out: &std::path::Path) {
     run_command(name, out).arg("--quiet").assert().success();
 }
 
+/// Runs `neurorec run <path> --out <out> --quiet` and `neurorec validate <out>`, expecting
+/// both to succeed.
+pub fn run_and_validate(path: &std::path::Path, out: &std::path::Path) {
+    neurorec()
+        .arg("run")
+        .arg(path)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .assert()
+        .success();
+    neurorec().arg("validate").arg(out).assert().success();
+}
+
 /// Path of a file in `tests/data`.
 pub fn data(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

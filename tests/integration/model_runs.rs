@@ -8,7 +8,7 @@ use std::path::Path;
 use neurorec::pipeline::Pipeline;
 use neurorec::{Archive, Network, NeuronModel, PopulationSpec};
 
-use crate::common::neurorec;
+use crate::common::run_and_validate;
 
 const PIPELINE: &str = r#"
 dt = 0.1
@@ -83,15 +83,7 @@ fn write_pipeline(dir: &Path, seed: Option<u64>) -> std::path::PathBuf {
 }
 
 fn run(pipeline: &Path, out: &Path) -> Archive {
-    neurorec()
-        .arg("run")
-        .arg(pipeline)
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet")
-        .assert()
-        .success();
-    neurorec().arg("validate").arg(out).assert().success();
+    run_and_validate(pipeline, out);
     Archive::open(out).unwrap()
 }
 

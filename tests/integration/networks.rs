@@ -4,7 +4,7 @@
 use neurorec::sim::{Connector, ProjectionSpec};
 use neurorec::{Network, NeuronModel, ParamValue, PopulationSpec};
 
-use crate::common::{neurorec, pipeline, run_pipeline};
+use crate::common::{neurorec, pipeline, run_and_validate, run_pipeline};
 
 /// A neuron that fires when told (`drive` > 0.5 fires every step) and integrates `g_exc`
 /// into `x` with no decay of its own: `x` is the sum of what arrived.
@@ -444,15 +444,7 @@ fn a_connectivity_table_left_half_written_is_unfinished_and_repaired() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    neurorec()
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
-        .arg("--quiet")
-        .assert()
-        .success();
-    neurorec().arg("validate").arg(&out).assert().success();
+    run_and_validate(&path, &out);
     // As if the run stopped after listing the table and before moving it into place.
     let table = out.join("e/synapses/run=0/part-0.parquet");
     let leftover = out.join("e/synapses/run=0/.part-0.999.tmp.parquet");

@@ -13,7 +13,7 @@ use neurorec::schedule::{on_set, record, Action, Observer, Progress};
 use neurorec::{MemorySink, Monitors, RecordingTimes};
 use proptest::prelude::*;
 
-use crate::common::neurorec;
+use crate::common::{neurorec, run_and_validate};
 
 const HEAD: &str = r#"dt = 0.1
 [populations.a]
@@ -193,15 +193,7 @@ fn a_run_ending_right_after_a_start_validates() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    neurorec()
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
-        .arg("--quiet")
-        .assert()
-        .success();
-    neurorec().arg("validate").arg(&out).assert().success();
+    run_and_validate(&path, &out);
     let inspect = neurorec().arg("inspect").arg(&out).assert().success();
     let text = String::from_utf8(inspect.get_output().stdout.clone()).unwrap();
     assert!(!text.contains("UNFINISHED"), "{text}");
