@@ -1038,6 +1038,13 @@ impl Network {
         self
     }
 
+    /// Splits a population over threads from this many neurons per thread on (default
+    /// [`DEFAULT_MIN_NEURONS_PER_THREAD`]); results do not depend on it.
+    pub fn with_min_neurons_per_thread(mut self, neurons: usize) -> Self {
+        self.min_neurons_per_thread = neurons.max(1);
+        self
+    }
+
     /// The kernel variant in use.
     pub fn kernel(&self) -> KernelKind {
         self.kernel

@@ -454,3 +454,25 @@ fn a_connectivity_table_left_half_written_is_unfinished_and_repaired() {
     assert!(!leftover.exists());
     neurorec().arg("validate").arg(&out).assert().success();
 }
+
+#[test]
+fn a_network_gives_the_same_spikes_on_any_number_of_threads() {
+    let pipeline = neurorec::pipeline::Pipeline::load(pipeline("coba.toml")).unwrap();
+    let run = |threads: usize| {
+        let mut net = pipeline
+            .network(&[])
+            .unwrap()
+            .with_threads(threads)
+            .with_min_neurons_per_thread(500);
+        let mut spikes = Vec::new();
+        for _ in 0..2000 {
+            net.step();
+            spikes.push(net.population("P").unwrap().last_spikes().to_vec());
+        }
+        let v = net.population("P").unwrap().variable("v").unwrap().to_vec();
+        (spikes, v)
+    };
+    let one = run(1);
+    assert!(one.0.iter().map(Vec::len).sum::<usize>() > 1000);
+    assert!(run(2) == one && run(3) == one);
+}
