@@ -71,6 +71,9 @@ pub fn inspect(archive: &Archive) -> Result<String, ArchiveError> {
             }
         }
     }
+    for f in &m.connectivity {
+        let _ = writeln!(out, "connectivity {} ({} bytes)", f.path, f.bytes);
+    }
     for f in &m.figures {
         let _ = writeln!(out, "figure {} ({} bytes)", f.path, f.bytes);
     }
