@@ -1226,9 +1226,8 @@ impl Network {
         }
         if !self.projections.is_empty() {
             self.remember_spikes(self.t);
-            let t = self.t as f64 * dt;
             for p in &mut self.projections {
-                p.update_synapses(&self.populations, t, dt);
+                p.update_synapses(&self.populations, self.t, dt);
             }
         }
         let label = self.t;

@@ -11,9 +11,12 @@
 use std::ops::Range;
 
 use super::{population_stream, ParamValue, Population, SimError};
-use crate::model::eval::{draw, normal, Stream};
+use std::sync::Arc;
+
+use crate::model::column::Column;
+use crate::model::eval::{self, draw, normal, Compiled, Stream, Values};
 use crate::model::synapse::{assign, CompiledSynapse, Ref, SStatement, SideNames, SynapseDef};
-use crate::model::Kind;
+use crate::model::{Expr, Kind, NeuronDef, ParameterDef};
 
 /// How pre and post neurons are connected.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,14 +103,90 @@ pub struct Projection {
 #[derive(Debug, Clone)]
 pub(super) struct SynapseState {
     model: CompiledSynapse,
-    vars: Vec<Vec<f64>>,
+    vars: Vec<Column>,
     params: Vec<Vec<f64>>,
+    /// The equations on the neuron engine, synapses as lanes (when they read neither
+    /// `pre.` nor `post.`).
+    engine: Option<SynapseEngine>,
     /// The pre neuron of each synapse (index in the pre population).
     pre_of: Vec<u32>,
     /// The post neuron of each synapse (index in the post population).
     post_of: Vec<u32>,
     /// The synapses of each post neuron (only when the model has `post_spike`).
     by_post: Vec<Vec<u32>>,
+}
+
+/// A synapse model's equations compiled as a neuron model whose neurons are the synapses:
+/// the same vectorised evaluation, the same operation order (so the same bits as the
+/// synapse-by-synapse interpreter).
+#[derive(Debug, Clone)]
+struct SynapseEngine {
+    model: Arc<Compiled>,
+    state: Box<eval::State>,
+    /// For each variable of `model`, its index among the synapse's variables.
+    vars: Vec<usize>,
+    /// Whether the last parameter of `model` is `w` (read, but set by no equation).
+    w_parameter: bool,
+}
+
+/// Whether an expression reads `pre.x` or `post.x`.
+fn reads_sides(e: &Expr) -> bool {
+    let mut found = false;
+    e.visit(&mut |x| found |= matches!(x, Expr::Attr(..)));
+    found
+}
+
+/// The engine of a synapse model's equations, when they read neither `pre.` nor `post.`.
+fn synapse_engine(def: &SynapseDef, params: &[Vec<f64>], n: usize) -> Option<SynapseEngine> {
+    let sides = def.equations.iter().any(|e| {
+        reads_sides(&e.rhs)
+            || e.min.as_ref().is_some_and(reads_sides)
+            || e.max.as_ref().is_some_and(reads_sides)
+            || matches!(&e.kind, Kind::Ode { factor: Some(f) } if reads_sides(f))
+    });
+    if def.equations.is_empty() || sides {
+        return None;
+    }
+    let mut parameters = def.parameters.clone();
+    let w_parameter = !def.equations.iter().any(|e| e.variable == "w");
+    if w_parameter {
+        parameters.push(ParameterDef {
+            name: "w".into(),
+            value: 0.0,
+            population: false,
+        });
+    }
+    let neuron = NeuronDef {
+        name: def.name.clone(),
+        parameters,
+        equations: def.equations.clone(),
+        spike: None,
+        reset: Vec::new(),
+        refractory: None,
+        functions: Vec::new(),
+        targets: Vec::new(),
+    };
+    let model = Compiled::new(&neuron).ok()?;
+    let names = def.variables();
+    let vars = model
+        .variables
+        .iter()
+        .map(|v| names.iter().position(|x| x == v))
+        .collect::<Option<Vec<_>>>()?;
+    let mut state = model.state(n);
+    for (i, p) in def.parameters.iter().enumerate() {
+        state.params[i] = if p.population {
+            Values::Uniform(params[i].first().copied().unwrap_or(p.value))
+        } else {
+            Values::PerNeuron(params[i].clone())
+        };
+    }
+    Some(SynapseEngine {
+        model: Arc::new(model),
+        state: Box::new(state),
+        vars,
+        w_parameter,
+    })
 }
 
 /// Per-synapse values of a number or a distribution.
@@ -414,11 +493,27 @@ impl Projection {
 
     /// The synapse equations for every synapse, then `post_spike` for the synapses of post
     /// neurons that spiked (NETWORKS.md §3, step 4).
-    pub(super) fn update_synapses(&mut self, pops: &[Population], t: f64, dt: f64) {
+    pub(super) fn update_synapses(&mut self, pops: &[Population], step: i64, dt: f64) {
         let Some(m) = &mut self.model else { return };
+        let t = step as f64 * dt;
         let sides = (self.pre, self.post);
         let mut derivatives = Vec::new();
-        if !m.model.equations.is_empty() {
+        if let Some(e) = &mut m.engine {
+            if e.w_parameter {
+                let last = e.state.params.len() - 1;
+                e.state.params[last] = Values::PerNeuron(m.vars[0].to_vec());
+            }
+            e.state.vars = e
+                .vars
+                .iter()
+                .map(|&i| std::mem::take(&mut m.vars[i]))
+                .collect();
+            e.model
+                .advance(&mut e.state, step, 1, dt, 1, &mut Vec::new());
+            for (&i, column) in e.vars.iter().zip(e.state.vars.drain(..)) {
+                m.vars[i] = column;
+            }
+        } else if !m.model.equations.is_empty() {
             // The statements are read while the state changes: taken out for the loop.
             let eqs = std::mem::take(&mut m.model.equations);
             let mut pending: Vec<usize> = Vec::new();
@@ -464,7 +559,7 @@ impl Projection {
         match &self.model {
             Some(m) => {
                 let i = m.model.def.variables().iter().position(|v| *v == name)?;
-                Some(m.vars[i].clone())
+                Some(m.vars[i].to_vec())
             }
             None => (name == "w").then(|| self.weights.clone()),
         }
@@ -596,16 +691,17 @@ fn synapse_state(
         .iter()
         .map(|v| {
             if *v == "w" {
-                return weights.to_vec();
+                return Column::from_slice(weights);
             }
             let init = def
                 .equations
                 .iter()
                 .find_map(|e| (e.variable == *v).then_some(e.init).flatten())
                 .unwrap_or(0.0);
-            vec![init; n]
+            Column::filled(init, n)
         })
         .collect();
+    let engine = synapse_engine(def, &params, n);
     let mut by_post = Vec::new();
     if !model.post_spike.is_empty() {
         by_post = vec![Vec::new(); post.size()];
@@ -617,6 +713,7 @@ fn synapse_state(
         model,
         vars,
         params,
+        engine,
         pre_of,
         post_of: posts.to_vec(),
         by_post,
