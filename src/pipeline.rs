@@ -819,6 +819,26 @@ fn validate_projections(
             parameters.push((k.clone(), ParamValue::from(v.get_ref())));
         }
         let connector = connector(loc, &key, &d.connector)?;
+        if let Connector::Synapses(list) = &connector {
+            // Ranks of a file are within the slices.
+            let pre_size = pre_range.as_ref().map_or_else(
+                || population(populations, &pre).map_or(0, |p| p.size),
+                |r| r.len(),
+            );
+            let post_size = post_range.as_ref().map_or(post_spec.size, |r| r.len());
+            if let Some((k, (i, j, _, _))) = list
+                .iter()
+                .enumerate()
+                .find(|(_, (i, j, _, _))| *i as usize >= pre_size || *j as usize >= post_size)
+            {
+                return Err(err(
+                    d.connector.span(),
+                    ".connector.file",
+                    format!("synapse {} (row {}) connects pre {i} to post {j}, outside the {pre_size} pre and {post_size} post neurons", k, k + 1),
+                    Some("ranks in a connectivity file count from 0 within the pre and post slices".into()),
+                ));
+            }
+        }
         let weights = ParamValue::from(d.weights.get_ref());
         let delays = d.delays.as_ref().map(|x| ParamValue::from(x.get_ref()));
         for (what, v, span) in [

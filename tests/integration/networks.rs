@@ -328,9 +328,11 @@ fn projection_errors_name_place_and_fix() {
         ("projection_builtin_post", "[projections.c]\npre = \"p\"\npost = \"q\"\ntarget = \"exc\"\nconnector = { all_to_all = true }\n"),
         ("projection_two_connectors", "[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { all_to_all = true, fixed_probability = 0.1 }\n"),
         ("projection_bad_file", "[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { file = \"conn.csv\" }\n"),
+        ("projection_file_rank_outside", "[projections.c]\npre = \"p[0:5]\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { file = \"far.csv\" }\n"),
     ];
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("conn.csv"), "pre,post\n0,1\n1,x\n").unwrap();
+    std::fs::write(dir.path().join("far.csv"), "pre,post,w\n0,1,0.5\n7,2,1.0\n").unwrap();
     for (name, body) in cases {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, format!("{head}{body}")).unwrap();
