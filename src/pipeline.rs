@@ -372,7 +372,7 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
     let models = validate_neurons(loc, &def.neurons)?;
     let populations = validate_populations(loc, &def.populations, &models, &mut net)?;
     let synapses = validate_synapses(loc, &def.synapses)?;
-    let projections = validate_projections(loc, &def.projections, &populations, &synapses)?;
+    let projections = validate_projections(loc, dt, &def.projections, &populations, &synapses)?;
     let monitors = validate_monitors(loc, &def.monitors, &net)?;
     let schedule = validate_schedule(loc, &def.schedule, &monitors, &populations)?;
     let sweep = validate_sweep(loc, &def.sweep, &populations)?;
@@ -701,6 +701,7 @@ fn parse_slice(text: &str) -> Result<(String, Option<Range<usize>>), String> {
 /// connectivity files) without building them.
 fn validate_projections(
     loc: &Locator<'_>,
+    dt: f64,
     defs: &IndexMap<String, Spanned<ProjectionDef>>,
     populations: &[PopulationSpec],
     synapses: &IndexMap<String, crate::model::synapse::SynapseDef>,
@@ -817,6 +818,20 @@ fn validate_projections(
                 ));
             }
             parameters.push((k.clone(), ParamValue::from(v.get_ref())));
+        }
+        if let Some(delay) = &d.delays {
+            if let ParamValueDef::Scalar(ms) = delay.get_ref() {
+                let steps = (ms / dt).round();
+                if !(ms.is_finite() && *ms >= 0.0) || steps > f64::from(crate::sim::MAX_DELAY_STEPS)
+                {
+                    return Err(err(
+                        delay.span(),
+                        ".delays",
+                        format!("a delay of {ms} ms ({steps} steps of {dt} ms) is not a delay neurorec keeps: 0 to {} steps", crate::sim::MAX_DELAY_STEPS),
+                        Some("give a delay in ms >= 0, e.g. delays = 1.5".into()),
+                    ));
+                }
+            }
         }
         let connector = connector(loc, &key, &d.connector)?;
         if let Connector::Synapses(list) = &connector {

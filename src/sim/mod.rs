@@ -13,7 +13,7 @@ mod projection;
 mod time;
 
 pub use kernel::KernelKind;
-pub use projection::{Connector, Projection, ProjectionError, ProjectionSpec};
+pub use projection::{Connector, Projection, ProjectionError, ProjectionSpec, MAX_DELAY_STEPS};
 pub use time::{decimals_of, py_float_repr, TimeGrid};
 
 use std::sync::Arc;

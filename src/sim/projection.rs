@@ -18,6 +18,9 @@ use crate::model::eval::{self, draw, normal, Compiled, Stream, Values};
 use crate::model::synapse::{assign, CompiledSynapse, Ref, SStatement, SideNames, SynapseDef};
 use crate::model::{Expr, Kind, NeuronDef, ParameterDef};
 
+/// The longest delay in steps (spikes of that many steps are kept per population).
+pub const MAX_DELAY_STEPS: u32 = 1_000_000;
+
 /// How pre and post neurons are connected.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Connector {
@@ -389,8 +392,16 @@ impl Projection {
             if !w.is_finite() || !d.is_finite() || d < 0.0 {
                 return Err(invalid(spec, format!("synapse {i} -> {j}: weight {w} and delay {d} ms must be finite, the delay >= 0")));
             }
-            // round(d / dt) steps, at least 1 (a delay of 0 acts as dt).
-            let steps = ((d / dt).round() as u32).max(1);
+            // round(d / dt) steps, at least 1 (a delay of 0 acts as dt). Every step of the
+            // longest delay keeps its spikes, so delays are bounded.
+            let rounded = (d / dt).round();
+            if rounded > f64::from(MAX_DELAY_STEPS) {
+                return Err(invalid(
+                    spec,
+                    format!("synapse {i} -> {j}: a delay of {d} ms is {rounded} steps of {dt} ms; at most {MAX_DELAY_STEPS} steps"),
+                ));
+            }
+            let steps = (rounded as u32).max(1);
             synapses.push((i, steps, (post_range.start + j as usize) as u32, w));
         }
         synapses.sort_by_key(|s| (s.0, s.1, s.2));

@@ -328,6 +328,7 @@ fn projection_errors_name_place_and_fix() {
         ("projection_builtin_post", "[projections.c]\npre = \"p\"\npost = \"q\"\ntarget = \"exc\"\nconnector = { all_to_all = true }\n"),
         ("projection_two_connectors", "[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { all_to_all = true, fixed_probability = 0.1 }\n"),
         ("projection_bad_file", "[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { file = \"conn.csv\" }\n"),
+        ("projection_delay_too_long", "[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { all_to_all = true }\ndelays = 1e9\n"),
         ("projection_file_rank_outside", "[projections.c]\npre = \"p[0:5]\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { file = \"far.csv\" }\n"),
     ];
     let dir = tempfile::tempdir().unwrap();
