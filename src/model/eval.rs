@@ -906,7 +906,20 @@ impl Compiled {
             stream,
             scratch,
         } = state;
-        let mut parts: Vec<Piece<'_>> = Vec::with_capacity(pieces);
+        if pieces == 1 {
+            // One piece: the columns themselves, nothing allocated.
+            let mut piece = Piece {
+                offset: 0,
+                vars: &mut vars[..],
+                refractory_left,
+                scratch: &mut scratch[0],
+            };
+            piece.scratch.spikes.clear();
+            self.run_piece(&mut piece, params, *stream, first, steps, dt);
+            spikes.extend_from_slice(&piece.scratch.spikes);
+            return;
+        }
+        let mut parts: Vec<Piece<'_, Vec<&mut [f64]>>> = Vec::with_capacity(pieces);
         let mut rest_vars: Vec<&mut [f64]> = vars.iter_mut().map(|v| &mut v[..]).collect();
         let mut rest_ref: &mut [i64] = refractory_left;
         let mut offset = 0;
@@ -930,15 +943,12 @@ impl Compiled {
             });
             offset += len;
         }
-        let run = |piece: &mut Piece<'_>| {
-            piece.scratch.spikes.clear();
-            self.run_piece(piece, params, *stream, first, steps, dt);
-        };
-        if parts.len() == 1 {
-            run(&mut parts[0]);
-        } else {
+        {
             use rayon::prelude::*;
-            parts.par_iter_mut().for_each(run);
+            parts.par_iter_mut().for_each(|piece| {
+                piece.scratch.spikes.clear();
+                self.run_piece(piece, params, *stream, first, steps, dt);
+            });
         }
         for p in &parts {
             spikes.extend_from_slice(&p.scratch.spikes);
@@ -947,9 +957,9 @@ impl Compiled {
 
     /// Runs a piece on the widest vector instructions this CPU has (the same operations in
     /// the same order on every path: no fused multiply-add, so the same bits).
-    fn run_piece(
+    fn run_piece<V: Vars>(
         &self,
-        piece: &mut Piece<'_>,
+        piece: &mut Piece<'_, V>,
         params: &[Values],
         stream: Stream,
         first: i64,
@@ -972,9 +982,9 @@ impl Compiled {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn run_piece_avx512(
+    unsafe fn run_piece_avx512<V: Vars>(
         &self,
-        piece: &mut Piece<'_>,
+        piece: &mut Piece<'_, V>,
         params: &[Values],
         stream: Stream,
         first: i64,
@@ -986,9 +996,9 @@ impl Compiled {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn run_piece_avx2(
+    unsafe fn run_piece_avx2<V: Vars>(
         &self,
-        piece: &mut Piece<'_>,
+        piece: &mut Piece<'_, V>,
         params: &[Values],
         stream: Stream,
         first: i64,
@@ -1000,9 +1010,9 @@ impl Compiled {
 
     /// Every block of the piece through all steps.
     #[inline(always)]
-    fn run_piece_body(
+    fn run_piece_body<V: Vars>(
         &self,
-        piece: &mut Piece<'_>,
+        piece: &mut Piece<'_, V>,
         params: &[Values],
         stream: Stream,
         first: i64,
@@ -1048,9 +1058,9 @@ impl Compiled {
 
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn update_block(
+    fn update_block<V: Vars>(
         &self,
-        vars: &mut [&mut [f64]],
+        vars: &mut V,
         refractory_left: &mut [i64],
         params: &[Values],
         b: &Block,
@@ -1090,7 +1100,7 @@ impl Compiled {
                             slots.lanes[j][..b.lanes].fill(x);
                         }
                         let d = &slots.lanes[j][..b.lanes];
-                        let x = &mut vars[c.var][range.clone()];
+                        let x = &mut vars.col_mut(c.var)[range.clone()];
                         let dt = if c.exponential { 1.0 } else { b.dt };
                         match (c.frozen, c.exponential) {
                             (true, _) => {
@@ -1115,7 +1125,7 @@ impl Compiled {
             }
         }
         for &z in &self.zeroed {
-            vars[z][range.clone()].fill(0.0);
+            vars.col_mut(z)[range.clone()].fill(0.0);
         }
         if self.refractory_ms > 0.0 {
             // remaining -= 1 - in_ref: one step less for those that started it refractory.
@@ -1160,11 +1170,11 @@ impl Compiled {
 
     /// Clamps a variable just set to its `min` and `max`.
     #[inline(always)]
-    fn clamp(
+    fn clamp<V: Vars>(
         &self,
         c: &Compiled1,
         b: &Block,
-        vars: &mut [&mut [f64]],
+        vars: &mut V,
         params: &[Values],
         slots: &mut Slots,
     ) {
@@ -1172,7 +1182,7 @@ impl Compiled {
             let Some(m) = bound else { continue };
             b.exec(m, vars, params, slots);
             let limit = b.values(m.result, vars, params, slots);
-            let x = &mut vars[c.var][b.start..b.start + b.lanes];
+            let x = &mut vars.col_mut(c.var)[b.start..b.start + b.lanes];
             for l in 0..b.lanes {
                 if (low && x[l] < limit[l]) || (!low && x[l] > limit[l]) {
                     x[l] = limit[l];
@@ -1183,9 +1193,9 @@ impl Compiled {
 
     /// Runs the reset statements for lane `l` of the block (one lane of its own).
     #[allow(clippy::too_many_arguments)]
-    fn reset_one(
+    fn reset_one<V: Vars>(
         &self,
-        vars: &mut [&mut [f64]],
+        vars: &mut V,
         refractory_left: &mut [i64],
         params: &[Values],
         b: &Block,
@@ -1202,7 +1212,7 @@ impl Compiled {
         for c in &self.reset {
             one.exec(&c.code, vars, params, slots);
             let value = one.values(c.code.result, vars, params, slots)[0];
-            let x = &mut vars[c.var][one.start];
+            let x = &mut vars.col_mut(c.var)[one.start];
             *x = match &c.kind {
                 Kind::Update(op) => binary(*op, *x, value),
                 _ => value,
@@ -1228,11 +1238,60 @@ fn longest_ode_block(def: &NeuronDef) -> usize {
     longest
 }
 
-/// A contiguous part of a population, run on one thread.
-struct Piece<'a> {
+/// The variables of the neurons being updated, one slice per variable.
+trait Vars {
+    fn col(&self, i: usize) -> &[f64];
+    fn col_mut(&mut self, i: usize) -> &mut [f64];
+    /// Copies `range` of variable `from` into variable `to` (different variables).
+    fn copy(&mut self, to: usize, from: usize, range: std::ops::Range<usize>);
+}
+
+impl Vars for Vec<&mut [f64]> {
+    #[inline(always)]
+    fn col(&self, i: usize) -> &[f64] {
+        self[i]
+    }
+    #[inline(always)]
+    fn col_mut(&mut self, i: usize) -> &mut [f64] {
+        self[i]
+    }
+    fn copy(&mut self, to: usize, from: usize, range: std::ops::Range<usize>) {
+        let (lo, hi) = self.split_at_mut(to.max(from));
+        let (to, from) = if to < from {
+            (&mut lo[to], &hi[0])
+        } else {
+            (&mut hi[0], &lo[from])
+        };
+        to[range.clone()].copy_from_slice(&from[range]);
+    }
+}
+
+impl Vars for &mut [Column] {
+    #[inline(always)]
+    fn col(&self, i: usize) -> &[f64] {
+        &self[i]
+    }
+    #[inline(always)]
+    fn col_mut(&mut self, i: usize) -> &mut [f64] {
+        &mut self[i]
+    }
+    fn copy(&mut self, to: usize, from: usize, range: std::ops::Range<usize>) {
+        let (lo, hi) = self.split_at_mut(to.max(from));
+        let (to, from) = if to < from {
+            (&mut lo[to], &hi[0])
+        } else {
+            (&mut hi[0], &lo[from])
+        };
+        to[range.clone()].copy_from_slice(&from[range]);
+    }
+}
+
+/// A contiguous part of a population, run on one thread: all of it (the columns
+/// themselves, nothing allocated) or a piece of several (slices of the columns).
+struct Piece<'a, V: Vars> {
     /// Index of its first neuron in the population.
     offset: usize,
-    vars: Vec<&'a mut [f64]>,
+    vars: V,
     refractory_left: &'a mut [i64],
     scratch: &'a mut Scratch,
 }
@@ -1358,13 +1417,13 @@ impl Block {
     /// slots after it.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn arg<'a>(
+    fn arg<'a, V: Vars + ?Sized>(
         &self,
         src: Src,
         dst: u16,
         above: &'a [Lanes],
         scalar: &[Option<f64>],
-        vars: &'a [&mut [f64]],
+        vars: &'a V,
         params: &'a [Values],
     ) -> Arg<'a> {
         let range = self.start..self.start + self.lanes;
@@ -1374,7 +1433,7 @@ impl Block {
                 None if s == dst => Arg::Dst,
                 None => Arg::Lanes(&above[(s - dst - 1) as usize][..self.lanes]),
             },
-            Src::Var(i) => Arg::Lanes(&vars[i as usize][range]),
+            Src::Var(i) => Arg::Lanes(&vars.col(i as usize)[range]),
             Src::Param(i) => match &params[i as usize] {
                 Values::Uniform(x) => Arg::Scalar(*x),
                 Values::PerNeuron(v) => Arg::Lanes(&v[self.global..self.global + self.lanes]),
@@ -1388,7 +1447,7 @@ impl Block {
     /// Runs a program's instructions for the block's neurons. An instruction whose operands
     /// are all one value for every lane is computed once, into a scalar slot.
     #[inline(always)]
-    fn exec(&self, p: &Program, vars: &[&mut [f64]], params: &[Values], slots: &mut Slots) {
+    fn exec<V: Vars + ?Sized>(&self, p: &Program, vars: &V, params: &[Values], slots: &mut Slots) {
         for inst in &p.insts {
             let Slots { lanes, scalar } = slots;
             let dst = inst.dst();
@@ -1473,10 +1532,10 @@ impl Block {
 
     /// A program's value (after [`Block::exec`]), as an operand.
     #[inline(always)]
-    fn result<'a>(
+    fn result<'a, V: Vars + ?Sized>(
         &self,
         result: Src,
-        vars: &'a [&mut [f64]],
+        vars: &'a V,
         params: &'a [Values],
         slots: &'a Slots,
     ) -> Arg<'a> {
@@ -1491,7 +1550,13 @@ impl Block {
 
     /// A program's value per lane (after [`Block::exec`]), copied.
     #[inline(always)]
-    fn values(&self, result: Src, vars: &[&mut [f64]], params: &[Values], slots: &Slots) -> Lanes {
+    fn values<V: Vars + ?Sized>(
+        &self,
+        result: Src,
+        vars: &V,
+        params: &[Values],
+        slots: &Slots,
+    ) -> Lanes {
         let mut out = Lanes([0.0; LANES]);
         apply1(
             &mut out[..self.lanes],
@@ -1503,39 +1568,29 @@ impl Block {
 
     /// Writes a program's value into variable `var` for the block's neurons.
     #[inline(always)]
-    fn store(
+    fn store<V: Vars>(
         &self,
         var: usize,
         result: Src,
-        vars: &mut [&mut [f64]],
+        vars: &mut V,
         params: &[Values],
         slots: &Slots,
     ) {
         let range = self.start..self.start + self.lanes;
         match result {
             Src::Var(j) if j as usize == var => {}
-            Src::Var(j) => {
-                let j = j as usize;
-                let (lo, hi) = vars.split_at_mut(var.max(j));
-                let (to, from) = if var < j {
-                    (&mut lo[var], &hi[0])
-                } else {
-                    (&mut hi[0], &lo[j])
-                };
-                to[range.clone()].copy_from_slice(&from[range]);
-            }
+            Src::Var(j) => vars.copy(var, j as usize, range),
             Src::Slot(s) if slots.scalar[s as usize].is_none() => {
-                vars[var][range].copy_from_slice(&slots.lanes[s as usize][..self.lanes]);
+                vars.col_mut(var)[range].copy_from_slice(&slots.lanes[s as usize][..self.lanes]);
             }
             Src::Param(i) => match &params[i as usize] {
-                Values::PerNeuron(v) => {
-                    vars[var][range].copy_from_slice(&v[self.global..self.global + self.lanes])
-                }
-                Values::Uniform(x) => vars[var][range].fill(*x),
+                Values::PerNeuron(v) => vars.col_mut(var)[range]
+                    .copy_from_slice(&v[self.global..self.global + self.lanes]),
+                Values::Uniform(x) => vars.col_mut(var)[range].fill(*x),
             },
             other => {
-                let x = self.result(other, &[], params, slots).at(&[], 0);
-                vars[var][range].fill(x);
+                let x = self.result(other, &*vars, params, slots).at(&[], 0);
+                vars.col_mut(var)[range].fill(x);
             }
         }
     }

@@ -1,9 +1,9 @@
 //! The spiking simulator (SPEC §2, NETWORKS §3): a [`Network`] with one time step `dt` and
 //! an integer step counter, holding [`Population`]s of a [`NeuronModel`] and the
 //! [`Projection`]s between them. State is stored as one array per variable so the update
-//! loop vectorises. Stepping allocates nothing per neuron or synapse: the built-in kernel
-//! and spike delivery allocate nothing at all, the equation engine a few small vectors (its
-//! pieces) per step.
+//! loop vectorises. Stepping allocates nothing per neuron or synapse: the built-in kernel,
+//! spike delivery and the equation engine on one thread allocate nothing at all; split over
+//! threads, the engine builds a few small vectors (its pieces) per step.
 //!
 //! Monitors (crate::monitor) sit on top: they call [`Network::step`] and read the state
 //! after each step; this module knows nothing about recording.
