@@ -817,6 +817,16 @@ fn validate_projections(
                     }),
                 ));
             }
+            if let ParamValueDef::PerNeuron(_) = v.get_ref() {
+                return Err(err(
+                    v.span(),
+                    &format!(".parameters.{k}"),
+                    format!("{k} is a number or a distribution drawn per synapse, not a list"),
+                    Some(format!(
+                        "e.g. {k} = 0.5 or {k} = {{ uniform = [0.0, 1.0] }}"
+                    )),
+                ));
+            }
             parameters.push((k.clone(), ParamValue::from(v.get_ref())));
         }
         if let Some(delay) = &d.delays {

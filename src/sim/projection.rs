@@ -671,6 +671,9 @@ fn synapse_state(
             .iter()
             .find(|(k, _)| *k == p.name)
             .map_or(ParamValue::Scalar(p.value), |(_, v)| v.clone());
+        if let ParamValue::PerNeuron(_) = value {
+            return Err(invalid(spec, format!("parameter {} of synapse {} is a number or a distribution (drawn per synapse), not a list", p.name, def.name)));
+        }
         if p.population && !matches!(value, ParamValue::Scalar(_)) {
             return Err(invalid(
                 spec,

@@ -424,6 +424,7 @@ fn synapse_errors_name_place_and_fix() {
         ("synapse_unknown_post_variable", format!("{head}[synapses.S]\npre_spike = \"g_target += w * post.nope\"\n{proj}")),
         ("synapse_unknown_parameter", format!("{head}{proj}parameters = {{ gain = 2.0 }}\n").replace("synapse = \"S\"", "synapse = \"FactorSynapse\"")),
         ("synapse_unknown", format!("{head}{proj}").replace("synapse = \"S\"", "synapse = \"Stdp\"")),
+        ("synapse_parameter_list", format!("{head}{proj}parameters = {{ mod_factor = [1.0, 2.0] }}\n").replace("synapse = \"S\"", "synapse = \"FactorSynapse\"")),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (name, body) in cases {
