@@ -373,7 +373,7 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
     let populations = validate_populations(loc, &def.populations, &models, &mut net)?;
     let synapses = validate_synapses(loc, &def.synapses)?;
     let projections = validate_projections(loc, dt, &def.projections, &populations, &synapses)?;
-    let monitors = validate_monitors(loc, &def.monitors, &net)?;
+    let monitors = validate_monitors(loc, &def.monitors, &def.projections, &net)?;
     let schedule = validate_schedule(loc, &def.schedule, &monitors, &populations)?;
     let sweep = validate_sweep(loc, &def.sweep, &populations)?;
     let plots = validate_plots(loc, def.plots, &monitors)?;
@@ -965,6 +965,7 @@ fn connector(
 fn validate_monitors(
     loc: &Locator<'_>,
     defs: &IndexMap<String, Spanned<Vec<String>>>,
+    projections: &IndexMap<String, Spanned<ProjectionDef>>,
     net: &Network,
 ) -> Result<Vec<MonitorSpec>, PipelineError> {
     let mut monitors = Vec::new();
@@ -987,6 +988,17 @@ fn validate_monitors(
             "the pipeline monitors nothing",
             Some("add e.g. [monitors] \"my_pop1;2\" = [\"v\", \"spike\"]".into()),
         ));
+    }
+    // Projections are not compartments yet.
+    for ((key, vars), spec) in defs.iter().zip(&monitors) {
+        if projections.contains_key(&spec.compartment) {
+            return Err(loc.error(
+                vars.span(),
+                format!("monitors.\"{key}\""),
+                format!("{} is a projection; recording projections is not supported yet", spec.compartment),
+                Some("record the post population's conductance (its g_<target>) instead; the archive holds each projection's synapses (pre, post, w, delay) once per run".into()),
+            ));
+        }
     }
     // The monitors validate compartments, variables and periods against the network.
     if let Err(e) = Monitors::with_sink(net, &monitors, NullSink) {

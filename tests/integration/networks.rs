@@ -332,6 +332,16 @@ fn projection_errors_name_place_and_fix() {
         ("projection_file_rank_outside", "[projections.c]\npre = \"p[0:5]\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { file = \"far.csv\" }\n"),
     ];
     let dir = tempfile::tempdir().unwrap();
+    let monitor_head = head.replace("p = [\"v\"]\n", "p = [\"v\"]\nc = [\"w\"]\n");
+    let projection_monitor = format!("{monitor_head}[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nconnector = {{ all_to_all = true }}\n");
+    std::fs::write(dir.path().join("mon.toml"), &projection_monitor).unwrap();
+    let err = neurorec::pipeline::Pipeline::load(dir.path().join("mon.toml"))
+        .unwrap_err()
+        .to_string();
+    insta::assert_snapshot!(
+        "projection_monitor_not_yet",
+        err.replace(&dir.path().display().to_string(), "DIR")
+    );
     std::fs::write(dir.path().join("conn.csv"), "pre,post\n0,1\n1,x\n").unwrap();
     std::fs::write(dir.path().join("far.csv"), "pre,post,w\n0,1,0.5\n7,2,1.0\n").unwrap();
     for (name, body) in cases {
