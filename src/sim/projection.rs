@@ -206,6 +206,32 @@ fn values(value: &ParamValue, stream: Stream, site: u64, n: usize) -> Vec<f64> {
     }
 }
 
+/// For every row (rank in a slice starting at `rows.0`), `k` distinct ranks of the other
+/// slice (`of.0`, `of.1` neurons), leaving out the row's own neuron when both slices are of
+/// the same population (`same`); the draws of `site`. `Err(n)`: `k` is more than the `n`
+/// ranks there are.
+fn fixed_number(
+    k: usize,
+    rows: (usize, usize),
+    of: (usize, usize),
+    same: bool,
+    stream: Stream,
+    site: u64,
+) -> Result<Vec<(u32, Vec<u32>)>, usize> {
+    (0..rows.1)
+        .map(|r| {
+            let skip = same
+                .then(|| (rows.0 + r).checked_sub(of.0))
+                .flatten()
+                .filter(|x| *x < of.1);
+            if k > of.1 - usize::from(skip.is_some()) {
+                return Err(of.1);
+            }
+            Ok((r as u32, choose(of.1, k, skip, stream, site, r as u64)))
+        })
+        .collect()
+}
+
 /// Draws `k` distinct values of `0..n` (not `skip`), in ascending order, from the draws of
 /// `row`: a partial Fisher-Yates shuffle.
 fn choose(
@@ -326,39 +352,29 @@ impl Projection {
                 }
             }
             Connector::FixedNumberPre(k) => {
-                for j in 0..n_post {
-                    let skip = same
-                        .then(|| (post_range.start + j).checked_sub(pre_range.start))
-                        .flatten()
-                        .filter(|i| *i < n_pre);
-                    if *k > n_pre - usize::from(skip.is_some()) {
-                        return Err(invalid(
+                // Each post neuron (a "row") draws k pre neurons.
+                let rows = (post_range.start, n_post);
+                for (j, is) in fixed_number(*k, rows, (pre_range.start, n_pre), same, stream, 1)
+                    .map_err(|n| {
+                        invalid(
                             spec,
-                            format!("fixed_number_pre = {k} is more than the {n_pre} pre neurons"),
-                        ));
-                    }
-                    for i in choose(n_pre, *k, skip, stream, 1, j as u64) {
-                        pairs.push((i, j as u32, None, None));
-                    }
+                            format!("fixed_number_pre = {k} is more than the {n} pre neurons"),
+                        )
+                    })?
+                {
+                    pairs.extend(is.into_iter().map(|i| (i, j, None, None)));
                 }
             }
             Connector::FixedNumberPost(k) => {
-                for i in 0..n_pre {
-                    let skip = same
-                        .then(|| (pre_range.start + i).checked_sub(post_range.start))
-                        .flatten()
-                        .filter(|j| *j < n_post);
-                    if *k > n_post - usize::from(skip.is_some()) {
-                        return Err(invalid(
-                            spec,
-                            format!(
-                                "fixed_number_post = {k} is more than the {n_post} post neurons"
-                            ),
-                        ));
-                    }
-                    for j in choose(n_post, *k, skip, stream, 2, i as u64) {
-                        pairs.push((i as u32, j, None, None));
-                    }
+                let rows = (pre_range.start, n_pre);
+                for (i, js) in fixed_number(*k, rows, (post_range.start, n_post), same, stream, 2)
+                    .map_err(|n| {
+                    invalid(
+                        spec,
+                        format!("fixed_number_post = {k} is more than the {n} post neurons"),
+                    )
+                })? {
+                    pairs.extend(js.into_iter().map(|j| (i, j, None, None)));
                 }
             }
             Connector::Synapses(list) => {
