@@ -47,6 +47,10 @@ pub struct ArchiveOptions {
     pub writeback_bytes: u64,
     /// Replace an existing archive (of this run, with `own_manifest`) instead of refusing.
     pub overwrite: bool,
+    /// Projections whose connectivity the run writes afterwards
+    /// (`DIR/<projection>/synapses/run=<r>/`): checked for files of others before anything
+    /// is written.
+    pub projections: Vec<String>,
     /// Keep this run's manifest in its own file (`manifest-run=<r>.json`), so the runs of a
     /// sweep, in one process or in many (shards of a job array), fill one archive.
     pub own_manifest: bool,
@@ -74,6 +78,7 @@ impl Default for ArchiveOptions {
             writeback_bytes: 64 << 20,
             overwrite: false,
             own_manifest: false,
+            projections: Vec::new(),
             step_statistics: true,
             seeds: serde_json::json!({}),
             description: serde_json::json!({}),

@@ -116,6 +116,11 @@ pub fn archive_options(
         overwrite: options.force,
         storage: options.storage,
         seeds: serde_json::json!({ "seed": pipeline.seed, "given": pipeline.seed_given }),
+        projections: pipeline
+            .projections
+            .iter()
+            .map(|p| p.name.clone())
+            .collect(),
         description: serde_json::json!({
             "pipeline_path": pipeline.path.display().to_string(),
             "pipeline": pipeline.source,

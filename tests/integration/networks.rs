@@ -467,6 +467,28 @@ fn a_connectivity_table_left_half_written_is_unfinished_and_repaired() {
     neurorec().arg("repair").arg(&out).assert().success();
     assert!(!leftover.exists());
     neurorec().arg("validate").arg(&out).assert().success();
+    // A file of someone else's where the table goes: refused before anything is written,
+    // with or without --force, and kept.
+    let mine = out.join("e/synapses/run=0/mine.parquet");
+    std::fs::write(&mine, b"not neurorec's").unwrap();
+    for force in [false, true] {
+        let mut cmd = neurorec();
+        cmd.arg("run")
+            .arg(&path)
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet");
+        if force {
+            cmd.arg("--force");
+        }
+        let err = cmd.assert().failure();
+        let text = String::from_utf8_lossy(&err.get_output().stderr).to_string();
+        assert!(
+            text.contains("e/synapses/run=0/mine.parquet") || !force,
+            "{text}"
+        );
+    }
+    assert_eq!(std::fs::read(&mine).unwrap(), b"not neurorec's");
 }
 
 #[test]

@@ -87,8 +87,8 @@ pub(super) fn prepare(
     remove_staging(dir, compartments, options)
 }
 
-/// Files in the directories this run writes into (`DIR/<compartment>/<kind>/run=<r>/...`)
-/// that are not in `listed`: neurorec did not write them (or no manifest lists them), so it
+/// Files in the directories this run writes into (`DIR/<compartment>/<kind>/run=<r>/...`,
+/// `DIR/<projection>/synapses/run=<r>/...`) that are not in `listed`: neurorec did not write them (or no manifest lists them), so it
 /// will not delete them, and readers of the compartment would see them.
 fn strangers(
     dir: &Path,
@@ -98,18 +98,20 @@ fn strangers(
 ) -> Result<Vec<PathBuf>, ArchiveError> {
     let listed: std::collections::HashSet<&Path> = listed.iter().map(PathBuf::as_path).collect();
     let mut found = Vec::new();
-    for name in compartments {
-        for kind in [Kind::State, Kind::Spikes] {
-            let root = dir
-                .join(name)
-                .join(kind.as_str())
-                .join(format!("run={}", options.run));
-            walk(&root, &mut |path| {
-                if !listed.contains(path) {
-                    found.push(path.to_path_buf());
-                }
-            })?;
-        }
+    let run = format!("run={}", options.run);
+    let compartment_dirs = compartments.iter().flat_map(|name| {
+        [Kind::State, Kind::Spikes].map(|kind| dir.join(name).join(kind.as_str()).join(&run))
+    });
+    let projection_dirs = options
+        .projections
+        .iter()
+        .map(|name| dir.join(name).join("synapses").join(&run));
+    for root in compartment_dirs.chain(projection_dirs) {
+        walk(&root, &mut |path| {
+            if !listed.contains(path) {
+                found.push(path.to_path_buf());
+            }
+        })?;
     }
     found.sort();
     Ok(found)
