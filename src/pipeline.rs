@@ -373,7 +373,7 @@ fn validate(loc: &Locator<'_>, def: PipelineDef) -> Result<Pipeline, PipelineErr
     let populations = validate_populations(loc, &def.populations, &models, &mut net)?;
     let synapses = validate_synapses(loc, &def.synapses)?;
     let projections = validate_projections(loc, dt, &def.projections, &populations, &synapses)?;
-    let monitors = validate_monitors(loc, &def.monitors, &def.projections, &net)?;
+    let monitors = validate_monitors(loc, &def.monitors, &projections, &net)?;
     let schedule = validate_schedule(loc, &def.schedule, &monitors, &populations)?;
     let sweep = validate_sweep(loc, &def.sweep, &populations)?;
     let plots = validate_plots(loc, def.plots, &monitors)?;
@@ -713,6 +713,23 @@ fn validate_projections(
         let err = |span: Range<usize>, sub: &str, message: String, hint: Option<String>| {
             loc.error(span, format!("{key}{sub}"), message, hint)
         };
+        // The name is a directory of the archive and a monitor's compartment.
+        if !crate::monitor::is_plain_identifier(name) {
+            return Err(err(
+                def.span(),
+                "",
+                format!("projection name \"{name}\" is not a plain identifier; it names the projection's directory in the archive"),
+                Some("use letters, digits and '_', not starting with a digit (e.g. exc_to_inh)".into()),
+            ));
+        }
+        if populations.iter().any(|p| p.name == *name) {
+            return Err(err(
+                def.span(),
+                "",
+                format!("\"{name}\" is already a population; a projection needs a name of its own (both are compartments of the monitors and directories of the archive)"),
+                Some(format!("rename the projection, e.g. {name}_proj")),
+            ));
+        }
         let side =
             |s: &Spanned<String>,
              sub: &str|
@@ -965,7 +982,7 @@ fn connector(
 fn validate_monitors(
     loc: &Locator<'_>,
     defs: &IndexMap<String, Spanned<Vec<String>>>,
-    projections: &IndexMap<String, Spanned<ProjectionDef>>,
+    projections: &[ProjectionSpec],
     net: &Network,
 ) -> Result<Vec<MonitorSpec>, PipelineError> {
     let mut monitors = Vec::new();
@@ -989,21 +1006,50 @@ fn validate_monitors(
             Some("add e.g. [monitors] \"my_pop1;2\" = [\"v\", \"spike\"]".into()),
         ));
     }
-    // Projections are not compartments yet.
-    for ((key, vars), spec) in defs.iter().zip(&monitors) {
-        if projections.contains_key(&spec.compartment) {
-            return Err(loc.error(
-                vars.span(),
-                format!("monitors.\"{key}\""),
-                format!("{} is a projection; recording projections is not supported yet", spec.compartment),
-                Some("record the post population's conductance (its g_<target>) instead; the archive holds each projection's synapses (pre, post, w, delay) once per run".into()),
-            ));
+    // Projection monitors are checked against their synapse model (the network below has
+    // no projections); the monitors check the others against a network of one neuron per
+    // population.
+    let culprit = |e: &MonitorError| {
+        monitor_culprit(e, defs, &monitors).unwrap_or(("monitors".into(), loc.find_key("monitors")))
+    };
+    let (of_projections, of_populations): (Vec<MonitorSpec>, Vec<MonitorSpec>) = monitors
+        .iter()
+        .cloned()
+        .partition(|m| projections.iter().any(|p| p.name == m.compartment));
+    for (i, spec) in of_projections.iter().enumerate() {
+        if of_projections[..i]
+            .iter()
+            .any(|m| m.compartment == spec.compartment)
+        {
+            let e = MonitorError::DuplicateCompartment {
+                name: spec.compartment.clone(),
+            };
+            let (key, span) = culprit(&e);
+            return Err(loc.error(span, key, e.to_string(), None));
+        }
+        let projection = projections.iter().find(|p| p.name == spec.compartment);
+        let variables: Vec<String> = match projection.and_then(|p| p.synapse.as_ref()) {
+            Some(def) => def.variables().iter().map(|v| v.to_string()).collect(),
+            None => vec!["w".to_string()],
+        };
+        if let Err(e) = crate::monitor::check_projection_monitor(&net.grid(), spec, &variables) {
+            let (key, span) = culprit(&e);
+            return Err(loc.error(span, key, e.to_string(), None));
         }
     }
-    // The monitors validate compartments, variables and periods against the network.
-    if let Err(e) = Monitors::with_sink(net, &monitors, NullSink) {
-        let (key, span) = monitor_culprit(&e, defs, &monitors)
-            .unwrap_or(("monitors".into(), loc.find_key("monitors")));
+    if let Err(e) = Monitors::with_sink(net, &of_populations, NullSink) {
+        let e = match e {
+            MonitorError::UnknownCompartment { name, known } => {
+                let mut known = vec![known];
+                known.extend(projections.iter().map(|p| p.name.clone()));
+                MonitorError::UnknownCompartment {
+                    name,
+                    known: known.join(", "),
+                }
+            }
+            e => e,
+        };
+        let (key, span) = culprit(&e);
         return Err(loc.error(span, key, e.to_string(), None));
     }
     Ok(monitors)

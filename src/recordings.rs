@@ -18,6 +18,9 @@ pub struct CompartmentRecording {
     pub variables: Vec<(String, Array2<f64>)>,
     /// When spikes are recorded: for each neuron the steps at which it spiked.
     pub spikes: Option<Vec<Vec<i64>>>,
+    /// For a projection: `(post, pre)` of each column of the variables (a synapse; ranks in
+    /// the post and pre populations), sorted by post, then pre. `None` for a population.
+    pub synapses: Option<Vec<(u32, u32)>>,
 }
 
 impl CompartmentRecording {

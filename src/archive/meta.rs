@@ -65,6 +65,21 @@ pub struct FileMeta {
     pub chunk_skipped_steps: i64,
     /// Simulated duration of the chunk in ms.
     pub simulated_ms: f64,
+    /// For a projection's state: its populations and target (the file's rows are per
+    /// synapse, with `post` and `pre` instead of `neuron`; `neurons` counts synapses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<ProjectionMeta>,
+}
+
+/// What a projection's state file says of its projection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectionMeta {
+    /// Pre population.
+    pub pre: String,
+    /// Post population.
+    pub post: String,
+    /// Target (`exc` for `g_exc`).
+    pub target: String,
 }
 
 impl FileMeta {

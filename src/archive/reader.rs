@@ -504,7 +504,10 @@ impl Archive {
     }
 
     /// Reads `[step, neuron, columns...]` of a compartment's files in a chunk, keeping rows
-    /// with `window` (steps, end exclusive) and skipping row groups outside it.
+    /// with `window` (steps, end exclusive) and skipping row groups outside it. A
+    /// projection's state (`synapses`) has no `neuron` column: each row gets its index
+    /// within its sample (the synapse's column in the recorded arrays) instead.
+    #[allow(clippy::too_many_arguments)]
     fn scan(
         &self,
         entry: &ChunkEntry,
@@ -512,11 +515,15 @@ impl Archive {
         kind: Kind,
         columns: &[&str],
         window: Option<(i64, i64)>,
+        synapses: bool,
         mut each: impl FnMut(&[i64], &[u32], &[&[f64]]),
     ) -> Result<(), ArchiveError> {
         for file in self.files(entry, compartment, kind) {
             let (path, handle) = self.open_file(&file.path)?;
-            let reader = self.window_reader(&path, handle, columns, window)?;
+            let unit = if synapses { None } else { Some("neuron") };
+            let reader = self.window_reader(&path, handle, unit, columns, window)?;
+            // The sample (step) the last row belonged to and the row's index within it.
+            let mut counter = (i64::MIN, 0u32);
             // Decoding runs on its own thread, one batch ahead of `each`: the two overlap.
             std::thread::scope(|scope| -> Result<(), ArchiveError> {
                 let (tx, rx) = std::sync::mpsc::sync_channel(2);
@@ -532,7 +539,8 @@ impl Archive {
                         path: path.clone(),
                         what: e.to_string(),
                     })?;
-                    pass_batch(&batch, &path, columns, window, &mut each)?;
+                    let counter = synapses.then_some(&mut counter);
+                    pass_batch(&batch, &path, columns, window, counter, &mut each)?;
                 }
                 Ok(())
             })?;
@@ -540,12 +548,13 @@ impl Archive {
         Ok(())
     }
 
-    /// Opens the Parquet file at `path` for reading `step`, `neuron` and `columns` from the
-    /// row groups that `window` may touch.
+    /// Opens the Parquet file at `path` for reading `step`, `unit` (`neuron`) and `columns`
+    /// from the row groups that `window` may touch.
     fn window_reader(
         &self,
         path: &Path,
         handle: File,
+        unit: Option<&str>,
         columns: &[&str],
         window: Option<(i64, i64)>,
     ) -> Result<ParquetRecordBatchReader, ArchiveError> {
@@ -553,10 +562,9 @@ impl Archive {
             .map_err(ArchiveError::parquet(path))?;
         let meta = builder.metadata().clone();
         let schema = builder.parquet_schema();
-        let names: Vec<&str> = ["step", "neuron"]
-            .iter()
-            .chain(columns.iter())
-            .copied()
+        let names: Vec<&str> = std::iter::once("step")
+            .chain(unit)
+            .chain(columns.iter().copied())
             .collect();
         let mask = ProjectionMask::columns(schema, names.iter().copied());
         let step_col = schema.columns().iter().position(|c| c.name() == "step");
@@ -646,6 +654,7 @@ impl Archive {
             Kind::State,
             variables,
             self.window_steps(window_ms),
+            meta.projection.is_some(),
             each,
         )
     }
@@ -678,6 +687,7 @@ impl Archive {
             Kind::State,
             &[variable],
             self.window_steps(window_ms),
+            meta.projection.is_some(),
             |s, nrn, vals| {
                 for i in 0..s.len() {
                     if nrn[i] as usize != expected_neuron {
@@ -728,6 +738,7 @@ impl Archive {
             Kind::Spikes,
             &[],
             self.window_steps(window_ms),
+            false,
             |s, nrn, _| {
                 for (step, neuron) in s.iter().zip(nrn) {
                     match spikes.get_mut(*neuron as usize) {
@@ -749,6 +760,85 @@ impl Archive {
             });
         }
         Ok(spikes)
+    }
+
+    /// The `(post, pre)` of each synapse a projection's state holds in a chunk, in the order
+    /// of the columns of [`Archive::read_state`] (the rows of its first sample).
+    pub fn read_synapses(
+        &self,
+        at: ChunkRef,
+        compartment: &str,
+    ) -> Result<Vec<(u32, u32)>, ArchiveError> {
+        let entry = self.entry(at)?;
+        let meta = self.first_meta(entry, compartment)?;
+        if meta.projection.is_none() {
+            return Err(self.not_found(format!("synapses of {compartment} (a population)")));
+        }
+        let n = meta.neurons;
+        let first = self
+            .files(entry, compartment, Kind::State)
+            .into_iter()
+            .next();
+        let mut out = match first {
+            Some(file) => self.pairs_of(&file.path, Some(n))?,
+            None => Vec::new(),
+        };
+        if out.is_empty() && n > 0 {
+            // Nothing recorded in this chunk: the run's connectivity, in recording order
+            // (by post, then pre; synapses of one pair keep their storage order).
+            let rel = format!("{compartment}/synapses/run={}/part-0.parquet", at.run);
+            out = self.pairs_of(&rel, None)?;
+            out.sort();
+        }
+        if out.len() != n {
+            return Err(ArchiveError::Corrupt {
+                path: self.dir.join(compartment),
+                what: format!(
+                    "{} synapses in run {} set {} chunk {}, the metadata says {n}",
+                    out.len(),
+                    at.run,
+                    at.set,
+                    at.chunk
+                ),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The `(post, pre)` of the rows of the file at `rel` (a projection's state or
+    /// connectivity), the first `limit` of them when given.
+    fn pairs_of(&self, rel: &str, limit: Option<usize>) -> Result<Vec<(u32, u32)>, ArchiveError> {
+        let mut out = Vec::new();
+        let (path, handle) = self.open_file(rel)?;
+        let corrupt = |what: String| ArchiveError::Corrupt {
+            path: path.clone(),
+            what,
+        };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(handle)
+            .map_err(ArchiveError::parquet(&path))?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), ["post", "pre"]);
+        let mut builder = builder.with_projection(mask).with_batch_size(1 << 16);
+        if let Some(n) = limit {
+            builder = builder.with_limit(n);
+        }
+        let reader = builder.build().map_err(ArchiveError::parquet(&path))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| corrupt(e.to_string()))?;
+            let column = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+                    .ok_or_else(|| corrupt(format!("no UInt32 column `{name}`")))
+            };
+            let (post, pre) = (column("post")?, column("pre")?);
+            out.extend(
+                post.values()
+                    .iter()
+                    .copied()
+                    .zip(pre.values().iter().copied()),
+            );
+        }
+        Ok(out)
     }
 
     /// Every chunk of a run and set loaded into memory, as `get_recordings` returns them.
@@ -786,12 +876,17 @@ impl Archive {
                         (k.clone(), values)
                     })
                     .collect();
+                let synapses = match meta.projection {
+                    Some(_) => Some(self.read_synapses(at, name)?),
+                    None => None,
+                };
                 compartments.push(CompartmentRecording {
                     name: name.clone(),
                     period_ms: meta.period_ms,
                     parameters,
                     variables,
                     spikes,
+                    synapses,
                 });
             }
             out.push(ChunkRecordings {
@@ -810,6 +905,7 @@ fn pass_batch(
     path: &Path,
     columns: &[&str],
     window: Option<(i64, i64)>,
+    counter: Option<&mut (i64, u32)>,
     each: &mut impl FnMut(&[i64], &[u32], &[&[f64]]),
 ) -> Result<(), ArchiveError> {
     let corrupt = |what: String| ArchiveError::Corrupt {
@@ -820,10 +916,32 @@ fn pass_batch(
         .column_by_name("step")
         .and_then(|c| c.as_primitive_opt::<Int64Type>())
         .ok_or_else(|| corrupt("no Int64 column `step`".into()))?;
-    let neurons = batch
-        .column_by_name("neuron")
-        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
-        .ok_or_else(|| corrupt("no UInt32 column `neuron`".into()))?;
+    // A projection's rows are numbered within their sample (the counter runs on across
+    // batches); a population's carry their neuron.
+    let numbered: Vec<u32>;
+    let neurons: &[u32] = match counter {
+        Some((last, index)) => {
+            numbered = steps
+                .values()
+                .iter()
+                .map(|&s| {
+                    if s == *last {
+                        *index += 1;
+                    } else {
+                        *last = s;
+                        *index = 0;
+                    }
+                    *index
+                })
+                .collect();
+            &numbered
+        }
+        None => batch
+            .column_by_name("neuron")
+            .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+            .ok_or_else(|| corrupt("no UInt32 column `neuron`".into()))?
+            .values(),
+    };
     // f64 columns are passed as they were decoded; f32 ones widened once.
     let mut widened: Vec<Option<Vec<f64>>> = Vec::with_capacity(columns.len());
     let mut arrays = Vec::with_capacity(columns.len());
@@ -850,7 +968,7 @@ fn pass_batch(
                 .map_or(&[][..], |a| &a.values()[..]),
         })
         .collect();
-    pass_window(steps.values(), neurons.values(), &values, window, each);
+    pass_window(steps.values(), neurons, &values, window, each);
     Ok(())
 }
 

@@ -330,8 +330,8 @@ fn check_content(archive: &Archive, f: &FileEntry, problem: &mut impl FnMut(Stri
     }
 }
 
-/// Checks the footer's columns: `period`, `step`, `time_ms`, `neuron`, then a state file's
-/// variables.
+/// Checks the footer's columns: `period`, `step`, `time_ms`, `neuron` (a projection's
+/// state: `post`, `pre`), then a state file's variables.
 fn check_columns(footer: &ParquetMetaData, meta: &FileMeta, problem: &mut impl FnMut(String)) {
     let columns: Vec<String> = footer
         .file_metadata()
@@ -340,12 +340,12 @@ fn check_columns(footer: &ParquetMetaData, meta: &FileMeta, problem: &mut impl F
         .iter()
         .map(|c| c.name().to_string())
         .collect();
-    let mut expected = vec![
-        "period".to_string(),
-        "step".into(),
-        "time_ms".into(),
-        "neuron".into(),
-    ];
+    let mut expected = vec!["period".to_string(), "step".into(), "time_ms".into()];
+    if meta.projection.is_some() && meta.kind == Kind::State {
+        expected.extend(["post".to_string(), "pre".into()]);
+    } else {
+        expected.push("neuron".into());
+    }
     if meta.kind == Kind::State {
         expected.extend(meta.variables.iter().cloned());
     }

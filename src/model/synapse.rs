@@ -56,7 +56,7 @@ impl SynapseDef {
     /// Parses and checks a synapse named `name`.
     pub fn parse(name: &str, text: &SynapseText<'_>) -> Result<Self, ModelError> {
         let ctx = |part| Ctx { model: name, part };
-        let def = Self {
+        let mut def = Self {
             name: name.to_string(),
             parameters: parse_parameters(&ctx(Part::Parameters), text.parameters)?,
             equations: parse_equations(&ctx(Part::Equations), text.equations)?,
@@ -64,6 +64,16 @@ impl SynapseDef {
             post_spike: parse_equations(&ctx(Part::PostSpike), text.post_spike)?,
         };
         def.check()?;
+        // As ANNarchy generates it: the `g_target` statements of `pre_spike` run first, then
+        // the others; without one, a spike adds `w` (`g_target += w`).
+        let (mut targets, others): (Vec<Equation>, Vec<Equation>) =
+            std::mem::take(&mut def.pre_spike)
+                .into_iter()
+                .partition(|e| e.variable == "g_target");
+        if targets.is_empty() {
+            targets = parse_equations(&ctx(Part::PreSpike), "g_target += w")?;
+        }
+        def.pre_spike = targets.into_iter().chain(others).collect();
         Ok(def)
     }
 

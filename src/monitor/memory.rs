@@ -73,6 +73,7 @@ fn to_recording(b: Building, parameters: Vec<(String, Vec<f64>)>) -> Compartment
             })
             .collect(),
         spikes: b.info.spikes.then_some(b.spikes),
+        synapses: b.info.projection.map(|p| p.synapses.to_vec()),
     }
 }
 

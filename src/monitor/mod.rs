@@ -11,7 +11,9 @@ mod sink;
 
 pub use crate::recordings::{ChunkRecordings, CompartmentRecording};
 pub use memory::MemorySink;
-pub use sink::{ChunkEnd, ChunkStart, CompartmentInfo, NullSink, Sink, SinkError, StateSample};
+pub use sink::{
+    ChunkEnd, ChunkStart, CompartmentInfo, NullSink, ProjectionShape, Sink, SinkError, StateSample,
+};
 
 use crate::sim::{py_float_repr, Network, SimError, TimeGrid};
 use crate::times::{pair_samples, ChunkTimes, CompartmentTimes, RecordingTimes};
@@ -139,10 +141,30 @@ impl Default for ResetOptions {
     }
 }
 
+/// The default sampling period of a projection monitor in steps, as CompNeuroPy's
+/// (`1000 * dt`).
+pub const PROJECTION_DEFAULT_PERIOD_STEPS: i64 = 1000;
+
+/// What a monitor records from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A population (its index).
+    Population(usize),
+    /// A projection: its index, the storage index of each synapse in recording order, and
+    /// one buffer per recorded variable the values are gathered into.
+    Projection {
+        index: usize,
+        order: std::sync::Arc<[u32]>,
+        buffers: Vec<Vec<f64>>,
+    },
+}
+
 #[derive(Debug, Clone)]
 struct CompartmentMonitor {
     info: CompartmentInfo,
-    population: usize,
+    source: Source,
+    /// Indices of the recorded variables (population variables, or projection variables in
+    /// [`crate::sim::Projection::variable_names`]).
     variable_indices: Vec<usize>,
     running: bool,
     /// Start step of the open pair in the current chunk.
@@ -153,43 +175,92 @@ struct CompartmentMonitor {
 
 impl CompartmentMonitor {
     /// The monitor of one dictionary entry, checked against the network: the compartment
-    /// exists and is a plain identifier, the variables are the model's, the period is a
-    /// multiple of dt.
+    /// (a population or a projection) exists and is a plain identifier, the variables are
+    /// the model's, the period is a multiple of dt.
     fn new(net: &Network, spec: &MonitorSpec) -> Result<Self, MonitorError> {
         let name = &spec.compartment;
-        let population =
-            net.population_index(name)
-                .map_err(|_| MonitorError::UnknownCompartment {
-                    name: name.clone(),
-                    known: net.population_names().join(", "),
-                })?;
+        let population = net.population_index(name).ok();
+        let projection = net.projection_index(name);
+        if population.is_none() && projection.is_none() {
+            let mut known = net.population_names();
+            known.extend(net.projections().iter().map(|p| p.name().to_string()));
+            return Err(MonitorError::UnknownCompartment {
+                name: name.clone(),
+                known: known.join(", "),
+            });
+        }
         if !is_plain_identifier(name) {
             return Err(MonitorError::UnsafeName { name: name.clone() });
         }
-        let pop = &net.populations()[population];
-        let (variables, variable_indices, spikes) = recorded_variables(pop, spec)?;
         let grid = net.grid();
+        let default_period = if population.is_some() {
+            1
+        } else {
+            PROJECTION_DEFAULT_PERIOD_STEPS
+        };
         let period_steps = match spec.period_ms {
-            None => 1,
+            None => default_period,
             Some(p) => grid
                 .period_to_steps(p)
                 .ok_or_else(|| invalid_period(&grid, name, p))?,
         };
+        let (source, size, variables, variable_indices, spikes, shape) = match population {
+            Some(population) => {
+                let pop = &net.populations()[population];
+                let (variables, indices, spikes) = recorded_variables(pop, spec)?;
+                let source = Source::Population(population);
+                (source, pop.size(), variables, indices, spikes, None)
+            }
+            None => {
+                let index = projection.unwrap_or_default();
+                let proj = &net.projections()[index];
+                let (variables, indices) = projection_variables(&proj.variable_names(), spec)?;
+                let (order, synapses) = proj.recording_order();
+                let pops = net.populations();
+                let post = &pops[proj.post_population()];
+                let target = post
+                    .model()
+                    .variables()
+                    .get(proj.target_variable())
+                    .map_or("", |(n, _)| n);
+                let shape = ProjectionShape {
+                    pre: pops[proj.pre_population()].name().to_string(),
+                    post: post.name().to_string(),
+                    target: target.strip_prefix("g_").unwrap_or(target).to_string(),
+                    synapses: synapses.into(),
+                };
+                let source = Source::Projection {
+                    index,
+                    order: order.into(),
+                    buffers: vec![Vec::new(); indices.len()],
+                };
+                (source, proj.len(), variables, indices, false, Some(shape))
+            }
+        };
         Ok(CompartmentMonitor {
             info: CompartmentInfo {
                 name: name.clone(),
-                size: pop.size(),
+                size,
                 period_steps,
                 period_ms: grid.step_to_ms(period_steps),
                 variables,
                 spikes,
+                projection: shape,
             },
-            population,
+            source,
             variable_indices,
             running: false,
             open: None,
             pairs: Vec::new(),
         })
+    }
+
+    /// The population recorded (`None` for a projection).
+    fn population(&self) -> Option<usize> {
+        match self.source {
+            Source::Population(p) => Some(p),
+            Source::Projection { .. } => None,
+        }
     }
 
     fn pairs_until(&self, t: i64) -> Vec<(i64, i64)> {
@@ -200,10 +271,6 @@ impl CompartmentMonitor {
             }
         }
         pairs
-    }
-
-    fn period_index(&self) -> u32 {
-        self.pairs.len() as u32
     }
 }
 
@@ -244,6 +311,60 @@ fn recorded_variables(
         }
     }
     Ok((variables, variable_indices, spikes))
+}
+
+/// Checks a monitor entry of a projection whose synapse has the per-synapse variables
+/// `names` (`w` first) without the projection: its name, period and variables, as
+/// [`Monitors::with_sink`] would.
+pub fn check_projection_monitor(
+    grid: &TimeGrid,
+    spec: &MonitorSpec,
+    names: &[String],
+) -> Result<(), MonitorError> {
+    if !is_plain_identifier(&spec.compartment) {
+        return Err(MonitorError::UnsafeName {
+            name: spec.compartment.clone(),
+        });
+    }
+    if let Some(p) = spec.period_ms {
+        grid.period_to_steps(p)
+            .ok_or_else(|| invalid_period(grid, &spec.compartment, p))?;
+    }
+    projection_variables(names, spec).map(|_| ())
+}
+
+/// The variables a projection monitor records (names and indices, each once, in the order
+/// given) among the synapse's variables `names` (`w` first).
+fn projection_variables(
+    names: &[String],
+    spec: &MonitorSpec,
+) -> Result<(Vec<String>, Vec<usize>), MonitorError> {
+    let known = || names.join(", ");
+    if spec.variables.is_empty() {
+        return Err(MonitorError::NoVariables {
+            compartment: spec.compartment.clone(),
+            known: known(),
+        });
+    }
+    let mut variables = Vec::new();
+    let mut indices = Vec::new();
+    for v in &spec.variables {
+        match names.iter().position(|n| n == v) {
+            Some(i) if !indices.contains(&i) => {
+                indices.push(i);
+                variables.push(v.clone());
+            }
+            Some(_) => {}
+            None => {
+                return Err(MonitorError::UnknownVariable {
+                    compartment: spec.compartment.clone(),
+                    name: v.clone(),
+                    known: known(),
+                })
+            }
+        }
+    }
+    Ok((variables, indices))
 }
 
 /// The error for a period `p` ms of `compartment` that is not a multiple of dt, naming the
@@ -535,7 +656,20 @@ impl<S: Sink> Monitors<S> {
     fn parameters(&self, net: &Network) -> Vec<Vec<(String, Vec<f64>)>> {
         self.compartments
             .iter()
-            .map(|c| net.populations()[c.population].parameter_values())
+            .map(|c| match &c.source {
+                Source::Population(p) => net.populations()[*p].parameter_values(),
+                Source::Projection { index, order, .. } => net.projections()[*index]
+                    .parameter_values()
+                    .into_iter()
+                    .map(|(name, values)| {
+                        let ordered = order
+                            .iter()
+                            .map(|&k| values.get(k as usize).copied().unwrap_or(f64::NAN))
+                            .collect();
+                        (name, ordered)
+                    })
+                    .collect(),
+            })
             .collect()
     }
 
@@ -747,7 +881,7 @@ impl<S: Sink> Monitors<S> {
         for p in 0..net.populations().len() {
             let keep = self.compartments.iter().any(|c| {
                 c.running
-                    && c.population == p
+                    && c.population() == Some(p)
                     && c.variable_indices
                         .iter()
                         .any(|i| net.populations()[p].is_target(*i))
@@ -771,24 +905,47 @@ impl<S: Sink> Monitors<S> {
     }
 
     fn record(&mut self, net: &Network, step: i64) -> Result<(), MonitorError> {
-        for (i, c) in self.compartments.iter().enumerate() {
+        let sink = &mut self.sink;
+        for (i, c) in self.compartments.iter_mut().enumerate() {
             if !c.running {
                 continue;
             }
-            let pop = &net.populations()[c.population];
-            let period = c.period_index();
-            if !c.variable_indices.is_empty() && step % c.info.period_steps == 0 {
-                self.sink
-                    .state(i, StateSample::new(step, period, pop, &c.variable_indices))
-                    .map_err(MonitorError::Sink)?;
-            }
-            if c.info.spikes {
-                let spikes = pop.last_spikes();
-                if !spikes.is_empty() {
-                    self.sink
-                        .spikes(i, step, period, spikes)
+            let period = c.pairs.len() as u32;
+            let sample_due = !c.variable_indices.is_empty() && step % c.info.period_steps == 0;
+            match &mut c.source {
+                Source::Population(p) => {
+                    let pop = &net.populations()[*p];
+                    if sample_due {
+                        sink.state(i, StateSample::new(step, period, pop, &c.variable_indices))
+                            .map_err(MonitorError::Sink)?;
+                    }
+                    if c.info.spikes {
+                        let spikes = pop.last_spikes();
+                        if !spikes.is_empty() {
+                            sink.spikes(i, step, period, spikes)
+                                .map_err(MonitorError::Sink)?;
+                        }
+                    }
+                }
+                Source::Projection {
+                    index,
+                    order,
+                    buffers,
+                } if sample_due => {
+                    let proj = &net.projections()[*index];
+                    for (buffer, &v) in buffers.iter_mut().zip(&c.variable_indices) {
+                        let values = proj.variable_values(v).unwrap_or(&[]);
+                        buffer.clear();
+                        buffer.extend(
+                            order
+                                .iter()
+                                .map(|&k| values.get(k as usize).copied().unwrap_or(f64::NAN)),
+                        );
+                    }
+                    sink.state(i, StateSample::from_values(step, period, buffers))
                         .map_err(MonitorError::Sink)?;
                 }
+                Source::Projection { .. } => {}
             }
         }
         Ok(())

@@ -10,12 +10,26 @@ use crate::times::ChunkTimes;
 /// An error raised by a sink (e.g. an I/O error of an archive writer).
 pub type SinkError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// What a monitored projection records: its populations, target and synapses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectionShape {
+    /// Pre population.
+    pub pre: String,
+    /// Post population.
+    pub post: String,
+    /// Target (`exc` for `g_exc`).
+    pub target: String,
+    /// `(post, pre)` of each recorded synapse (ranks in the post and pre populations), in
+    /// the order of the recorded values: by post, then pre.
+    pub synapses: std::sync::Arc<[(u32, u32)]>,
+}
+
 /// What is monitored of one compartment, known when a chunk begins.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompartmentInfo {
-    /// Compartment (population) name.
+    /// Compartment (population or projection) name.
     pub name: String,
-    /// Number of neurons.
+    /// Number of neurons (of a projection: synapses), the values of each sample.
     pub size: usize,
     /// Sampling period of state variables in steps.
     pub period_steps: i64,
@@ -25,6 +39,8 @@ pub struct CompartmentInfo {
     pub variables: Vec<String>,
     /// Whether spikes are recorded.
     pub spikes: bool,
+    /// For a projection: what its values are of (`None` for a population).
+    pub projection: Option<ProjectionShape>,
 }
 
 /// Where a chunk sits, given to [`Sink::begin_chunk`].
@@ -56,15 +72,24 @@ pub struct ChunkEnd<'a> {
     pub parameters: &'a [Vec<(String, Vec<f64>)>],
 }
 
-/// One recorded sample of a compartment's state variables, borrowed from the population.
+/// One recorded sample of a compartment's state variables, borrowed from the population
+/// (or, for a projection, from the monitor's buffers in recording order).
 #[derive(Debug, Clone, Copy)]
 pub struct StateSample<'a> {
     /// The step the sample is labelled with.
     pub step: i64,
     /// Index of the recording period within the chunk.
     pub period: u32,
-    population: &'a Population,
-    variables: &'a [usize],
+    source: SampleSource<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SampleSource<'a> {
+    Population {
+        population: &'a Population,
+        variables: &'a [usize],
+    },
+    Values(&'a [Vec<f64>]),
 }
 
 impl<'a> StateSample<'a> {
@@ -77,24 +102,45 @@ impl<'a> StateSample<'a> {
         Self {
             step,
             period,
-            population,
-            variables,
+            source: SampleSource::Population {
+                population,
+                variables,
+            },
+        }
+    }
+
+    /// A sample of given values, one vector per recorded variable (a projection's synapses
+    /// in recording order).
+    pub fn from_values(step: i64, period: u32, values: &'a [Vec<f64>]) -> Self {
+        Self {
+            step,
+            period,
+            source: SampleSource::Values(values),
         }
     }
 
     /// Number of recorded variables.
     pub fn len(&self) -> usize {
-        self.variables.len()
+        match self.source {
+            SampleSource::Population { variables, .. } => variables.len(),
+            SampleSource::Values(v) => v.len(),
+        }
     }
 
     /// Whether no variable is recorded.
     pub fn is_empty(&self) -> bool {
-        self.variables.is_empty()
+        self.len() == 0
     }
 
-    /// Values of the `j`-th recorded variable, one per neuron.
+    /// Values of the `j`-th recorded variable, one per neuron (or synapse).
     pub fn values(&self, j: usize) -> &'a [f64] {
-        self.population.recorded_by_index(self.variables[j])
+        match self.source {
+            SampleSource::Population {
+                population,
+                variables,
+            } => population.recorded_by_index(variables[j]),
+            SampleSource::Values(v) => &v[j],
+        }
     }
 }
 

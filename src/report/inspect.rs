@@ -38,10 +38,16 @@ pub fn inspect(archive: &Archive) -> Result<String, ArchiveError> {
             {
                 vars.push("spike".into());
             }
+            let what = match &meta.projection {
+                Some(p) => format!(
+                    "projection {} -> {} (target {}), {} synapses",
+                    p.pre, p.post, p.target, meta.neurons
+                ),
+                None => format!("{} neurons", meta.neurons),
+            };
             let _ = writeln!(
                 out,
-                "  {name}: {} neurons, every {} ms, records {}",
-                meta.neurons,
+                "  {name}: {what}, every {} ms, records {}",
                 meta.period_ms,
                 vars.join(", ")
             );

@@ -6,7 +6,7 @@ use crate::monitor::{ChunkEnd, ChunkStart, Monitors, Sink, SinkError, StateSampl
 use crate::pipeline::Pipeline;
 use crate::schedule::{run_schedule, Unobserved};
 use crate::sim::Connector;
-use crate::sim::Network;
+use crate::sim::{Network, SimError};
 
 use super::RunError;
 
@@ -103,7 +103,10 @@ impl Sink for Counter {
 
 /// A network of at most [`PROBE`] neurons per population, evenly spread over the neurons
 /// of `pipeline`'s populations with their parameters and initial values; with each
-/// population's scale factor (full size / probe size).
+/// population's scale factor (full size / probe size). A monitored projection is stood in
+/// for by a population of one neuron of its name, with its recorded variables, scaled by
+/// its expected number of synapses (the probe has no projections: their spikes are not
+/// counted).
 fn probe_network(
     pipeline: &Pipeline,
     overrides: &[(String, String, f64)],
@@ -115,7 +118,85 @@ fn probe_network(
         scale.push((spec.name.clone(), spec.size as f64 / small.size as f64));
         probe.add_population(small)?;
     }
+    for m in &pipeline.monitors {
+        let Some(proj) = pipeline
+            .projections
+            .iter()
+            .find(|p| p.name == m.compartment)
+        else {
+            continue;
+        };
+        let equations: Vec<String> = m.variables.iter().map(|v| format!("d{v}/dt = 0")).collect();
+        let text = crate::model::NeuronText {
+            equations: &equations.join("\n"),
+            ..Default::default()
+        };
+        let model = crate::model::NeuronDef::parse(&m.compartment, &text)
+            .and_then(|def| crate::model::eval::Compiled::new(&def))
+            .map_err(|e| SimError::Projection {
+                projection: m.compartment.clone(),
+                message: format!("estimating its recordings: {e}"),
+            })?;
+        let stand_in = crate::sim::PopulationSpec::new(
+            &m.compartment,
+            1,
+            crate::sim::NeuronModel::equations(model),
+        );
+        probe.add_population(stand_in)?;
+        scale.push((m.compartment.clone(), expected_synapses(pipeline, proj)));
+    }
     Ok((probe, scale))
+}
+
+/// The monitors of a pipeline as the probe network takes them: a projection's default
+/// period made explicit (its stand-in is a population, whose default is dt).
+fn probe_monitors(pipeline: &Pipeline) -> Vec<crate::monitor::MonitorSpec> {
+    pipeline
+        .monitors
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            if m.period_ms.is_none() && pipeline.projections.iter().any(|p| p.name == m.compartment)
+            {
+                let steps = crate::monitor::PROJECTION_DEFAULT_PERIOD_STEPS;
+                m.period_ms = Some(steps as f64 * pipeline.dt_ms);
+            }
+            m
+        })
+        .collect()
+}
+
+/// The expected number of synapses of a projection (exact for the deterministic
+/// connectors).
+fn expected_synapses(pipeline: &Pipeline, proj: &crate::sim::ProjectionSpec) -> f64 {
+    let size = |name: &str, range: &Option<std::ops::Range<usize>>| {
+        let all = pipeline
+            .populations
+            .iter()
+            .find(|p| p.name == name)
+            .map_or(0, |p| p.size);
+        range.as_ref().map_or(all, |r| r.len()) as f64
+    };
+    let (pre, post) = (
+        size(&proj.pre, &proj.pre_range),
+        size(&proj.post, &proj.post_range),
+    );
+    // Random connectors leave out a neuron's connection to itself.
+    let own = if proj.pre == proj.post && !proj.allow_self {
+        let all = |r: &Option<std::ops::Range<usize>>| r.clone().unwrap_or(0..usize::MAX);
+        let (a, b) = (all(&proj.pre_range), all(&proj.post_range));
+        (a.end.min(b.end).saturating_sub(a.start.max(b.start)) as f64).min(pre.min(post))
+    } else {
+        0.0
+    };
+    match &proj.connector {
+        Connector::AllToAll => pre * post - own,
+        Connector::OneToOne => pre,
+        Connector::FixedProbability(p) => p * (pre * post - own),
+        Connector::FixedNumberPre(n) => *n as f64 * post,
+        Connector::FixedNumberPost(n) => *n as f64 * pre,
+        Connector::Synapses(list) => list.len() as f64,
+    }
 }
 
 /// Estimates rows, bytes and memory of a run (of the sweep's run with `overrides`) by
@@ -129,7 +210,7 @@ pub fn estimate_run(
     options: &ArchiveOptions,
 ) -> Result<Estimate, RunError> {
     let (mut probe, scale) = probe_network(pipeline, overrides)?;
-    let mut mon = Monitors::with_sink(&probe, &pipeline.monitors, Counter::default())?;
+    let mut mon = Monitors::with_sink(&probe, &probe_monitors(pipeline), Counter::default())?;
     run_schedule(&mut probe, &mut mon, &pipeline.schedule, Unobserved)?;
     let counter = mon.finish(&probe)?;
     let mut out = Estimate {
@@ -151,11 +232,18 @@ pub fn estimate_run(
         let spike_rows = scaled(&counter.spikes);
         let variables = m.variables.iter().filter(|v| *v != "spike").count();
         let bytes = options.expected_bytes(state_rows, variables, spike_rows);
-        let size = pipeline
-            .populations
+        let size = match pipeline
+            .projections
             .iter()
             .find(|p| p.name == m.compartment)
-            .map_or(0, |p| p.size);
+        {
+            Some(proj) => expected_synapses(pipeline, proj).round() as usize,
+            None => pipeline
+                .populations
+                .iter()
+                .find(|p| p.name == m.compartment)
+                .map_or(0, |p| p.size),
+        };
         out.peak_memory += options.expected_memory(size, variables);
         out.state_rows += state_rows;
         out.spike_rows += spike_rows;
@@ -188,26 +276,7 @@ pub fn network_bytes(pipeline: &Pipeline) -> u64 {
         .projections
         .iter()
         .map(|proj| {
-            let size = |name: &str, range: &Option<std::ops::Range<usize>>| {
-                let all = pipeline
-                    .populations
-                    .iter()
-                    .find(|p| p.name == name)
-                    .map_or(0, |p| p.size);
-                range.as_ref().map_or(all, |r| r.len()) as f64
-            };
-            let (pre, post) = (
-                size(&proj.pre, &proj.pre_range),
-                size(&proj.post, &proj.post_range),
-            );
-            let count = match &proj.connector {
-                Connector::AllToAll => pre * post,
-                Connector::OneToOne => pre,
-                Connector::FixedProbability(p) => p * pre * post,
-                Connector::FixedNumberPre(n) => *n as f64 * post,
-                Connector::FixedNumberPost(n) => *n as f64 * pre,
-                Connector::Synapses(list) => list.len() as f64,
-            };
+            let count = expected_synapses(pipeline, proj);
             let per_synapse = 4 + 8 + 4 + 24 // stored, and built (pre, post, w, delay)
                 + proj.synapse.as_ref().map_or(0, |s| {
                     8 * (s.variables().len() + s.parameters.len() + 1)

@@ -1188,6 +1188,11 @@ impl Network {
         Ok(&self.populations[self.population_index(name)?])
     }
 
+    /// Index of the projection named `name`.
+    pub fn projection_index(&self, name: &str) -> Option<usize> {
+        self.projections.iter().position(|p| p.name == name)
+    }
+
     /// The population with index `index`, mutably.
     pub fn population_at_mut(&mut self, index: usize) -> Option<&mut Population> {
         self.populations.get_mut(index)

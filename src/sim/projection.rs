@@ -592,6 +592,87 @@ impl Projection {
         }
     }
 
+    /// Names of the per-synapse variables a monitor can record (`w` first).
+    pub fn variable_names(&self) -> Vec<String> {
+        match &self.model {
+            Some(m) => m
+                .model
+                .def
+                .variables()
+                .iter()
+                .map(|v| v.to_string())
+                .collect(),
+            None => vec!["w".to_string()],
+        }
+    }
+
+    /// The values of variable `i` (an index of [`Projection::variable_names`]) of every
+    /// synapse, in storage order (`None` for an index out of range).
+    pub fn variable_values(&self, i: usize) -> Option<&[f64]> {
+        match &self.model {
+            Some(m) => m.vars.get(i).map(|c| &c[..]),
+            None => (i == 0).then_some(&self.weights[..]),
+        }
+    }
+
+    /// The synapse parameters with one value per synapse in storage order (empty for the
+    /// default synapse).
+    pub fn parameter_values(&self) -> Vec<(String, Vec<f64>)> {
+        match &self.model {
+            Some(m) => m
+                .model
+                .def
+                .parameters
+                .iter()
+                .zip(&m.params)
+                .map(|(p, v)| {
+                    let values = if v.len() == self.len() {
+                        v.clone()
+                    } else {
+                        vec![v.first().copied().unwrap_or(f64::NAN); self.len()]
+                    };
+                    (p.name.clone(), values)
+                })
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The order in which monitors record the synapses: storage indices sorted by post
+    /// neuron, then pre neuron (synapses of the same pair in storage order), with the
+    /// `(post, pre)` of each.
+    pub fn recording_order(&self) -> (Vec<u32>, Vec<(u32, u32)>) {
+        let synapses = self.synapses();
+        let mut order: Vec<u32> = (0..synapses.len() as u32).collect();
+        order.sort_by_key(|&k| {
+            let (pre, post, _, _) = synapses[k as usize];
+            (post, pre, k)
+        });
+        let keys = order
+            .iter()
+            .map(|&k| {
+                let (pre, post, _, _) = synapses[k as usize];
+                (post, pre)
+            })
+            .collect();
+        (order, keys)
+    }
+
+    /// Index of the post population's variable `g_<target>` that the projection feeds.
+    pub fn target_variable(&self) -> usize {
+        self.target
+    }
+
+    /// Index of the pre population in the network.
+    pub fn pre_population(&self) -> usize {
+        self.pre
+    }
+
+    /// Index of the post population in the network.
+    pub fn post_population(&self) -> usize {
+        self.post
+    }
+
     /// The projection's name.
     pub fn name(&self) -> &str {
         &self.name

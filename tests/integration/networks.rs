@@ -332,16 +332,44 @@ fn projection_errors_name_place_and_fix() {
         ("projection_file_rank_outside", "[projections.c]\npre = \"p[0:5]\"\npost = \"p\"\ntarget = \"exc\"\nconnector = { file = \"far.csv\" }\n"),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let monitor_head = head.replace("p = [\"v\"]\n", "p = [\"v\"]\nc = [\"w\"]\n");
-    let projection_monitor = format!("{monitor_head}[projections.c]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nconnector = {{ all_to_all = true }}\n");
-    std::fs::write(dir.path().join("mon.toml"), &projection_monitor).unwrap();
-    let err = neurorec::pipeline::Pipeline::load(dir.path().join("mon.toml"))
-        .unwrap_err()
-        .to_string();
-    insta::assert_snapshot!(
-        "projection_monitor_not_yet",
-        err.replace(&dir.path().display().to_string(), "DIR")
-    );
+    // A projection is a compartment: its synapse variables can be monitored.
+    let with_monitor = |monitor: &str, projection: &str| {
+        let monitor_head = head.replace("p = [\"v\"]\n", &format!("p = [\"v\"]\n{monitor}\n"));
+        format!("{monitor_head}[projections.{projection}]\npre = \"p\"\npost = \"p\"\ntarget = \"exc\"\nconnector = {{ all_to_all = true }}\n")
+    };
+    std::fs::write(
+        dir.path().join("mon.toml"),
+        with_monitor("c = [\"w\"]", "c"),
+    )
+    .unwrap();
+    let loaded = neurorec::pipeline::Pipeline::load(dir.path().join("mon.toml")).unwrap();
+    assert_eq!(loaded.monitors[1].compartment, "c");
+    let monitor_cases = [
+        (
+            "projection_monitor_unknown_variable",
+            with_monitor("\"c;10\" = [\"w\", \"v\"]", "c"),
+        ),
+        (
+            "projection_monitor_bad_period",
+            with_monitor("\"c;0.25\" = [\"w\"]", "c"),
+        ),
+        ("projection_named_like_population", with_monitor("", "q")),
+        (
+            "projection_name_not_identifier",
+            with_monitor("", "\"../c\""),
+        ),
+        (
+            "projection_monitor_unknown_compartment",
+            with_monitor("d = [\"w\"]", "c"),
+        ),
+    ];
+    for (name, text) in monitor_cases {
+        std::fs::write(dir.path().join("mon.toml"), text).unwrap();
+        let err = neurorec::pipeline::Pipeline::load(dir.path().join("mon.toml"))
+            .unwrap_err()
+            .to_string();
+        insta::assert_snapshot!(name, err.replace(&dir.path().display().to_string(), "DIR"));
+    }
     std::fs::write(dir.path().join("conn.csv"), "pre,post\n0,1\n1,x\n").unwrap();
     std::fs::write(dir.path().join("far.csv"), "pre,post,w\n0,1,0.5\n7,2,1.0\n").unwrap();
     for (name, body) in cases {
@@ -539,4 +567,247 @@ fn synapse_equations_give_the_same_bits_on_the_vector_engine_and_the_interpreter
     assert_eq!(fast.0.len(), slow.0.len());
     assert!(fast == slow);
     assert!(fast.0.iter().all(|w| w.is_finite()) && fast.1[0] < 0.5);
+}
+
+#[test]
+fn projection_monitors_record_synapses_by_post_then_pre_with_periods() {
+    // a (2 relays, firing) -> b (3 relays), all to all, decaying weights.
+    let mut net = network(&[("a", 2), ("b", 3)]);
+    net.set_parameter("a", "drive", 1.0).unwrap();
+    let mut spec = projection("ab", "a", "b", Connector::AllToAll);
+    spec.weights = ParamValue::Uniform(1.0, 2.0);
+    spec.synapse = Some(synapse("tau = 5.0", "tau * dw/dt = -w", "", ""));
+    net.add_projection(&spec).unwrap();
+    let initial: Vec<(u32, u32, f64, u32)> = net.projections()[0].synapses();
+
+    // The default period of a projection is 1000 * dt, as CompNeuroPy's.
+    let mon = neurorec::Monitors::new(&net, &[("ab", &["w"])]).unwrap();
+    assert_eq!(mon.compartments()[0].period_steps, 1000);
+    assert_eq!(mon.compartments()[0].period_ms, 100.0);
+    // Variables of the synapse only; spikes are a population's.
+    for bad in ["spike", "v"] {
+        let err = neurorec::Monitors::new(&net, &[("ab", &[bad])]).unwrap_err();
+        assert!(err.to_string().contains("recordable are: w"), "{err}");
+    }
+
+    let mut mon = neurorec::Monitors::new(&net, &[("ab;1", &["w"]), ("b", &["x"])]).unwrap();
+    mon.start(&net, None).unwrap();
+    mon.simulate(&mut net, 3.0).unwrap();
+    mon.pause(&net, Some(&["ab"])).unwrap();
+    mon.simulate(&mut net, 2.0).unwrap();
+    mon.start(&net, Some(&["ab"])).unwrap();
+    mon.simulate(&mut net, 1.0).unwrap();
+    let recordings = mon.get_recordings(&net);
+    let ab = recordings[0].compartment("ab").unwrap();
+    // Columns: synapses sorted by post, then pre.
+    let order = vec![(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)];
+    assert_eq!(ab.synapses.as_ref().unwrap(), &order);
+    assert!(recordings[0].compartment("b").unwrap().synapses.is_none());
+    let w = ab.variable("w").unwrap();
+    // Samples at steps 0, 10, 20 (first period), 50 (second): w after each step's update.
+    assert_eq!(w.shape(), [4, 6]);
+    for (col, &(post, pre)) in order.iter().enumerate() {
+        let mut value = initial
+            .iter()
+            .find(|s| s.0 == pre && s.1 == post)
+            .unwrap()
+            .2;
+        let mut expected = Vec::new();
+        for step in 0..60 {
+            value += 0.1 * (-value / 5.0);
+            if [0, 10, 20, 50].contains(&step) {
+                expected.push(value);
+            }
+        }
+        let got: Vec<f64> = w.column(col).to_vec();
+        assert_eq!(got, expected, "synapse post {post} pre {pre}");
+    }
+    let times = mon.get_recording_times(&net);
+    assert_eq!(times.nr_periods(Some(0), Some("ab")).unwrap(), 2);
+    assert_eq!(
+        times.time_lims(Some(0), Some("ab"), None).unwrap(),
+        (0.0, 5.0)
+    );
+}
+
+/// A pipeline with two monitored projections (one with a synapse model) whose monitors
+/// start, pause, reset and end sets.
+const PROJECTION_PIPELINE: &str = r#"
+dt = 0.1
+seed = 11
+
+[neurons.LIF]
+parameters = """
+tau = 10.0
+I = 2.0
+"""
+equations = "tau * dv/dt = I - v + g_exc"
+spike = "v > 1"
+reset = "v = 0"
+
+[populations.P]
+size = 6
+model = "LIF"
+parameters = { I = { uniform = [1.2, 2.0] } }
+
+[populations.Q]
+size = 4
+model = "LIF"
+parameters = { I = 0.9 }
+
+[synapses.Decaying]
+parameters = "tau_w = 50.0 : projection"
+equations = "tau_w * dw/dt = -w"
+post_spike = "w += 0.25"
+
+[projections.pq]
+pre = "P"
+post = "Q[1:4]"
+target = "exc"
+synapse = "Decaying"
+connector = { fixed_probability = 0.6 }
+weights = { uniform = [5.0, 10.0] }
+
+[projections.pp]
+pre = "P"
+post = "P"
+target = "exc"
+connector = { fixed_number_pre = 2 }
+weights = 0.1
+
+[monitors]
+"P" = ["v", "spike"]
+"pq;0.5" = ["w"]
+"pp" = ["w"]
+
+[[schedule]]
+simulate = 2
+[[schedule]]
+start = "all"
+[[schedule]]
+simulate = 150
+[[schedule]]
+pause = ["pq"]
+[[schedule]]
+simulate = 20
+[[schedule]]
+start = ["pq"]
+[[schedule]]
+simulate = 30
+[[schedule]]
+reset = { model = true }
+[[schedule]]
+simulate = 120
+[[schedule]]
+get_recordings_and_clear = true
+[[schedule]]
+start = ["pq"]
+[[schedule]]
+simulate = 60
+
+[[plots]]
+file = "w_{set1}_chunk{chunk}.png"
+shape = [2, 2]
+position = [1, 2, 3, 4]
+compartment = ["pq", "pq", "pq", "pp"]
+variable = ["w", "w", "w", "w"]
+format = ["line", "line_mean", "matrix", "line"]
+"#;
+
+#[test]
+fn projection_recordings_round_trip_through_the_archive() {
+    use neurorec::schedule::{on_set, record};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proj.toml");
+    std::fs::write(&path, PROJECTION_PIPELINE).unwrap();
+    let out = dir.path().join("archive");
+    run_and_validate(&path, &out);
+
+    // The same schedule into memory.
+    let pipeline = neurorec::pipeline::Pipeline::load(&path).unwrap();
+    let mut net = pipeline.network(&[]).unwrap();
+    let mut sets = Vec::new();
+    record(
+        &mut net,
+        &pipeline.monitors,
+        neurorec::MemorySink::new(),
+        &pipeline.schedule,
+        on_set(|m: &mut neurorec::Monitors<neurorec::MemorySink>, times| {
+            sets.push((m.sink_mut().take_finished(), times))
+        }),
+    )
+    .unwrap();
+    assert_eq!(sets.len(), 2);
+
+    let archive = neurorec::Archive::open(&out).unwrap();
+    let mut state_rows = 0;
+    for (s, (recordings, times)) in sets.iter().enumerate() {
+        // Parameters come back sorted by name (the footer's metadata is a JSON object).
+        let sorted = |mut chunks: Vec<neurorec::ChunkRecordings>| {
+            for c in &mut chunks {
+                for comp in &mut c.compartments {
+                    comp.parameters.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+            }
+            chunks
+        };
+        let read = archive.recordings(0, s as u32).unwrap();
+        assert_eq!(sorted(read), sorted(recordings.clone()), "set {s}");
+        assert_eq!(&archive.recording_times(0, s as u32).unwrap(), times);
+        for chunk in recordings {
+            state_rows += chunk.get("pq;w").map_or(0, |w| w.len());
+        }
+    }
+    // The second set records pq alone; pp every 100 ms (its default period).
+    let first = &sets[0].0;
+    assert_eq!(first.len(), 2, "a reset made two chunks");
+    let pp = first[0].compartment("pp").unwrap();
+    assert_eq!(pp.period_ms, 100.0);
+    assert_eq!(pp.variable("w").unwrap().nrows(), 2, "steps 1000 and 2000");
+    let pq = first[0].compartment("pq").unwrap();
+    let synapses = pq.synapses.as_ref().unwrap();
+    let mut sorted = synapses.clone();
+    sorted.sort();
+    assert_eq!(synapses, &sorted);
+    assert!(synapses
+        .iter()
+        .all(|&(post, pre)| (1..4).contains(&post) && pre < 6));
+    assert_eq!(synapses.len(), net.projections()[0].len());
+    // Post spikes raised some weights (w += 0.25), so the recording is not a pure decay.
+    let w = pq.variable("w").unwrap();
+    assert!(w.windows((2, 1)).into_iter().any(|d| d[[1, 0]] > d[[0, 0]]));
+
+    // Real readers load the state and the connectivity.
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_connectivity.py");
+    let py = std::process::Command::new(crate::common::python())
+        .arg(script)
+        .arg(&out)
+        .arg("pq")
+        .arg(synapses.len().to_string())
+        .arg(state_rows.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&py.stdout),
+        String::from_utf8_lossy(&py.stderr)
+    );
+
+    // Figures of projection variables.
+    for f in ["w_1_chunk0.png", "w_1_chunk1.png", "w_2_chunk0.png"] {
+        assert!(out.join("figures").join(f).exists(), "{f}");
+    }
+    // `inspect` and `times` describe the projection.
+    let shown = neurorec().arg("inspect").arg(&out).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!(
+            "pq: projection P -> Q (target exc), {} synapses, every 0.5 ms, records w",
+            synapses.len()
+        )),
+        "{shown}"
+    );
+    neurorec().arg("times").arg(&out).assert().success();
 }

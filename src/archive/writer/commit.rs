@@ -12,7 +12,7 @@ use super::{ArchiveWriter, OpenChunk};
 use crate::archive::manifest::{
     sync_dir, ChunkEntry, ChunkStatus, CompartmentPeriods, FileEntry, JournalEntry,
 };
-use crate::archive::meta::{compact_parameters, period_rows, FileMeta};
+use crate::archive::meta::{compact_parameters, period_rows, FileMeta, ProjectionMeta};
 use crate::archive::{
     chunk_dir, part_name, staged_path, ArchiveError, Kind, ValueStorage, FORMAT_VERSION,
 };
@@ -237,6 +237,11 @@ impl ArchiveWriter {
             chunk_end_step: end.times.end_step,
             chunk_skipped_steps: end.times.skipped_steps,
             simulated_ms: self.time_ms(end.times.end_step - end.times.first_step),
+            projection: info.projection.as_ref().map(|p| ProjectionMeta {
+                pre: p.pre.clone(),
+                post: p.post.clone(),
+                target: p.target.clone(),
+            }),
         })
     }
 
