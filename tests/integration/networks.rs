@@ -811,3 +811,75 @@ fn projection_recordings_round_trip_through_the_archive() {
     );
     neurorec().arg("times").arg(&out).assert().success();
 }
+
+#[test]
+fn compneuropy_projection_example_runs_with_decaying_weights_and_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("projection_recordings");
+    run_pipeline("projection_recordings.toml", &out);
+    neurorec().arg("validate").arg(&out).assert().success();
+    for chunk in 0..2 {
+        let figure = out.join(format!("figures/projection_recordings_chunk{chunk}.png"));
+        assert!(figure.exists(), "{}", figure.display());
+    }
+    let archive = neurorec::Archive::open(&out).unwrap();
+    let chunks = archive.recordings(0, 0).unwrap();
+    assert_eq!(chunks.len(), 2, "mon.reset() makes a second chunk");
+    let times = archive.recording_times(0, 0).unwrap();
+    // One synapse, w0 ~ Uniform(1, 2), dw/dt = -w/tau (tau = 500 ms, explicit Euler) from
+    // step 0 on; the model reset does not reset the projection.
+    let w0 = {
+        let net = neurorec::pipeline::Pipeline::load(pipeline("projection_recordings.toml"))
+            .unwrap()
+            .network(&[])
+            .unwrap();
+        net.projections()[0].synapses()[0].2
+    };
+    assert!((1.0..2.0).contains(&w0));
+    let mut w = w0;
+    let mut by_step = std::collections::HashMap::new();
+    for step in 0..(20000 + 27000) {
+        w += 0.1 * (-w / 500.0);
+        by_step.insert(step, w);
+    }
+    for (c, chunk) in chunks.iter().enumerate() {
+        let rec = chunk.compartment("ampa_proj").unwrap();
+        assert_eq!(rec.period_ms, 10.0);
+        assert_eq!(rec.synapses.as_deref(), Some(&[(0, 0)][..]));
+        let values = rec.variable("w").unwrap().column(0).to_vec();
+        let (t0, _) = times.time_lims(Some(c), Some("ampa_proj"), None).unwrap();
+        // Chunk 0 runs from step 0 (samples from 500 ms on); chunk 1 starts after the 2000
+        // ms of chunk 0 (its steps restart at 0, the weights go on).
+        let offset = if c == 0 { 0 } else { 20000 };
+        for (k, v) in values.iter().enumerate() {
+            let step = (t0 / 0.1).round() as i64 + 100 * k as i64 + offset;
+            assert_eq!(*v, by_step[&step], "chunk {c} sample {k}");
+        }
+    }
+    // Every spike of first_poisson arrives one step later at second_poisson: its `input`
+    // reads g_ampa, which holds the w of the step of the spike.
+    let mut net = neurorec::pipeline::Pipeline::load(pipeline("projection_recordings.toml"))
+        .unwrap()
+        .network(&[])
+        .unwrap();
+    net.set_parameter("first_poisson", "rates", 200.0).unwrap();
+    let (mut arriving, mut arrivals) = (0.0, 0);
+    for _ in 0..5000 {
+        net.step();
+        let input = net
+            .population("second_poisson")
+            .unwrap()
+            .variable("input")
+            .unwrap()[0];
+        assert_eq!(input, arriving);
+        arrivals += usize::from(arriving != 0.0);
+        let fired = !net
+            .population("first_poisson")
+            .unwrap()
+            .last_spikes()
+            .is_empty();
+        let w = net.projections()[0].synapse_variable("w").unwrap()[0];
+        arriving = if fired { w } else { 0.0 };
+    }
+    assert!(arrivals > 50, "{arrivals} spikes arrived");
+}
