@@ -115,8 +115,8 @@ impl<T> Pool<T> {
 /// Reusable (zstd context, page buffer) pairs.
 pub(super) type Workspaces = Arc<Mutex<Vec<(Codec, Vec<u8>)>>>;
 
-/// How the columns of a state file are written: `period`, `step`, `time_ms`, `neuron`,
-/// then one column per recorded variable.
+/// How the columns of a state file are written: `period`, `step`, `time_ms`, `neuron` (a
+/// projection's: `post`, `pre`), then one column per recorded variable.
 #[derive(Clone)]
 pub(super) struct StateColumns {
     /// Descriptors of all columns, in schema order.
@@ -135,6 +135,20 @@ pub(super) struct StateColumns {
     /// zstd contexts and page buffers of finished row groups, for the next ones (a fresh
     /// zstd context allocates its workspace, and the kernel zeroes it, every time).
     pub workspaces: Workspaces,
+    /// A projection's state: the `(post, pre)` of the rows of every sample, written as the
+    /// columns `post` and `pre` in place of `neuron`.
+    pub keys: Option<Arc<[(u32, u32)]>>,
+}
+
+impl StateColumns {
+    /// Number of columns before the values: 4, or 5 for a projection.
+    fn leading_columns(&self) -> usize {
+        if self.keys.is_some() {
+            5
+        } else {
+            4
+        }
+    }
 }
 
 /// Encodes one row group of a state file from its record batches.
@@ -149,15 +163,15 @@ pub(super) struct StateEncoder<'a> {
 
 impl<'a> StateEncoder<'a> {
     pub fn new(cfg: &'a StateColumns) -> Result<Self, ParquetError> {
-        if cfg.descr.len() < 4 {
+        if cfg.descr.len() < cfg.leading_columns() {
             return Err(ParquetError::General(
-                "a state file needs period, step, time_ms and neuron".into(),
+                "a state file needs period, step, time_ms and neuron (or post and pre)".into(),
             ));
         }
         // zstd keeps most value bytes (the mantissas are noise): reserve about their size.
         let width = if cfg.f32_values { 4 } else { 8 };
         let estimate = cfg.row_group_rows.min(1 << 24) * width + (64 << 10);
-        let values = cfg.descr[4..]
+        let values = cfg.descr[cfg.leading_columns()..]
             .iter()
             .map(|d| ChunkBuilder::new(d, cfg.zstd_level, None, cfg.chunks.get(estimate)))
             .collect();
@@ -222,7 +236,7 @@ impl<'a> StateEncoder<'a> {
         Ok(out)
     }
 
-    /// `period`, `step`, `time_ms` and `neuron` of the row group.
+    /// `period`, `step`, `time_ms` and `neuron` (or `post` and `pre`) of the row group.
     fn leading(&mut self) -> Result<Vec<EncodedColumn>, ParquetError> {
         let runs = &self.runs;
         let rows: u64 = runs.iter().map(|r| r.rows as u64).sum();
@@ -254,7 +268,7 @@ impl<'a> StateEncoder<'a> {
             ChunkBuilder::new(d, cfg.zstd_level, stats, cfg.chunks.get(64 << 10))
         };
         let page_rows = cfg.page_rows.max(1);
-        Ok(vec![
+        let mut out = vec![
             period.encode(chunk(period_d, None), codec, rows, page_rows, |v, out| {
                 out.extend_from_slice(&v.to_le_bytes())
             })?,
@@ -268,8 +282,34 @@ impl<'a> StateEncoder<'a> {
             time_ms.encode(chunk(time_d, None), codec, rows, page_rows, |v, out| {
                 out.extend_from_slice(&v.to_le_bytes())
             })?,
-            encode_neurons(chunk(neuron_d, None), codec, runs, rows, page_rows)?,
-        ])
+        ];
+        match &cfg.keys {
+            None => out.push(encode_neurons(
+                chunk(neuron_d, None),
+                codec,
+                runs,
+                rows,
+                page_rows,
+            )?),
+            Some(keys) => {
+                let pre_d = &cfg.descr[4];
+                let mut keyed = |d, side: fn(&(u32, u32)) -> u32| {
+                    encode_rows(
+                        chunk(d, None),
+                        codec,
+                        runs,
+                        rows,
+                        page_rows,
+                        |a, b, page| {
+                            page.extend(keys[a as usize..b as usize].iter().map(|k| side(k) as i32))
+                        },
+                    )
+                };
+                out.push(keyed(neuron_d, |k| k.0)?);
+                out.push(keyed(pre_d, |k| k.1)?);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -494,11 +534,27 @@ impl<'a> PageCutter<'a> {
 
 /// `neuron` of a state row group: 0..rows of every sample, DELTA_BINARY_PACKED.
 fn encode_neurons(
+    chunk: ChunkBuilder,
+    codec: &mut Codec,
+    runs: &[SampleRun],
+    rows: u64,
+    page_rows: usize,
+) -> Result<EncodedColumn, ParquetError> {
+    // u32 neuron indices are stored as INT32 (the Arrow UInt32 mapping).
+    encode_rows(chunk, codec, runs, rows, page_rows, |a, b, page| {
+        page.extend((a..b).map(|i| i as i32))
+    })
+}
+
+/// An INT32 column of a state row group whose rows `a..b` of each sample `fill` gives,
+/// DELTA_BINARY_PACKED.
+fn encode_rows(
     mut chunk: ChunkBuilder,
     codec: &mut Codec,
     runs: &[SampleRun],
     rows: u64,
     page_rows: usize,
+    mut fill: impl FnMut(u32, u32, &mut Vec<i32>),
 ) -> Result<EncodedColumn, ParquetError> {
     let mut page = std::mem::take(&mut codec.ints);
     page.clear();
@@ -513,8 +569,7 @@ fn encode_neurons(
         while neuron < r.rows {
             let room = u32::try_from(page_rows - page.len()).unwrap_or(u32::MAX);
             let end = neuron + room.min(r.rows - neuron);
-            // u32 neuron indices are stored as INT32 (the Arrow UInt32 mapping).
-            page.extend((neuron..end).map(|i| i as i32));
+            fill(neuron, end, &mut page);
             neuron = end;
             if page.len() >= page_rows {
                 flush(&mut page, &mut chunk)?;
@@ -855,6 +910,7 @@ mod tests {
             f32_values,
             chunks: Pool::default(),
             workspaces: Arc::default(),
+            keys: None,
         }
     }
 
@@ -1031,6 +1087,80 @@ mod tests {
                 .collect();
             prop_assert_eq!(got, values);
         }
+    }
+
+    #[test]
+    fn projection_state_writes_post_and_pre_of_every_sample() {
+        // 7 synapses, samples of all of them, pages of 3 rows: pages cut samples anywhere.
+        let keys: Arc<[(u32, u32)]> =
+            vec![(0, 2), (0, 5), (1, 0), (3, 3), (3, 4), (9, 1), (9, 8)].into();
+        let fields = vec![
+            Field::new("period", DataType::UInt32, false),
+            Field::new("step", DataType::Int64, false),
+            Field::new("time_ms", DataType::Float64, false),
+            Field::new("post", DataType::UInt32, false),
+            Field::new("pre", DataType::UInt32, false),
+            Field::new("w", DataType::Float64, false),
+        ];
+        let mut w = file_writer(fields);
+        let mut cols = state_columns(&w, 3, false);
+        cols.keys = Some(Arc::clone(&keys));
+        let runs: Vec<SampleRun> = (0..5)
+            .map(|k| SampleRun {
+                period: k / 3,
+                step: 10 * k as i64,
+                time_ms: k as f64,
+                rows: 7,
+            })
+            .collect();
+        let mut enc = StateEncoder::new(&cols).unwrap();
+        for batch in runs.chunks(2) {
+            let v: Vec<f64> = batch
+                .iter()
+                .flat_map(|r| (0..r.rows).map(move |n| value(r.step, n)))
+                .collect();
+            enc.push(batch, &[v]).unwrap();
+        }
+        let mut group = w.next_row_group().unwrap();
+        for c in enc.finish().unwrap() {
+            group.append_column(&c.data, c.close).unwrap();
+        }
+        group.close().unwrap();
+        let bytes = Bytes::from(w.into_inner().unwrap());
+        let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+        let flat = |i: usize| -> Vec<u32> {
+            column::<UInt32Array>(&batches, i)
+                .iter()
+                .flat_map(|a| a.values().to_vec())
+                .collect()
+        };
+        let expected = |side: fn(&(u32, u32)) -> u32| -> Vec<u32> {
+            (0..5).flat_map(|_| keys.iter().map(side)).collect()
+        };
+        assert_eq!(flat(3), expected(|k| k.0));
+        assert_eq!(flat(4), expected(|k| k.1));
+        let steps: Vec<i64> = column::<Int64Array>(&batches, 1)
+            .iter()
+            .flat_map(|a| a.values().to_vec())
+            .collect();
+        assert_eq!(
+            steps,
+            (0..5).flat_map(|k| [10 * k; 7]).collect::<Vec<i64>>()
+        );
+        let w: Vec<f64> = column::<Float64Array>(&batches, 5)
+            .iter()
+            .flat_map(|a| a.values().to_vec())
+            .collect();
+        let expected_w: Vec<f64> = runs
+            .iter()
+            .flat_map(|r| (0..7).map(move |n| value(r.step, n)))
+            .collect();
+        assert_eq!(w, expected_w);
     }
 
     #[test]

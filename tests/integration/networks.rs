@@ -883,3 +883,44 @@ fn compneuropy_projection_example_runs_with_decaying_weights_and_figures() {
     }
     assert!(arrivals > 50, "{arrivals} spikes arrived");
 }
+
+#[test]
+fn network_sweeps_run_in_parallel_with_each_run_as_its_own_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let swept = format!("{PROJECTION_PIPELINE}\n[sweep]\n\"Q.I\" = [0.5, 0.9, 1.3]\n");
+    let path = dir.path().join("sweep.toml");
+    std::fs::write(&path, &swept).unwrap();
+    let out = dir.path().join("sweep");
+    neurorec()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .arg("--jobs")
+        .arg("3")
+        .assert()
+        .success();
+    neurorec().arg("validate").arg(&out).assert().success();
+    let archive = neurorec::Archive::open(&out).unwrap();
+    for (run, value) in ["0.5", "0.9", "1.3"].into_iter().enumerate() {
+        // The run equals the pipeline with that value, run alone.
+        let single = dir.path().join(format!("single{run}.toml"));
+        std::fs::write(
+            &single,
+            PROJECTION_PIPELINE.replace(
+                "parameters = { I = 0.9 }",
+                &format!("parameters = {{ I = {value} }}"),
+            ),
+        )
+        .unwrap();
+        let alone = dir.path().join(format!("alone{run}"));
+        run_and_validate(&single, &alone);
+        let alone = neurorec::Archive::open(&alone).unwrap();
+        for set in 0..2 {
+            let a = archive.recordings(run as u32, set).unwrap();
+            let b = alone.recordings(0, set).unwrap();
+            assert_eq!(a, b, "run {run} set {set}");
+        }
+    }
+}

@@ -141,9 +141,8 @@ pub(super) enum Job {
         row_group_rows: usize,
         /// Bytes between early writebacks (files fsynced at close only).
         writeback_bytes: Option<u64>,
-        /// State files: encoded by [`StateEncoder`] (zstd level, statistics on `step`,
-        /// f32 values, the pool of value buffers).
-        state: Option<(i32, bool, bool, Pool<f64>)>,
+        /// State files: encoded by [`StateEncoder`].
+        state: Option<StateSetup>,
     },
     Batch {
         id: u64,
@@ -166,6 +165,18 @@ pub(super) enum Job {
     Seal {
         id: u64,
     },
+}
+
+/// How a state file is encoded.
+pub(super) struct StateSetup {
+    pub(super) zstd_level: i32,
+    /// Row-group statistics on `step`.
+    pub(super) step_statistics: bool,
+    pub(super) f32_values: bool,
+    /// The pool the value buffers go back to once encoded.
+    pub(super) values: Pool<f64>,
+    /// A projection's `(post, pre)` of the rows of each sample.
+    pub(super) keys: Option<Arc<[(u32, u32)]>>,
 }
 
 /// A file as the encoder thread holds it: being written, or sealed.
@@ -243,7 +254,7 @@ fn open_file(
     props: WriterProperties,
     row_group_rows: usize,
     writeback_bytes: Option<u64>,
-    state: Option<(i32, bool, bool, Pool<f64>)>,
+    state: Option<StateSetup>,
 ) -> Result<EncFile, ArchiveError> {
     if let Some(parent) = tmp.parent() {
         std::fs::create_dir_all(parent).map_err(ArchiveError::io(parent))?;
@@ -259,19 +270,20 @@ fn open_file(
         .into_serialized_writer()
         .map_err(ArchiveError::parquet(&tmp))?;
     let (state, values) = match state {
-        Some((zstd_level, step_statistics, f32_values, values)) => {
+        Some(setup) => {
             let descr = writer.schema_descr();
             let state = StateColumns {
                 descr: (0..descr.num_columns()).map(|i| descr.column(i)).collect(),
-                zstd_level,
-                step_statistics,
+                zstd_level: setup.zstd_level,
+                step_statistics: setup.step_statistics,
                 page_rows: crate::archive::encode::PAGE_ROWS,
                 row_group_rows,
-                f32_values,
+                f32_values: setup.f32_values,
                 chunks: Pool::default(),
                 workspaces: Arc::default(),
+                keys: setup.keys,
             };
-            (Some(Arc::new(state)), values)
+            (Some(Arc::new(state)), setup.values)
         }
         None => (None, Pool::default()),
     };

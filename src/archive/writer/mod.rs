@@ -24,13 +24,13 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use arrow_array::{ArrayRef, Float32Array, Float64Array, Int64Array, UInt32Array};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use self::encoder::{encoder_loop, BatchData, Job};
+use self::encoder::{encoder_loop, BatchData, Job, StateSetup};
 use super::encode::{Pool, SampleRun};
 use super::manifest::{
     ChunkEntry, ChunkStatus, JournalEntry, Manifest, ManifestWriter, RunStatus, SetEntry,
@@ -57,9 +57,6 @@ struct Stream {
     time_ms: Vec<f64>,
     neuron: Vec<u32>,
     values: Vec<Vec<f64>>,
-    /// A projection's state: `(post, pre)` of the rows of each sample (its file is written
-    /// by the Arrow column writers, with columns `post` and `pre` instead of `neuron`).
-    synapses: Option<Arc<[(u32, u32)]>>,
 }
 
 impl Stream {
@@ -81,46 +78,6 @@ struct OpenChunk {
     /// Per compartment: state stream (when variables are recorded) and spike stream.
     streams: Vec<(Option<Stream>, Option<Stream>)>,
     infos: Vec<CompartmentInfo>,
-}
-
-/// The Arrow columns of a projection's buffered samples (`period`, `step`, `time_ms`,
-/// `post`, `pre`, then the variables), taking them from the stream.
-fn projection_columns(
-    stream: &mut Stream,
-    synapses: &[(u32, u32)],
-    storage: ValueStorage,
-) -> Vec<ArrayRef> {
-    let rows = stream.sample_rows;
-    let mut period = Vec::with_capacity(rows);
-    let mut step = Vec::with_capacity(rows);
-    let mut time_ms = Vec::with_capacity(rows);
-    let mut post = Vec::with_capacity(rows);
-    let mut pre = Vec::with_capacity(rows);
-    for s in &stream.samples {
-        let n = s.rows as usize;
-        period.extend(std::iter::repeat_n(s.period, n));
-        step.extend(std::iter::repeat_n(s.step, n));
-        time_ms.extend(std::iter::repeat_n(s.time_ms, n));
-        post.extend(synapses.iter().take(n).map(|p| p.0));
-        pre.extend(synapses.iter().take(n).map(|p| p.1));
-    }
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from(period)),
-        Arc::new(Int64Array::from(step)),
-        Arc::new(Float64Array::from(time_ms)),
-        Arc::new(UInt32Array::from(post)),
-        Arc::new(UInt32Array::from(pre)),
-    ];
-    for v in &mut stream.values {
-        let v = std::mem::take(v);
-        columns.push(match storage {
-            ValueStorage::F64 => Arc::new(Float64Array::from(v)),
-            ValueStorage::F32 => Arc::new(Float32Array::from(
-                v.iter().map(|x| *x as f32).collect::<Vec<f32>>(),
-            )),
-        });
-    }
-    columns
 }
 
 /// Removes run `run` of the sweep archive at `dir` (what its manifest lists, its staging
@@ -358,11 +315,6 @@ impl ArchiveWriter {
             time_ms: Vec::new(),
             neuron: Vec::new(),
             values: vec![Vec::new(); variables],
-            synapses: info
-                .projection
-                .as_ref()
-                .filter(|_| kind == Kind::State)
-                .map(|p| Arc::clone(&p.synapses)),
         };
         if kind == Kind::State {
             stream.reserve(self.options.batch_rows + info.size);
@@ -399,13 +351,12 @@ impl ArchiveWriter {
             props,
             row_group_rows: self.options.row_group_rows,
             writeback_bytes: self.options.sync.then_some(self.options.writeback_bytes),
-            state: (kind == Kind::State && info.projection.is_none()).then(|| {
-                (
-                    self.options.zstd_level,
-                    self.options.step_statistics,
-                    self.options.storage == ValueStorage::F32,
-                    self.value_buffers.clone(),
-                )
+            state: (kind == Kind::State).then(|| StateSetup {
+                zstd_level: self.options.zstd_level,
+                step_statistics: self.options.step_statistics,
+                f32_values: self.options.storage == ValueStorage::F32,
+                values: self.value_buffers.clone(),
+                keys: info.projection.as_ref().map(|p| Arc::clone(&p.synapses)),
             }),
         })?;
         let chunk = self
@@ -426,7 +377,6 @@ impl ArchiveWriter {
     fn flush_stream(&mut self, compartment: usize, kind: Kind) -> Result<(), ArchiveError> {
         let pool = self.value_buffers.clone();
         let part_rows = self.options.part_rows;
-        let storage = self.options.storage;
         let needs_part = {
             let stream = self.stream_mut(compartment, kind)?;
             if stream.rows() == 0 {
@@ -447,9 +397,6 @@ impl ArchiveWriter {
                 Arc::new(Float64Array::from(std::mem::take(&mut stream.time_ms))),
                 Arc::new(UInt32Array::from(std::mem::take(&mut stream.neuron))),
             ];
-        }
-        if let Some(synapses) = stream.synapses.clone() {
-            columns = projection_columns(stream, &synapses, storage);
         }
         let samples = std::mem::take(&mut stream.samples);
         stream.sample_rows = 0;
