@@ -1,4 +1,4 @@
-//! The command line: `neurorec run | times | plot | inspect | validate | repair | models`. Arguments are
+//! The command line: `neurorec run | times | plot | stats | inspect | validate | repair | models`. Arguments are
 //! parsed with clap; everything else is a library call ([`crate::run`], [`crate::report`],
 //! [`crate::plot`], [`crate::archive`]) whose result is printed here. Errors are printed with
 //! the fix and give a non-zero exit code.
@@ -123,6 +123,41 @@ pub enum Command {
         /// A library model's name.
         name: Option<String>,
     },
+    /// Statistics of an archive per run, set, chunk and compartment (or per neuron): neurons,
+    /// recorded time, spikes, rates, silent fraction, ISI CV, and each variable's mean, std,
+    /// min and max; a sweep's parameters join each run, e.g.
+    /// `neurorec stats results/sweep --compartment exc --csv`
+    Stats {
+        /// The archive directory.
+        dir: PathBuf,
+        /// Only this run (default: all).
+        #[arg(long)]
+        run: Option<u32>,
+        /// Only this set (default: all).
+        #[arg(long)]
+        set: Option<u32>,
+        /// Only this chunk (default: all).
+        #[arg(long)]
+        chunk: Option<u32>,
+        /// Only this compartment (default: all).
+        #[arg(long)]
+        compartment: Option<String>,
+        /// `neuron`: one row per neuron (a projection: per synapse).
+        #[arg(long, value_name = "neuron", value_parser = ["neuron"])]
+        by: Option<String>,
+        /// Only this window, in ms, e.g. `--time-lim 100,300`.
+        #[arg(long, value_name = "T0,T1", allow_hyphen_values = true, value_parser = parse_window)]
+        time_lim: Option<(f64, f64)>,
+        /// JSON (an array of objects) instead of a table.
+        #[arg(long, conflicts_with_all = ["csv", "parquet"])]
+        json: bool,
+        /// CSV instead of a table.
+        #[arg(long, conflicts_with = "parquet")]
+        csv: bool,
+        /// Write the table to this Parquet file (which must not exist yet).
+        #[arg(long, value_name = "FILE")]
+        parquet: Option<PathBuf>,
+    },
     /// Tidy what a stopped writer left, never touching complete chunks: move files of
     /// complete chunks into place, remove staged files of unfinished ones, drop a torn
     /// journal line, mark stopped runs interrupted, e.g. `neurorec repair results/seed`
@@ -230,6 +265,31 @@ fn execute_other(command: Command) -> CliResult {
                 eprintln!("  {w}");
             }
             Ok(())
+        }
+        Command::Stats {
+            dir,
+            run,
+            set,
+            chunk,
+            compartment,
+            by,
+            time_lim,
+            json,
+            csv,
+            parquet,
+        } => {
+            let options = StatsArgs {
+                run,
+                set,
+                chunk,
+                compartment,
+                by_neuron: by.is_some(),
+                time_lim,
+                json,
+                csv,
+                parquet,
+            };
+            stats(&dir, options)
         }
         Command::Inspect { dir } => {
             print!("{}", inspect(&Archive::open(&dir)?)?);
@@ -353,6 +413,62 @@ fn sweep(pipeline: &Pipeline, out: &Path, options: &RunOptions, quiet: bool) -> 
 }
 
 /// `neurorec times`: the info block, or CompNeuroPy's `RecordingTimes.all()` as JSON.
+/// The arguments of `neurorec stats`.
+struct StatsArgs {
+    run: Option<u32>,
+    set: Option<u32>,
+    chunk: Option<u32>,
+    compartment: Option<String>,
+    by_neuron: bool,
+    time_lim: Option<(f64, f64)>,
+    json: bool,
+    csv: bool,
+    parquet: Option<PathBuf>,
+}
+
+/// `neurorec stats`: the table on stdout (or into a Parquet file), notes on runs that did
+/// not complete on stderr.
+#[cfg(feature = "analysis")]
+fn stats(dir: &Path, args: StatsArgs) -> CliResult {
+    use crate::analysis::{to_text, write_parquet, StatsOptions, TextFormat};
+    let archive = Archive::open(dir)?;
+    let options = StatsOptions {
+        run: args.run,
+        set: args.set,
+        chunk: args.chunk,
+        compartment: args.compartment,
+        by_neuron: args.by_neuron,
+        window_ms: args.time_lim,
+    };
+    let mut result = crate::analysis::stats(&archive, &options)?;
+    for note in &result.notes {
+        eprintln!("note: {note}");
+    }
+    if let Some(path) = args.parquet {
+        write_parquet(&mut result.table, &path)?;
+        eprintln!(
+            "{} rows written to {}",
+            result.table.height(),
+            path.display()
+        );
+        return Ok(());
+    }
+    let format = if args.json {
+        TextFormat::Json
+    } else if args.csv {
+        TextFormat::Csv
+    } else {
+        TextFormat::Table
+    };
+    print!("{}", to_text(&result.table, format)?);
+    Ok(())
+}
+
+#[cfg(not(feature = "analysis"))]
+fn stats(_: &Path, _: StatsArgs) -> CliResult {
+    Err("this neurorec was built without `stats` (the cargo feature `analysis`, which brings polars); build it with `cargo build --release --features analysis`".into())
+}
+
 fn times(archive: &Archive, run: u32, set: Option<u32>, json: bool) -> CliResult {
     if !json {
         print!("{}", info_block(archive, run, set)?);

@@ -708,6 +708,21 @@ impl Archive {
         if let Some(what) = bad {
             return Err(ArchiveError::Corrupt { path, what });
         }
+        if n == 0 {
+            // No rows to count samples by (a projection without synapses): the samples are
+            // the period table's.
+            let window = self.window_steps(window_ms);
+            steps = meta
+                .pairs()
+                .into_iter()
+                .flat_map(|(s0, s1)| {
+                    let (first, _, count) =
+                        crate::times::pair_samples(s0, s1, meta.period_steps.max(1));
+                    (0..count).map(move |k| first + k * meta.period_steps.max(1))
+                })
+                .filter(|s| window.is_none_or(|(lo, hi)| *s >= lo && *s < hi))
+                .collect();
+        }
         let samples = steps.len();
         let array =
             Array2::from_shape_vec((samples, n), data).map_err(|e| ArchiveError::Corrupt {
@@ -763,7 +778,9 @@ impl Archive {
     }
 
     /// The `(post, pre)` of each synapse a projection's state holds in a chunk, in the order
-    /// of the columns of [`Archive::read_state`] (the rows of its first sample).
+    /// of the columns of [`Archive::read_state`] (the rows of its first sample; in a chunk
+    /// without samples, the run's connectivity table ordered by post, then pre, or nothing
+    /// when the run wrote none).
     pub fn read_synapses(
         &self,
         at: ChunkRef,
@@ -786,9 +803,15 @@ impl Archive {
         if out.is_empty() && n > 0 {
             // Nothing recorded in this chunk: the run's connectivity, in recording order
             // (by post, then pre; synapses of one pair keep their storage order).
+            // (A run recorded by hand with an `ArchiveWriter`, or stopped before its end,
+            // may have none: then the synapses of this chunk are not known.)
             let rel = format!("{compartment}/synapses/run={}/part-0.parquet", at.run);
-            out = self.pairs_of(&rel, None)?;
-            out.sort();
+            if self.path_of(&rel).is_ok_and(|p| p.is_file()) {
+                out = self.pairs_of(&rel, None)?;
+                out.sort();
+            } else {
+                return Ok(Vec::new());
+            }
         }
         if out.len() != n {
             return Err(ArchiveError::Corrupt {
@@ -926,7 +949,9 @@ fn pass_batch(
                 .iter()
                 .map(|&s| {
                     if s == *last {
-                        *index += 1;
+                        // A damaged file with more rows than u32 counts shows up as rows
+                        // out of order, not as an overflow.
+                        *index = index.saturating_add(1);
                     } else {
                         *last = s;
                         *index = 0;

@@ -85,6 +85,7 @@ impl SynapseDef {
             && matches!(self.pre_spike.as_slice(), [e] if e.variable == "g_target"
                 && e.kind == Kind::Update(BinOp::Add)
                 && e.rhs == Expr::Name("w".into())
+                && e.min.is_none()
                 && e.max.is_none())
     }
 

@@ -632,7 +632,7 @@ fn projection_monitors_record_synapses_by_post_then_pre_with_periods() {
 
 /// A pipeline with two monitored projections (one with a synapse model) whose monitors
 /// start, pause, reset and end sets.
-const PROJECTION_PIPELINE: &str = r#"
+pub const PROJECTION_PIPELINE: &str = r#"
 dt = 0.1
 seed = 11
 

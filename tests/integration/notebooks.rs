@@ -9,7 +9,7 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-const NOTEBOOKS: [(&str, usize); 2] = [("polars.ipynb", 2), ("pandas.ipynb", 3)];
+const NOTEBOOKS: [(&str, usize); 2] = [("polars.ipynb", 3), ("pandas.ipynb", 4)];
 
 #[test]
 fn notebooks_are_committed_without_outputs() {
@@ -41,6 +41,7 @@ fn notebooks_execute_against_fresh_archives() {
     run_pipeline("monitor_recordings.toml", &seed);
     run_pipeline("current_sweep.toml", &sweep);
     let out = std::process::Command::new(python)
+        .env("NEUROREC_BIN", assert_cmd::cargo::cargo_bin("neurorec"))
         .arg(root().join("tests/python/run_notebooks.py"))
         .arg(&seed)
         .arg(&sweep)

@@ -2,9 +2,15 @@
 //! filters and projections pushed into the scan, and per-neuron aggregates. polars carries
 //! its own Arrow implementation; it is used only in this module.
 
+mod output;
+mod stats;
+
 use std::path::Path;
 
 use polars::prelude::*;
+
+pub use output::{to_text, write_parquet, TextFormat};
+pub use stats::{stats, Stats, StatsOptions};
 
 use crate::archive::{Archive, ArchiveError, Kind};
 
@@ -17,6 +23,13 @@ pub enum AnalysisError {
     Polars(#[from] PolarsError),
     #[error("{what} not found in the archive; it holds: {known}")]
     NotFound { what: String, known: String },
+    #[error("{} already exists; neurorec does not replace a file: choose another name or remove it first", .0.display())]
+    Exists(std::path::PathBuf),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A lazy scan of every file of a compartment and kind, across runs, sets and chunks, with
@@ -139,7 +152,8 @@ pub fn firing_rates(
 }
 
 /// Per neuron: mean, min and max of a recorded variable in one chunk, optionally only in the
-/// window `t0 <= time_ms <= t1`. Columns `neuron`, `mean`, `min`, `max`, `samples`.
+/// window `t0 <= time_ms <= t1`. Columns `neuron` (a projection: `post`, `pre`), `mean`,
+/// `min`, `max`, `samples`.
 pub fn variable_stats(
     dir: &Path,
     compartment: &str,
@@ -159,15 +173,22 @@ pub fn variable_stats(
             .and(col("time_ms").lt_eq(lit(t1)));
     }
     let v = col(variable).cast(DataType::Float64);
-    Ok(scan(dir, compartment, Kind::State)?
+    let mut lf = scan(dir, compartment, Kind::State)?;
+    // A projection's rows are synapses (`post`, `pre`).
+    let units = if lf.collect_schema()?.contains("neuron") {
+        vec![col("neuron")]
+    } else {
+        vec![col("post"), col("pre")]
+    };
+    Ok(lf
         .filter(filter)
-        .group_by([col("neuron")])
+        .group_by(units.clone())
         .agg([
             v.clone().mean().alias("mean"),
             v.clone().min().alias("min"),
             v.max().alias("max"),
             len().cast(DataType::Int64).alias("samples"),
         ])
-        .sort(["neuron"], Default::default())
+        .sort_by_exprs(units, Default::default())
         .collect()?)
 }
