@@ -54,7 +54,7 @@ pub fn plot(
     check_dpi(options.dpi).map_err(PlotError::Plan)?;
     let window = time_window(options.time_lim, recorded, dt)?;
     let scale = options.dpi as f64 / 100.0;
-    let size = ((1280.0 * scale) as u32, (960.0 * scale) as u32);
+    let size = figure_size(plan.shape, options.dpi)?;
     let pixels = panel_pixels(size, plan.shape, scale);
     let mut panels: Vec<Option<Panel>> = (0..plan.position.len()).map(|_| None).collect();
     let variables = variable_panels(archive, plan, chunk, chunk_times, dt, window, pixels)?;
@@ -70,6 +70,26 @@ pub fn plot(
     };
     render(path, svg, size, plan, &panels, &frame)?;
     Ok(warnings)
+}
+
+/// Most pixels a figure may have (about 600 MB of RGB while it is drawn).
+const MAX_PIXELS: f64 = 2e8;
+
+/// The figure's size in pixels: as PlotRecordings, 6.4 x 4.8 inches per subplot (6.4 * columns
+/// by 4.8 * rows) at `dpi`; refused beyond [`MAX_PIXELS`], naming the dpi that fits.
+fn figure_size((rows, cols): (u32, u32), dpi: u32) -> Result<(u32, u32), PlotError> {
+    let inches = (6.4 * cols.max(1) as f64, 4.8 * rows.max(1) as f64);
+    let (w, h) = (inches.0 * dpi as f64, inches.1 * dpi as f64);
+    if w * h > MAX_PIXELS {
+        let fits = (MAX_PIXELS / (inches.0 * inches.1)).sqrt().floor().max(1.0);
+        return Err(plan_error(format!(
+            "a figure of shape ({rows}, {cols}) at dpi {dpi} would be {} x {} pixels, more than {} million; use dpi {fits} or less, or fewer subplots",
+            w.round(),
+            h.round(),
+            MAX_PIXELS / 1e6
+        )));
+    }
+    Ok((w.round() as u32, h.round() as u32))
 }
 
 /// Whether `path` names an SVG rather than a PNG image (its extension, in any case).
@@ -105,8 +125,9 @@ fn recorded_window(chunk_times: &ChunkTimes, dt: f64) -> (f64, f64) {
     (lo, hi)
 }
 
-/// The window drawn: `time_lim`, which must be finite, increasing and overlap the recorded
-/// window `(lo, hi)`; without it, the recorded window.
+/// The window drawn: `time_lim`, which must be finite, increasing and inside the recorded
+/// window `(lo, hi)` (up to one step past its last sample, where the period ends), as
+/// PlotRecordings requires; without it, the recorded window.
 fn time_window(
     time_lim: Option<(f64, f64)>,
     (lo, hi): (f64, f64),
@@ -114,7 +135,9 @@ fn time_window(
 ) -> Result<(f64, f64), PlotError> {
     match time_lim {
         Some((a, b)) => {
-            if !(a.is_finite() && b.is_finite()) || a >= b || b < lo || a > hi {
+            let slack = dt * 1e-6;
+            if !(a.is_finite() && b.is_finite()) || a >= b || a < lo - slack || b > hi + dt + slack
+            {
                 // The recorded window in ms as the archive's times print (rounded to dt).
                 let scale = 10f64.powi(crate::sim::decimals_of(dt) as i32);
                 let ms = |x: f64| py_float_repr((x * scale).round() / scale);
@@ -269,4 +292,34 @@ fn render(
         root.present().map_err(|e| draw_err(e.to_string()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_are_six_point_four_by_four_point_eight_inches_per_subplot() {
+        assert_eq!(figure_size((2, 2), 300).ok(), Some((3840, 2880)));
+        assert_eq!(figure_size((3, 3), 100).ok(), Some((1920, 1440)));
+        assert_eq!(figure_size((1, 3), 100).ok(), Some((1920, 480)));
+        let err = figure_size((20, 20), 1200).unwrap_err().to_string();
+        assert!(err.contains("use dpi 127 or less"), "{err}");
+        assert!(figure_size((20, 20), 127).is_ok());
+    }
+
+    #[test]
+    fn a_window_must_lie_inside_the_recordings() {
+        let recorded = (0.0, 549.9);
+        assert!(time_window(Some((500.0, 600.0)), recorded, 0.1).is_err());
+        assert!(time_window(Some((-10.0, 100.0)), recorded, 0.1).is_err());
+        assert_eq!(
+            time_window(Some((0.0, 550.0)), recorded, 0.1).ok(),
+            Some((0.0, 549.9))
+        );
+        assert_eq!(
+            time_window(Some((100.0, 200.0)), recorded, 0.1).ok(),
+            Some((100.0, 200.0))
+        );
+    }
 }

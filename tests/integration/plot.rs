@@ -189,7 +189,8 @@ fn every_format_draws_titles_and_labels_in_svg() {
         .arg(dir.path().join("cli.png"))
         .assert()
         .success();
-    assert_eq!(png_size(&dir.path().join("cli.png")), (1280, 960));
+    // 6.4 x 4.8 inches per subplot, as PlotRecordings: a 1 x 2 plan at dpi 100.
+    assert_eq!(png_size(&dir.path().join("cli.png")), (1280, 480));
 }
 
 #[test]

@@ -482,7 +482,8 @@ fn huge_windows_and_sizes_are_bounded() {
         "shape = [1, 2]\nposition = [1, 2]\ncompartment = [\"pop\", \"pop\"]\nvariable = [\"v\", \"spike\"]\nformat = [\"line\", \"mean\"]\ndpi = 20\n",
     );
     let started = Instant::now();
-    neurorec()
+    // A window beyond the chunk is refused at once (PlotRecordings requires it inside).
+    let o = neurorec()
         .arg("plot")
         .arg(&out)
         .arg("--plan")
@@ -491,8 +492,14 @@ fn huge_windows_and_sizes_are_bounded() {
         .arg("--out")
         .arg(dir.path().join("f.png"))
         .timeout(Duration::from_secs(60))
-        .assert()
-        .success();
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr_of(&o).contains("outside the chunk's recordings"),
+        "{}",
+        stderr_of(&o)
+    );
     assert!(started.elapsed() < Duration::from_secs(60));
     // A billion neurons: checked and estimated without building them; refused to run for
     // lack of memory, with the numbers.
