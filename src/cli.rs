@@ -413,7 +413,8 @@ fn sweep(pipeline: &Pipeline, out: &Path, options: &RunOptions, quiet: bool) -> 
 }
 
 /// `neurorec times`: the info block, or CompNeuroPy's `RecordingTimes.all()` as JSON.
-/// The arguments of `neurorec stats`.
+/// The arguments of `neurorec stats` (unread without the `analysis` feature).
+#[cfg_attr(not(feature = "analysis"), allow(dead_code))]
 struct StatsArgs {
     run: Option<u32>,
     set: Option<u32>,

@@ -23,6 +23,8 @@ pub enum AnalysisError {
     Polars(#[from] PolarsError),
     #[error("{what} not found in the archive; it holds: {known}")]
     NotFound { what: String, known: String },
+    #[error("time window ({t0}, {t1}) is not a window: give two finite times in ms with T0 < T1, e.g. --time-lim 100,300")]
+    InvalidWindow { t0: f64, t1: f64 },
     #[error("{} already exists; neurorec does not replace a file: choose another name or remove it first", .0.display())]
     Exists(std::path::PathBuf),
     #[error("{}: {source}", path.display())]

@@ -121,6 +121,11 @@ fn select(
     archive: &Archive,
     options: &StatsOptions,
 ) -> Result<(Vec<Part>, Vec<String>), AnalysisError> {
+    if let Some((t0, t1)) = options.window_ms {
+        if !(t0.is_finite() && t1.is_finite() && t0 < t1) {
+            return Err(AnalysisError::InvalidWindow { t0, t1 });
+        }
+    }
     let manifest = archive.manifest();
     let all_runs = archive.runs();
     let runs: Vec<u32> = match options.run {

@@ -234,6 +234,7 @@ mod stats {
                 err(&["--run", "2"]),
                 err(&["--set", "7"]),
                 err(&["--chunk", "9"]),
+                err(&["--time-lim", "5,2"]),
             ]
             .join("")
         );
