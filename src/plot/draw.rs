@@ -400,6 +400,7 @@ fn draw_panel<DB: DrawingBackend>(
             spikes,
             neurons,
             window,
+            periods,
         } => {
             if spikes.is_empty() {
                 return draw_no_spikes(area, title, compartment, scale);
@@ -412,7 +413,7 @@ fn draw_panel<DB: DrawingBackend>(
             let y_range = -0.5f64..max_rank + 0.5;
             let raster_title = format!("{title} ({})", max_rank + 1.0);
             let activity_title = format!("Activity {compartment} ({neurons})");
-            let data = (spikes.as_slice(), *neurons, *window);
+            let data = (spikes.as_slice(), *neurons, *window, periods.as_slice());
             match format.as_str() {
                 "raster" => {
                     let mut chart = axes(
@@ -465,20 +466,21 @@ fn draw_no_spikes<DB: DrawingBackend>(
 }
 
 /// The spikes of a subplot with its number of neurons and its window.
-type SpikeData<'a> = (&'a [(f64, u32)], usize, (f64, f64));
+/// Spikes, neurons, window and recording periods of a spike subplot.
+type SpikeData<'a> = (&'a [(f64, u32)], usize, (f64, f64), &'a [(f64, f64)]);
 
 /// `hybrid`: the raster with the population rate on a second y axis.
 fn draw_hybrid<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: String,
     (x_range, y_range): (std::ops::Range<f64>, std::ops::Range<f64>),
-    (spikes, neurons, window): SpikeData<'_>,
+    (spikes, neurons, window, periods): SpikeData<'_>,
     frame: &Frame,
 ) -> DrawResult {
     let scale = frame.scale;
     let px = |x: f64| (x * scale) as u32;
-    let rate = population_rate(spikes, neurons, window);
-    let max = rate.iter().map(|r| r.1).fold(1.0, f64::max);
+    let rate = population_rate(spikes, neurons, window, periods);
+    let max = rate.iter().flatten().map(|r| r.1).fold(1.0, f64::max);
     let chart = ChartBuilder::on(area)
         .caption(title, font(scale, 16.0))
         .margin(px(10.0))
@@ -506,9 +508,11 @@ fn draw_hybrid<DB: DrawingBackend>(
         .draw()
         .map_err(|e| e.to_string())?;
     draw_raster(&mut chart, spikes, neurons, frame)?;
-    chart
-        .draw_secondary_series(LineSeries::new(rate, RED.stroke_width(px(1.5).max(1))))
-        .map_err(|e| e.to_string())?;
+    for curve in rate {
+        chart
+            .draw_secondary_series(LineSeries::new(curve, RED.stroke_width(px(1.5).max(1))))
+            .map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 
@@ -517,12 +521,12 @@ fn draw_mean_rate<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: String,
     x_range: std::ops::Range<f64>,
-    (spikes, neurons, window): SpikeData<'_>,
+    (spikes, neurons, window, periods): SpikeData<'_>,
     scale: f64,
 ) -> DrawResult {
     let px = |x: f64| (x * scale) as u32;
-    let rate = population_rate(spikes, neurons, window);
-    let max = rate.iter().map(|r| r.1).fold(1.0, f64::max);
+    let rate = population_rate(spikes, neurons, window, periods);
+    let max = rate.iter().flatten().map(|r| r.1).fold(1.0, f64::max);
     let mut chart = axes(
         area,
         title,
@@ -531,7 +535,9 @@ fn draw_mean_rate<DB: DrawingBackend>(
         (x_range, 0f64..max * 1.05),
         ("time [ms]", "Mean firing rate [Hz]"),
     )?;
-    draw_polyline(&mut chart, rate, BLACK.stroke_width(px(1.5).max(1)))?;
+    for curve in rate {
+        draw_polyline(&mut chart, curve, BLACK.stroke_width(px(1.5).max(1)))?;
+    }
     Ok(())
 }
 

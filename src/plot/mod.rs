@@ -58,7 +58,7 @@ pub fn plot(
     let pixels = panel_pixels(size, plan.shape, scale);
     let mut panels: Vec<Option<Panel>> = (0..plan.position.len()).map(|_| None).collect();
     let variables = variable_panels(archive, plan, chunk, chunk_times, dt, window, pixels)?;
-    let (spikes, warnings) = spike_panels(archive, plan, chunk, dt, window)?;
+    let (spikes, warnings) = spike_panels(archive, plan, (chunk, chunk_times), dt, window)?;
     for (i, panel) in variables.into_iter().chain(spikes) {
         panels[i] = Some(panel);
     }
@@ -234,7 +234,7 @@ type Placed = Vec<(usize, Panel)>;
 fn spike_panels(
     archive: &Archive,
     plan: &PlotPlan,
-    chunk: ChunkRef,
+    (chunk, chunk_times): (ChunkRef, &ChunkTimes),
     dt: f64,
     window: (f64, f64),
 ) -> Result<(Placed, Vec<String>), PlotError> {
@@ -255,6 +255,21 @@ fn spike_panels(
                 "WARNING PlotRecordings: {comp} does not contain any spikes in the given time interval."
             ));
         }
+        let periods = chunk_times
+            .compartment(comp)
+            .map(|c| {
+                c.pairs
+                    .iter()
+                    .map(|&(s0, s1)| {
+                        (
+                            (s0 as f64 * dt).max(window.0),
+                            (s1 as f64 * dt).min(window.1 + dt),
+                        )
+                    })
+                    .filter(|(a, b)| b > a)
+                    .collect()
+            })
+            .unwrap_or_default();
         let panel = Panel::Spikes {
             title: format!("Spikes {comp}"),
             format: plan.format[i].clone(),
@@ -262,6 +277,7 @@ fn spike_panels(
             spikes,
             neurons,
             window,
+            periods,
         };
         panels.push((i, panel));
     }

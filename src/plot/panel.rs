@@ -246,6 +246,9 @@ pub(super) enum Panel {
         spikes: Vec<(f64, u32)>,
         neurons: usize,
         window: (f64, f64),
+        /// The recording periods inside the window, `[start, end)` in ms: rates are drawn
+        /// inside them only.
+        periods: Vec<(f64, f64)>,
     },
 }
 
@@ -256,34 +259,101 @@ pub(super) fn panel_pixels(size: (u32, u32), shape: (u32, u32), scale: f64) -> (
     (w.max(10.0) as usize, h.max(10.0) as usize)
 }
 
-/// The population rate in 100 bins over the window, in Hz, as PlotRecordings' `mean`.
+/// The population rate in Hz, one curve per recording period (a pause breaks the curve as
+/// it breaks lines; nothing is drawn where nothing was recorded). Bins start at each period's
+/// start; their width is chosen from the window and the data: wide enough that a bin holds 5
+/// spikes on average (5 x recorded time / spikes), but at least 1/100 and at most 1/10 of
+/// the window (at least one step); a period's last, shorter bin is divided by its own width.
 pub(super) fn population_rate(
     spikes: &[(f64, u32)],
     neurons: usize,
     window: (f64, f64),
-) -> Vec<(f64, f64)> {
-    let bins = 100usize;
-    let width = (window.1 - window.0).max(1e-9) / bins as f64;
-    let mut counts = vec![0f64; bins];
-    for (t, _) in spikes {
-        let b = (((t - window.0) / width).max(0.0) as usize).min(bins - 1);
-        counts[b] += 1.0;
+    periods: &[(f64, f64)],
+) -> Vec<Vec<(f64, f64)>> {
+    let span = (window.1 - window.0).max(1e-9);
+    let recorded: f64 = periods.iter().map(|(a, b)| (b - a).max(0.0)).sum();
+    let wanted = if spikes.is_empty() {
+        span / 100.0
+    } else {
+        5.0 * recorded / spikes.len() as f64
+    };
+    let width = wanted.clamp(span / 100.0, span / 10.0).max(1e-9);
+    let per_neuron = neurons.max(1) as f64;
+    let mut curves = Vec::new();
+    for &(start, end) in periods {
+        if end <= start {
+            continue;
+        }
+        let bins = (((end - start) / width).ceil() as usize).clamp(1, 1_000_000);
+        let mut counts = vec![0f64; bins];
+        for (t, _) in spikes {
+            if *t >= start && *t < end {
+                let b = (((t - start) / width) as usize).min(bins - 1);
+                counts[b] += 1.0;
+            }
+        }
+        let curve = counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let b0 = start + i as f64 * width;
+                let b1 = (b0 + width).min(end);
+                let w = (b1 - b0).max(1e-9);
+                ((b0 + b1) / 2.0, c / per_neuron / (w / 1000.0))
+            })
+            .collect();
+        curves.push(curve);
     }
-    counts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                window.0 + (i as f64 + 0.5) * width,
-                c / neurons.max(1) as f64 / (width / 1000.0),
-            )
-        })
-        .collect()
+    curves
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_stop_at_pauses_and_at_the_end_of_the_recordings() {
+        // 50 neurons firing every 10 ms, recorded 0-300 and 350-550 ms of the window 0-549.9.
+        let spikes: Vec<(f64, u32)> = (0..550)
+            .step_by(10)
+            .filter(|t| !(300..350).contains(t))
+            .flat_map(|t| (0..50).map(move |n| (t as f64 + n as f64 * 0.1, n)))
+            .collect();
+        let periods = [(0.0, 300.0), (350.0, 550.0)];
+        let curves = population_rate(&spikes, 50, (0.0, 549.9), &periods);
+        assert_eq!(curves.len(), 2, "one curve per period");
+        for (curve, (a, b)) in curves.iter().zip(periods) {
+            assert!(curve.iter().all(|(t, _)| *t > a && *t < b), "{curve:?}");
+        }
+        // Every spike is counted once, in its period (rate x bin width x neurons).
+        for (curve, (a, b)) in curves.iter().zip(periods) {
+            let width = |i: usize| {
+                let b0 = a + i as f64 * 5.499;
+                (b0 + 5.499).min(b) - b0
+            };
+            let counted: f64 = curve
+                .iter()
+                .enumerate()
+                .map(|(i, (_, r))| r * width(i) / 1000.0 * 50.0)
+                .sum();
+            let inside = spikes.iter().filter(|(t, _)| *t >= a && *t < b).count();
+            assert!(
+                (counted - inside as f64).abs() < 1e-6,
+                "{counted} vs {inside}"
+            );
+        }
+        // The last bin of a period is divided by its own (shorter) width: 100 Hz overall.
+        let total: f64 = curves[1].iter().map(|(_, r)| r).sum::<f64>() / curves[1].len() as f64;
+        assert!(total > 50.0 && total < 150.0, "{total}");
+        // The bins: 5 spikes on average (5 * 500 ms / 2500 spikes = 1 ms) but at least 1/100
+        // of the window (5.5 ms).
+        assert!((curves[0][1].0 - curves[0][0].0 - 5.499).abs() < 1e-9);
+        // Few spikes: wider bins, at most a tenth of the window.
+        let few = population_rate(&spikes[..10], 50, (0.0, 549.9), &periods);
+        assert!((few[0][1].0 - few[0][0].0 - 54.99).abs() < 1e-9);
+        // Nothing recorded in the window: nothing drawn.
+        assert!(population_rate(&[], 50, (300.0, 340.0), &[]).is_empty());
+    }
 
     fn panel(expr: &str, inputs: Vec<usize>, format: &str, shape: &PanelShape) -> VarPanel {
         let e = Expr::parse(expr).unwrap();
