@@ -393,6 +393,7 @@ fn draw_panel<DB: DrawingBackend>(
     let scale = frame.scale;
     match panel {
         Panel::Variable(p) => draw_variable(area, p, frame),
+        Panel::NotRecorded { title, message } => draw_message(area, title, message, scale),
         Panel::Spikes {
             title,
             format,
@@ -403,7 +404,8 @@ fn draw_panel<DB: DrawingBackend>(
             periods,
         } => {
             if spikes.is_empty() {
-                return draw_no_spikes(area, title, compartment, scale);
+                let message = format!("{compartment} does not contain any spikes.");
+                return draw_message(area, title, &message, scale);
             }
             let x_range = window.0..window.1.max(window.0 + 1.0);
             // PlotRecordings' titles: the raster counts neurons up to the highest that
@@ -435,10 +437,10 @@ fn draw_panel<DB: DrawingBackend>(
 }
 
 /// A framed subplot saying that the compartment has no spikes.
-fn draw_no_spikes<DB: DrawingBackend>(
+fn draw_message<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
-    compartment: &str,
+    text: &str,
     scale: f64,
 ) -> DrawResult {
     let px = |x: f64| (x * scale) as u32;
@@ -454,7 +456,6 @@ fn draw_no_spikes<DB: DrawingBackend>(
             BLACK.stroke_width(1),
         ))
         .map_err(|e| e.to_string())?;
-    let text = format!("{compartment} does not contain any spikes.");
     let style = font(scale, 13.0).pos(plotters::style::text_anchor::Pos::new(
         plotters::style::text_anchor::HPos::Center,
         plotters::style::text_anchor::VPos::Center,
@@ -465,7 +466,6 @@ fn draw_no_spikes<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The spikes of a subplot with its number of neurons and its window.
 /// Spikes, neurons, window and recording periods of a spike subplot.
 type SpikeData<'a> = (&'a [(f64, u32)], usize, (f64, f64), &'a [(f64, f64)]);
 

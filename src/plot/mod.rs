@@ -57,8 +57,30 @@ pub fn plot(
     let size = figure_size(plan.shape, options.dpi)?;
     let pixels = panel_pixels(size, plan.shape, scale);
     let mut panels: Vec<Option<Panel>> = (0..plan.position.len()).map(|_| None).collect();
-    let variables = variable_panels(archive, plan, chunk, chunk_times, dt, window, pixels)?;
-    let (spikes, warnings) = spike_panels(archive, plan, (chunk, chunk_times), dt, window)?;
+    // A compartment that recorded nothing in the window (it lies in a pause) gets a panel
+    // saying so, never an empty axis or "no spikes".
+    let mut warnings = Vec::new();
+    let mut drawn = plan.clone();
+    for (i, (comp, slot)) in plan.compartment.iter().zip(panels.iter_mut()).enumerate() {
+        if let Some(message) = not_recorded(chunk_times, comp, window, dt) {
+            let warning = format!("{comp}: {message}");
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+            let var = &plan.variable[i];
+            let title = if var == "spike" {
+                format!("Spikes {comp}")
+            } else {
+                format!("Variable {var} of {comp}")
+            };
+            *slot = Some(Panel::NotRecorded { title, message });
+            // Left out of the reads below.
+            drawn.variable[i] = String::new();
+        }
+    }
+    let variables = variable_panels(archive, &drawn, chunk, chunk_times, dt, window, pixels)?;
+    let (spikes, spike_warnings) = spike_panels(archive, &drawn, (chunk, chunk_times), dt, window)?;
+    warnings.extend(spike_warnings);
     for (i, panel) in variables.into_iter().chain(spikes) {
         panels[i] = Some(panel);
     }
@@ -70,6 +92,47 @@ pub fn plot(
     };
     render(path, svg, size, plan, &panels, &frame)?;
     Ok(warnings)
+}
+
+/// Why compartment `comp` has nothing in `window`: no recording period overlaps it (the
+/// window lies in a pause, before the first or after the last period); `None` otherwise.
+fn not_recorded(
+    chunk_times: &ChunkTimes,
+    comp: &str,
+    window: (f64, f64),
+    dt: f64,
+) -> Option<String> {
+    let times = chunk_times.compartment(comp)?;
+    let periods: Vec<(f64, f64)> = times
+        .pairs
+        .iter()
+        .map(|&(s0, s1)| (s0 as f64 * dt, s1 as f64 * dt))
+        .collect();
+    if periods.iter().any(|&(a, b)| a <= window.1 && b > window.0) {
+        return None;
+    }
+    let ms = |x: f64| crate::sim::py_float_repr((x * 1e6).round() / 1e6);
+    let before = periods
+        .iter()
+        .filter(|(_, b)| *b <= window.0)
+        .map(|p| p.1)
+        .fold(f64::NAN, f64::max);
+    let after = periods
+        .iter()
+        .filter(|(a, _)| *a > window.1)
+        .map(|p| p.0)
+        .fold(f64::NAN, f64::min);
+    let why = match (before.is_finite(), after.is_finite()) {
+        (true, true) => format!("paused {}-{} ms", ms(before), ms(after)),
+        (true, false) => format!("recording stopped at {} ms", ms(before)),
+        (false, true) => format!("recording starts at {} ms", ms(after)),
+        (false, false) => "nothing recorded in this chunk".to_string(),
+    };
+    Some(format!(
+        "not recorded in {}-{} ms ({why})",
+        ms(window.0),
+        ms(window.1)
+    ))
 }
 
 /// Most pixels a figure may have (about 600 MB of RGB while it is drawn).
@@ -172,13 +235,17 @@ fn variable_panels(
     let mut panels = Vec::new();
     let mut compartments: Vec<&String> = Vec::new();
     for (comp, var) in plan.compartment.iter().zip(&plan.variable) {
-        if var != "spike" && !compartments.contains(&comp) {
+        if var != "spike" && !var.is_empty() && !compartments.contains(&comp) {
             compartments.push(comp);
         }
     }
     for comp in compartments {
         let indices: Vec<usize> = (0..plan.position.len())
-            .filter(|i| &plan.compartment[*i] == comp && plan.variable[*i] != "spike")
+            .filter(|i| {
+                &plan.compartment[*i] == comp
+                    && plan.variable[*i] != "spike"
+                    && !plan.variable[*i].is_empty()
+            })
             .collect();
         let meta = archive.compartment_meta(chunk, comp)?;
         let neurons = meta.neurons;

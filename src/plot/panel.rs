@@ -238,6 +238,11 @@ impl VarPanel {
 /// One subplot's data, read from the archive.
 pub(super) enum Panel {
     Variable(Box<VarPanel>),
+    /// A subplot whose compartment recorded nothing in the window (it lies in a pause).
+    NotRecorded {
+        title: String,
+        message: String,
+    },
     Spikes {
         title: String,
         format: String,

@@ -266,3 +266,38 @@ fn invalid_plans_are_errors() {
     .unwrap_err();
     assert!(e.to_string().contains(".png or .svg"), "{e}");
 }
+
+#[test]
+fn a_window_inside_a_pause_says_not_recorded() {
+    // The seed's chunk 0: my_pop1 is paused from 500 to 600 ms, my_pop2 records.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("seed");
+    crate::common::run_pipeline("monitor_recordings.toml", &out);
+    let plan_file = dir.path().join("plan.toml");
+    std::fs::write(&plan_file, "shape = [1, 3]\nposition = [1, 2, 3]\ncompartment = [\"my_pop1\", \"my_pop1\", \"my_pop2\"]\nvariable = [\"v\", \"spike\", \"v\"]\nformat = [\"line\", \"mean\", \"line\"]\ndpi = 50\n").unwrap();
+    let o = neurorec()
+        .arg("plot")
+        .arg(&out)
+        .arg("--plan")
+        .arg(&plan_file)
+        .args(["--time-lim", "520,580", "--out"])
+        .arg(dir.path().join("pause.svg"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(
+        stderr.trim(),
+        "my_pop1: not recorded in 520.0-580.0 ms (paused 500.0-600.0 ms)"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("pause.svg")).unwrap();
+    assert_eq!(svg.matches("not recorded in 520.0-580.0 ms").count(), 2);
+    assert!(!svg.contains("does not contain any spikes"));
+    assert!(svg.contains("Variable v of my_pop2 (1)"));
+    // 1 x 3 subplots of 6.4 x 4.8 inches at dpi 50.
+    assert!(
+        svg.contains("width=\"960\" height=\"240\""),
+        "{}",
+        &svg[..200]
+    );
+}
