@@ -322,11 +322,12 @@ fn draw_matrix<DB: DrawingBackend>(
     let band = n as f64 / p.rows as f64;
     let cells = p.cols.iter().flat_map(|col| {
         (0..p.rows).filter_map(move |r| {
-            // Sum and count of the values (or sample means) in the cell.
-            if col.b[r] == 0.0 {
-                return None;
-            }
-            let v = col.a[r] / col.b[r];
+            // The cell's extreme (see `Column::cell`); `matrix_mean` cells hold one mean.
+            let v = if col.min.is_empty() {
+                (col.b[r] != 0.0).then(|| col.a[r] / col.b[r])?
+            } else {
+                col.cell(r)?
+            };
             let f = ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
             let color = ViridisRGB::get_color(f);
             Some(Rectangle::new(

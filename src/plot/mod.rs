@@ -33,7 +33,7 @@ use panel::{panel_pixels, Panel, PanelShape, VarPanel};
 ///
 /// Only the columns and row groups the plan needs are read, each compartment's state once
 /// for all its subplots. Lines with more samples than pixels are drawn as a min/max envelope
-/// per pixel column, matrices as the mean per pixel cell, rasters with more spikes than
+/// per pixel column, matrices as the extreme of each pixel cell, rasters with more spikes than
 /// pixels as a density image.
 pub fn plot(
     archive: &Archive,

@@ -23,6 +23,24 @@ pub(super) struct Column {
     /// Lines: per row min and max. Matrix: per row sum and count.
     pub(super) a: Vec<f64>,
     pub(super) b: Vec<f64>,
+    /// Matrix: per row the smallest and largest value (empty for lines).
+    pub(super) min: Vec<f64>,
+    pub(super) max: Vec<f64>,
+}
+
+impl Column {
+    /// The value a matrix cell shows: of its smallest and largest value, the one farther
+    /// from the cell's mean, so a spike inside a binned cell keeps its colour (a cell of one
+    /// value shows it); `None` for an empty cell.
+    pub(super) fn cell(&self, row: usize) -> Option<f64> {
+        let (sum, n) = (*self.a.get(row)?, *self.b.get(row)?);
+        if n == 0.0 {
+            return None;
+        }
+        let mean = sum / n;
+        let (lo, hi) = (*self.min.get(row)?, *self.max.get(row)?);
+        Some(if hi - mean >= mean - lo { hi } else { lo })
+    }
 }
 
 /// A variable subplot reduced while the archive is streamed: memory is bounded by the
@@ -142,12 +160,22 @@ impl VarPanel {
                     vec![f64::NEG_INFINITY; self.rows],
                 )
             };
+            let (min, max) = if self.matrix && !self.mean {
+                (
+                    vec![f64::INFINITY; self.rows],
+                    vec![f64::NEG_INFINITY; self.rows],
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
             self.cols.push(Column {
                 key,
                 t: t_col,
                 gap_before: gap,
                 a,
                 b,
+                min,
+                max,
             });
         }
         self.last_step = Some(step);
@@ -165,6 +193,10 @@ impl VarPanel {
         if self.matrix {
             col.a[row] += v;
             col.b[row] += 1.0;
+            if let (Some(lo), Some(hi)) = (col.min.get_mut(row), col.max.get_mut(row)) {
+                *lo = lo.min(v);
+                *hi = hi.max(v);
+            }
         } else {
             col.a[row] = col.a[row].min(v);
             col.b[row] = col.b[row].max(v);
@@ -223,6 +255,10 @@ impl VarPanel {
                     if self.matrix {
                         col.a[row] += v;
                         col.b[row] += 1.0;
+                        if let (Some(lo), Some(hi)) = (col.min.get_mut(row), col.max.get_mut(row)) {
+                            *lo = lo.min(*v);
+                            *hi = hi.max(*v);
+                        }
                     } else {
                         col.a[row] = col.a[row].min(*v);
                         col.b[row] = col.b[row].max(*v);
@@ -484,5 +520,35 @@ mod tests {
             }
         }
         assert_eq!((matrix.lo, matrix.hi), (0.0, 1001.0));
+        // A cell shows its value farthest from its mean: here the largest (the values
+        // of a row rise evenly, the larger end wins a tie).
+        assert_eq!(matrix.cols[0].cell(0), Some(99.0));
+    }
+
+    #[test]
+    fn matrix_cells_keep_a_spike_visible() {
+        // 1000 neurons at -65 mV in 10 pixel rows; neuron 7 spikes to 35 mV at step 1.
+        let shape = PanelShape {
+            neurons: 1000,
+            window: (0.0, 2.0),
+            period_ms: 1.0,
+            dt: 1.0,
+            pixels: (100, 10),
+        };
+        let samples: Vec<(i64, Vec<Vec<f64>>)> = (0..3)
+            .map(|s| {
+                let v = (0..1000)
+                    .map(|n| if n == 7 && s == 1 { 35.0 } else { -65.0 })
+                    .collect();
+                (s, vec![v])
+            })
+            .collect();
+        let mut matrix = panel("v", vec![0], "matrix", &shape);
+        feed(&mut matrix, &samples, 333);
+        // The mean of the cell (-64.0) would hide it; the cell shows the spike.
+        assert_eq!(matrix.cols[1].cell(0), Some(35.0));
+        assert_eq!(matrix.cols[0].cell(0), Some(-65.0));
+        assert_eq!(matrix.cols[1].cell(1), Some(-65.0));
+        assert_eq!(matrix.hi, 35.0);
     }
 }

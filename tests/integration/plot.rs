@@ -301,3 +301,36 @@ fn a_window_inside_a_pause_says_not_recorded() {
         &svg[..200]
     );
 }
+
+#[test]
+fn a_matrix_of_a_spiking_population_reaches_the_top_of_the_colormap() {
+    // 50 Izhikevich2007 neurons driven from 0 to 147; a 1 x 1 matrix at dpi 100 bins 5500
+    // samples into about 500 pixel columns: the spikes must stay yellow (viridis' top).
+    let dir = tempfile::tempdir().unwrap();
+    let currents: Vec<String> = (0..50).map(|i| format!("{}.0", i * 3)).collect();
+    let text = format!(
+        "dt = 0.1\n[populations.pop]\nsize = 50\nmodel = \"Izhikevich2007\"\nparameters = {{ I_app = [{}] }}\n[monitors]\npop = [\"v\"]\n[[schedule]]\nstart = \"all\"\n[[schedule]]\nsimulate = 550\n[[plots]]\nfile = \"m.png\"\nshape = [1, 1]\nposition = [1]\ncompartment = [\"pop\"]\nvariable = [\"v\"]\nformat = [\"matrix\"]\ndpi = 100\n",
+        currents.join(", ")
+    );
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("m");
+    crate::common::run_and_validate(&path, &out);
+    let count = std::process::Command::new(crate::common::python())
+        .arg("-c")
+        .arg("import sys\nfrom PIL import Image\nim = Image.open(sys.argv[1]).convert('RGB')\nprint(sum(1 for (r, g, b) in im.getdata() if abs(r - 253) < 12 and abs(g - 231) < 12 and b < 70))")
+        .arg(out.join("figures/m.png"))
+        .output()
+        .unwrap();
+    assert!(
+        count.status.success(),
+        "{}",
+        String::from_utf8_lossy(&count.stderr)
+    );
+    let yellow: usize = String::from_utf8(count.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(yellow > 50, "{yellow} yellow pixels");
+}
