@@ -220,6 +220,7 @@ impl Manifest {
         if sync {
             sync_dir(dir)?;
         }
+        super::crash_point("manifest_stored");
         Ok(())
     }
 

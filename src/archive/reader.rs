@@ -82,7 +82,8 @@ impl Archive {
         }
     }
 
-    /// Runs present, ascending.
+    /// Runs present, ascending: every run the manifest records, also one stopped before its
+    /// first chunk began.
     pub fn runs(&self) -> Vec<u32> {
         let mut runs: Vec<u32> = self
             .manifest
@@ -90,6 +91,7 @@ impl Archive {
             .iter()
             .map(|c| c.run)
             .chain(self.manifest.sets.iter().map(|s| s.run))
+            .chain(self.manifest.runs.iter().map(|r| r.run))
             .collect();
         runs.sort_unstable();
         runs.dedup();

@@ -680,3 +680,24 @@ fn figures_stay_in_the_archive_and_never_overwrite_each_other() {
     // The figure drawn before is listed and valid.
     assert_eq!(validate(&out).0, 0, "{}", validate(&out).1);
 }
+
+#[test]
+fn a_run_stopped_before_its_first_chunk_is_listed_and_repaired() {
+    // Stopped right after its first manifest is in place, before any chunk began: the
+    // manifest records the run and nothing else (a kill there once made `inspect` list no
+    // run at all).
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(dir.path(), "p.toml", &chunky(3));
+    let out = dir.path().join("out");
+    let status = run_cmd(&p, &out)
+        .env("NEUROREC_CRASH_AT", "manifest_stored:1")
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    assert_eq!(validate(&out).0, 3);
+    neurorec().arg("repair").arg(&out).assert().success();
+    assert_eq!(validate(&out).0, 3);
+    let inspect = neurorec().arg("inspect").arg(&out).output().unwrap();
+    let shown = String::from_utf8_lossy(&inspect.stdout);
+    assert!(shown.contains("run 0: INTERRUPTED"), "{shown}");
+}
