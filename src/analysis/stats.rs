@@ -95,13 +95,12 @@ pub fn stats(archive: &Archive, options: &StatsOptions) -> Result<Stats, Analysi
     let window = options.window_ms;
     let spiking = spike_sums(&parts, window)?;
     let params = sweep_parameters(archive.dir())?;
-    let dt = archive.manifest().dt_ms;
     let table = if options.by_neuron {
         let values = unit_means(archive, &parts, window)?;
-        per_neuron(&parts, &spiking, &values, &params, dt)?
+        per_neuron(&parts, &spiking, &values, &params)?
     } else {
         let values = variable_ranges(&parts, window)?;
-        per_compartment(&parts, &spiking, &values, &params, dt)?
+        per_compartment(&parts, &spiking, &values, &params)?
     };
     Ok(Stats { table, notes })
 }
@@ -232,27 +231,29 @@ fn select(
             }
         }
     }
-    if let Some(s) = options.set {
-        if !sets_seen.contains(&s) {
-            sets_seen.sort_unstable();
-            sets_seen.dedup();
-            return Err(AnalysisError::NotFound {
-                what: format!("set {s}"),
-                known: format!("sets {}", listed(&sets_seen)),
-            });
-        }
-    }
-    if let Some(c) = options.chunk {
-        if !chunks_seen.contains(&c) {
-            chunks_seen.sort_unstable();
-            chunks_seen.dedup();
-            return Err(AnalysisError::NotFound {
-                what: format!("complete chunk {c}"),
-                known: format!("chunks {}", listed(&chunks_seen)),
-            });
-        }
-    }
+    require(options.set, sets_seen, "set", "sets")?;
+    require(options.chunk, chunks_seen, "complete chunk", "chunks")?;
     Ok((parts, notes))
+}
+
+/// An error when `wanted` (a set or chunk asked for) is not among `seen`, listing them.
+fn require(
+    wanted: Option<u32>,
+    mut seen: Vec<u32>,
+    what: &str,
+    plural: &str,
+) -> Result<(), AnalysisError> {
+    match wanted {
+        Some(w) if !seen.contains(&w) => {
+            seen.sort_unstable();
+            seen.dedup();
+            Err(AnalysisError::NotFound {
+                what: format!("{what} {w}"),
+                known: format!("{plural} {}", listed(&seen)),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Recorded time in ms of the periods `pairs` (steps, end exclusive), within `window`.
@@ -608,7 +609,6 @@ fn per_compartment(
     spiking: &BTreeMap<(usize, u32), Spiking>,
     values: &ValueIndex,
     params: &[(String, BTreeMap<u32, f64>)],
-    _dt: f64,
 ) -> Result<DataFrame, AnalysisError> {
     let mut table = Table::default();
     for (row, (i, p)) in parts.iter().enumerate().enumerate() {
@@ -669,7 +669,6 @@ fn per_neuron(
     spiking: &BTreeMap<(usize, u32), Spiking>,
     values: &ValueIndex,
     params: &[(String, BTreeMap<u32, f64>)],
-    _dt: f64,
 ) -> Result<DataFrame, AnalysisError> {
     let any_spikes = parts.iter().any(|p| !p.spike_files.is_empty());
     let any_projection = parts.iter().any(|p| p.projection);
