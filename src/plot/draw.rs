@@ -3,8 +3,9 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::axes::{Axes, AxisSpec, TickRule};
+use super::paint::Stroker;
 use super::panel::{population_rate, Columns, Panel, VarPanel};
 use super::plan::{PlotError, PlotPlan};
 
@@ -29,6 +30,10 @@ pub(super) struct Frame {
     pub(super) window: (f64, f64),
     /// Drawable pixels of one subplot (width, height).
     pub(super) pixels: (usize, usize),
+    /// An SVG figure: text and lines are left to the viewer (no pixel painting).
+    pub(super) svg: bool,
+    /// Histograms count intervals that span a pause (`PlotPlan::isi_across_pauses`).
+    pub(super) isi_across_pauses: bool,
 }
 
 pub(super) fn draw<DB: DrawingBackend>(
@@ -47,19 +52,19 @@ pub(super) fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
-type Chart<'a, DB> = ChartContext<
+pub(super) type Chart<'a, DB> = ChartContext<
     'a,
     DB,
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
-/// A subplot's axes as PlotRecordings draws them: title, no grid, labelled axes.
-/// Draws a thick polyline. plotters joins thick segments with mitres and does not limit the
-/// inner side of a sharp turn, so a trace that turns back on itself (a spike, the min/max
-/// stroke of a binned column) drew a stroke across the whole figure; a zero-length segment
-/// (two points on one pixel) has no direction at all. So points on the pixel of the
-/// previous one are dropped, and the line is cut where it turns back by more than 120°:
-/// the pieces meet end to end, without a mitre.
+/// Draws a thick polyline on an SVG chart. plotters joins thick segments with mitres and
+/// does not limit the inner side of a sharp turn, so a trace that turns back on itself (a
+/// spike, the min/max stroke of a binned column) drew a stroke across the whole figure; a
+/// zero-length segment (two points on one pixel) has no direction at all. So points on the
+/// pixel of the previous one are dropped, and the line is cut where it turns back by more
+/// than 120°: the pieces meet end to end, without a mitre. (PNG figures are stroked by
+/// [`Stroker`], with round joins.)
 fn draw_polyline<DB: DrawingBackend>(
     chart: &mut Chart<'_, DB>,
     points: Vec<(f64, f64)>,
@@ -101,125 +106,117 @@ fn polyline_pieces(points: impl Iterator<Item = ((f64, f64), (i32, i32))>) -> Ve
     pieces
 }
 
-fn axes<'a, DB: DrawingBackend>(
-    area: &'a DrawingArea<DB, Shift>,
-    title: impl AsRef<str>,
-    scale: f64,
-    y_label_px: f64,
-    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
-    (x_desc, y_desc): (&str, &str),
-) -> Result<Chart<'a, DB>, String> {
-    let px = |v: f64| (v * scale) as u32;
-    let mut chart = ChartBuilder::on(area)
-        .caption(title.as_ref(), font(scale, 16.0))
-        .margin(px(10.0))
-        .x_label_area_size(px(40.0))
-        .y_label_area_size(px(y_label_px))
-        .build_cartesian_2d(x.clone(), y.clone())
-        .map_err(|e| e.to_string())?;
-    let neuron_axis = y_desc == "# neurons" || y_desc.is_empty() && title.as_ref().ends_with(']');
-    let offset = (!neuron_axis)
-        .then(|| axis_offset(y.start, y.end))
-        .flatten();
-    let relative = |v: &f64| match offset {
-        Some((offset, exp)) => format!("{:.2}", (v - offset) / 10f64.powi(exp) + 0.0),
-        None => format!("{v:.1}"),
-    };
-    let mut mesh = chart.configure_mesh();
-    mesh.disable_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .label_style(font(scale, 12.0))
-        .axis_desc_style(font(scale, 13.0));
-    if neuron_axis {
-        mesh.y_label_formatter(&|v| neuron_tick(*v));
-    } else if offset.is_some() {
-        mesh.y_label_formatter(&relative);
+/// Lines in data coordinates (of the right-hand axis when `twin`) in `color`, each
+/// `Axes::line_width` wide: anti-aliased strokes on PNG, line elements on SVG.
+fn draw_lines_of<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    axes: &Axes,
+    frame: &Frame,
+    lines: impl Iterator<Item = Vec<(f64, f64)>>,
+    twin: bool,
+    color: RGBColor,
+) -> DrawResult {
+    if frame.svg {
+        let mut chart = axes.chart(area, twin)?;
+        let style = color.stroke_width(axes.line_width().round().max(1.0) as u32);
+        for line in lines {
+            draw_polyline(&mut chart, line, style)?;
+        }
+        return Ok(());
     }
-    mesh.draw().map_err(|e| e.to_string())?;
-    if let Some((offset, exp)) = offset {
-        // As matplotlib does: "1e-8-6e1" above the axis means label * 1e-8 - 60.
-        let text = format!("1e{exp}{offset:+e}");
-        let style = font(scale, 12.0).pos(Pos::new(HPos::Left, VPos::Bottom));
-        chart
-            .plotting_area()
-            .draw(&Text::new(text, (x.start, y.end), style))
-            .map_err(|e| e.to_string())?;
+    let mut stroker = Stroker::new(axes.clip());
+    let y = |v: f64| if twin { axes.y2_px(v) } else { axes.y_px(v) };
+    for line in lines {
+        let px: Vec<(f64, f64)> = line.iter().map(|&(a, b)| (axes.x_px(a), y(b))).collect();
+        stroker.polyline(&px, axes.line_width());
     }
-    Ok(chart)
+    stroker.flush(area, color)
 }
 
-/// The offset and power of ten of an axis whose span is too small for its values to tell
-/// the ticks apart (span below 1e-4 of the values, as matplotlib's offset threshold):
-/// ticks are then labelled `(v - offset) / 10^exp`.
-fn axis_offset(lo: f64, hi: f64) -> Option<(f64, i32)> {
-    let span = hi - lo;
-    let mid = (lo + hi) / 2.0;
-    if !(span > 0.0 && span.is_finite() && mid.is_finite()) || mid.abs() < span * 1e4 {
-        return None;
-    }
-    let exp = span.log10().floor() as i32;
-    let unit = 10f64.powi(exp + 2);
-    Some(((mid / unit).round() * unit, exp))
-}
-
-/// A tick label of a neuron axis (rasters, matrices): only whole neuron indices are labelled.
-fn neuron_tick(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-9 {
-        format!("{:.0}", v.round() + 0.0)
-    } else {
-        String::new()
-    }
-}
-
-fn font(scale: f64, size: f64) -> TextStyle<'static> {
-    ("sans-serif", size * scale).into_font().color(&BLACK)
-}
-
-/// A value range bound as CompNeuroPy's `sci` writes it: one decimal (`-69.8`, `35.0`), or
-/// for magnitudes below 1 one decimal of a power-of-ten mantissa (`1.8e-5`).
+/// A value range bound exactly as CompNeuroPy's `sci` writes it in matrix titles:
+/// `str(round(x, 1))` for x >= 1 ("35.0", "177.2"), else `f"{x:.1e}"` ("-6.3e+01",
+/// "1.0e-04", "0.0e+00"; its docstring's "1.0e-4" is not what Python prints).
 fn sci(x: f64) -> String {
-    if !x.is_finite() {
+    if x >= 1.0 {
+        // Rust's and Python's round-to-one-decimal agree (half to even on exact ties).
+        let rounded: f64 = format!("{x:.1}").parse().unwrap_or(x);
+        return crate::sim::py_float_repr(rounded);
+    }
+    if x.is_nan() {
         return "nan".to_string();
     }
-    if x == 0.0 || x.abs() >= 1.0 {
-        return crate::sim::py_float_repr((x * 10.0).round() / 10.0);
+    if x.is_infinite() {
+        return "-inf".to_string();
     }
-    let zeros = (-x.abs().log10()).ceil() as i32;
-    format!("{:.1}e-{zeros}", x * 10f64.powi(zeros))
+    // Python: mantissa, 'e', sign, at least two exponent digits.
+    let text = format!("{x:.1e}");
+    match text.split_once('e') {
+        Some((mantissa, exp)) => {
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp),
+            };
+            format!("{mantissa}e{sign}{digits:0>2}")
+        }
+        None => text,
+    }
 }
 
 /// Dots per spike, or a density image when there are more spikes than pixels.
 fn draw_raster<DB: DrawingBackend>(
-    chart: &mut Chart<'_, DB>,
+    area: &DrawingArea<DB, Shift>,
+    axes: &Axes,
     spikes: &[(f64, u32)],
     neurons: usize,
     frame: &Frame,
 ) -> DrawResult {
     let (w, h) = frame.pixels;
     let window = frame.window;
+    let pt = frame.scale * 100.0 / 72.0;
     if spikes.iter().all(|(_, n)| *n == 0) {
-        // Only neuron 0 fires: PlotRecordings draws tall ticks (`|`) instead of dots.
-        return chart
-            .draw_series(
-                spikes.iter().map(|(t, _)| {
-                    PathElement::new(vec![(*t, -0.1), (*t, 0.1)], BLACK.stroke_width(1))
-                }),
-            )
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        // Only neuron 0 fires: PlotRecordings draws tall ticks (marker `|`, size 3000:
+        // sqrt(3000) pt tall) instead of dots.
+        let half = 3000f64.sqrt() / 2.0 * pt;
+        let y0 = axes.y_px(0.0);
+        if frame.svg {
+            let mut chart = axes.chart(area, false)?;
+            let span = (half / (axes.rect.3 - axes.rect.1)) * 1.0;
+            return chart
+                .draw_series(spikes.iter().map(|(t, _)| {
+                    PathElement::new(vec![(*t, -span), (*t, span)], BLACK.stroke_width(1))
+                }))
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+        }
+        let mut stroker = Stroker::new(axes.clip());
+        for (t, _) in spikes {
+            let x = axes.x_px(*t);
+            stroker.polyline(&[(x, y0 - half), (x, y0 + half)], (0.1 * pt).max(1.0));
+        }
+        return stroker.flush(area, BLACK);
     }
     if spikes.len() <= w * h {
-        let r = ((1.2 * frame.scale) as u32).max(1);
-        return chart
-            .draw_series(
-                spikes
-                    .iter()
-                    .map(|(t, n)| Circle::new((*t, *n as f64), r, BLACK.filled())),
-            )
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        // PlotRecordings' `.` markers of size 3: sqrt(3) pt across.
+        let across = 3f64.sqrt() * pt;
+        if frame.svg {
+            let mut chart = axes.chart(area, false)?;
+            let r = ((across / 2.0) as u32).max(1);
+            return chart
+                .draw_series(
+                    spikes
+                        .iter()
+                        .map(|(t, n)| Circle::new((*t, *n as f64), r, BLACK.filled())),
+                )
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+        }
+        let mut stroker = Stroker::new(axes.clip());
+        for (t, n) in spikes {
+            stroker.polyline(&[(axes.x_px(*t), axes.y_px(*n as f64))], across);
+        }
+        return stroker.flush(area, BLACK);
     }
+    let mut chart = axes.chart(area, false)?;
     let rows = neurons.clamp(1, h);
     let width = (window.1 - window.0).max(1e-9) / w as f64;
     let mut counts = vec![0u32; w * rows];
@@ -254,20 +251,7 @@ fn draw_raster<DB: DrawingBackend>(
         .map_err(|e| e.to_string())
 }
 
-fn draw_variable<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    p: &VarPanel,
-    frame: &Frame,
-) -> DrawResult {
-    let x = time_range(frame);
-    let y = value_range(p);
-    if p.matrix {
-        return draw_matrix(area, p, frame.scale, x);
-    }
-    draw_lines(area, p, frame.scale, x, y)
-}
-
-/// The time axis of a variable subplot: the window, or one ms from its start when empty.
+/// The time axis of a subplot: the window, or one ms from its start when empty.
 fn time_range(frame: &Frame) -> (f64, f64) {
     if frame.window.1 > frame.window.0 {
         frame.window
@@ -295,26 +279,47 @@ fn value_range(p: &VarPanel) -> (f64, f64) {
     (lo, hi)
 }
 
+/// The neuron ticks of a matrix, as PlotRecordings sets them: 0 alone for one row, else
+/// `min(10, n)` ticks at `linspace(0, n, endpoint=False)` rounded down.
+fn matrix_ticks(n: usize) -> Vec<f64> {
+    if n <= 1 {
+        return vec![0.0];
+    }
+    let num = n.min(10);
+    let step = n as f64 / num as f64;
+    (0..num).map(|i| (i as f64 * step).floor()).collect()
+}
+
+/// The neuron ticks of a raster: 0 alone when only neuron 0 fired, else matplotlib's
+/// `MaxNLocator(integer=True)`.
+fn raster_rule(max_rank: f64) -> TickRule {
+    if max_rank == 0.0 {
+        TickRule::Fixed(vec![0.0])
+    } else {
+        TickRule::Integer
+    }
+}
+
 /// A variable as a matrix: one viridis cell per column and row of neurons.
 fn draw_matrix<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     p: &VarPanel,
-    scale: f64,
-    (x0, x1): (f64, f64),
+    frame: &Frame,
 ) -> DrawResult {
     // As PlotRecordings: the value range in the title (its `sci` format), neuron 0 at
     // the top (matplotlib's imshow), no y label.
     let title = format!("{} [{}, {}]", p.title, sci(p.lo), sci(p.hi));
     let (lo, hi) = (p.lo, if p.hi > p.lo { p.hi } else { p.lo + 1.0 });
     let n = if p.mean { 1 } else { p.neurons.max(1) };
-    let mut chart = axes(
-        area,
+    let axes = Axes::layout(
+        area.dim_in_pixel(),
+        frame.scale,
         title,
-        scale,
-        50.0,
-        (x0..x1, (n as f64 - 0.5)..-0.5),
-        ("time [ms]", ""),
-    )?;
+        AxisSpec::new(time_range(frame), "time [ms]", TickRule::Auto),
+        AxisSpec::new((n as f64 - 0.5, -0.5), "", TickRule::Fixed(matrix_ticks(n))),
+        None,
+    );
+    let mut chart = axes.chart(area, false)?;
     let half = match p.columns {
         Columns::Exact => p.period_ms / 2.0,
         Columns::Binned { width, .. } => width / 2.0,
@@ -340,34 +345,33 @@ fn draw_matrix<DB: DrawingBackend>(
         })
     });
     chart.draw_series(cells).map_err(|e| e.to_string())?;
-    Ok(())
+    axes.draw(area, frame.svg)
 }
 
 /// A variable as lines: one polyline per row, broken at pauses.
 fn draw_lines<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     p: &VarPanel,
-    scale: f64,
-    (x0, x1): (f64, f64),
-    (lo, hi): (f64, f64),
+    frame: &Frame,
 ) -> DrawResult {
-    let px = |x: f64| (x * scale) as u32;
+    let (lo, hi) = value_range(p);
+    // matplotlib's autoscale margin: 5 % of the span on each side.
     let pad = (hi - lo) * 0.05;
-    let mut chart = axes(
-        area,
-        &p.title,
-        scale,
-        60.0,
-        (x0..x1, (lo - pad)..(hi + pad)),
-        ("time [ms]", ""),
-    )?;
-    let style = BLACK.stroke_width(px(1.5).max(1));
+    let axes = Axes::layout(
+        area.dim_in_pixel(),
+        frame.scale,
+        p.title.clone(),
+        AxisSpec::new(time_range(frame), "time [ms]", TickRule::Auto),
+        AxisSpec::new((lo - pad, hi + pad), "", TickRule::Auto),
+        None,
+    );
+    let mut lines = Vec::new();
     for r in 0..p.rows {
         // Pauses are gaps: a new line wherever a pause lies between two columns.
         let mut segment: Vec<(f64, f64)> = Vec::new();
         for col in &p.cols {
             if col.gap_before && !segment.is_empty() {
-                draw_polyline(&mut chart, std::mem::take(&mut segment), style)?;
+                lines.push(std::mem::take(&mut segment));
             }
             let (a, b) = (col.a[r], col.b[r]);
             if !a.is_finite() {
@@ -380,10 +384,14 @@ fn draw_lines<DB: DrawingBackend>(
             }
         }
         if !segment.is_empty() {
-            draw_polyline(&mut chart, segment, style)?;
+            lines.push(segment);
+        }
+        if lines.len() >= 256 {
+            draw_lines_of(area, &axes, frame, lines.drain(..), false, BLACK)?;
         }
     }
-    Ok(())
+    draw_lines_of(area, &axes, frame, lines.into_iter(), false, BLACK)?;
+    axes.draw(area, frame.svg)
 }
 
 fn draw_panel<DB: DrawingBackend>(
@@ -391,10 +399,10 @@ fn draw_panel<DB: DrawingBackend>(
     panel: &Panel,
     frame: &Frame,
 ) -> DrawResult {
-    let scale = frame.scale;
     match panel {
-        Panel::Variable(p) => draw_variable(area, p, frame),
-        Panel::NotRecorded { title, message } => draw_message(area, title, message, scale),
+        Panel::Variable(p) if p.matrix => draw_matrix(area, p, frame),
+        Panel::Variable(p) => draw_lines(area, p, frame),
+        Panel::NotRecorded { title, message } => draw_message(area, title, message, frame),
         Panel::Spikes {
             title,
             format,
@@ -406,140 +414,129 @@ fn draw_panel<DB: DrawingBackend>(
         } => {
             if spikes.is_empty() {
                 let message = format!("{compartment} does not contain any spikes.");
-                return draw_message(area, title, &message, scale);
+                return draw_message(area, title, &message, frame);
             }
-            let x_range = window.0..window.1.max(window.0 + 1.0);
             // PlotRecordings' titles: the raster counts neurons up to the highest that
             // fired; the rate (also as hybrid, whose title it overwrites) and the histograms
             // count every neuron of the compartment.
             let max_rank = spikes.iter().map(|(_, n)| *n).max().unwrap_or(0) as f64;
-            let y_range = -0.5f64..max_rank + 0.5;
             let raster_title = format!("{title} ({})", max_rank + 1.0);
             let activity_title = format!("Activity {compartment} ({neurons})");
             let data = (spikes.as_slice(), *neurons, *window, periods.as_slice());
             match format.as_str() {
                 "raster" => {
-                    let mut chart = axes(
-                        area,
+                    let axes = Axes::layout(
+                        area.dim_in_pixel(),
+                        frame.scale,
                         raster_title,
-                        scale,
-                        60.0,
-                        (x_range, y_range),
-                        ("time [ms]", "# neurons"),
-                    )?;
-                    draw_raster(&mut chart, spikes, *neurons, frame)
+                        AxisSpec::new(time_range(frame), "time [ms]", TickRule::Auto),
+                        AxisSpec::new((-0.5, max_rank + 0.5), "# neurons", raster_rule(max_rank)),
+                        None,
+                    );
+                    draw_raster(area, &axes, spikes, *neurons, frame)?;
+                    axes.draw(area, frame.svg)
                 }
-                "hybrid" => draw_hybrid(area, activity_title, (x_range, y_range), data, frame),
-                "mean" => draw_mean_rate(area, activity_title, x_range, data, scale),
-                _ => draw_histogram(area, compartment, format, spikes, *neurons, scale),
+                "hybrid" => draw_hybrid(area, activity_title, max_rank, data, frame),
+                "mean" => draw_mean_rate(area, activity_title, data, frame),
+                _ => draw_histogram(area, compartment, format, data, frame),
             }
         }
     }
 }
 
-/// A framed subplot saying that the compartment has no spikes.
+/// A framed subplot without data, saying why (no spikes, not recorded).
 fn draw_message<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     text: &str,
-    scale: f64,
+    frame: &Frame,
 ) -> DrawResult {
-    let px = |x: f64| (x * scale) as u32;
-    let chart = ChartBuilder::on(area)
-        .caption(title, font(scale, 16.0))
-        .margin(px(10.0))
-        .build_cartesian_2d(0f64..1.0, 0f64..1.0)
-        .map_err(|e| e.to_string())?;
-    let plotting = chart.plotting_area();
-    plotting
-        .draw(&Rectangle::new(
-            [(0.0, 0.0), (1.0, 1.0)],
-            BLACK.stroke_width(1),
-        ))
-        .map_err(|e| e.to_string())?;
-    let style = font(scale, 13.0).pos(plotters::style::text_anchor::Pos::new(
-        plotters::style::text_anchor::HPos::Center,
-        plotters::style::text_anchor::VPos::Center,
-    ));
-    plotting
-        .draw(&Text::new(text, (0.5, 0.5), style))
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    let axes = Axes::layout(
+        area.dim_in_pixel(),
+        frame.scale,
+        title.to_string(),
+        AxisSpec::new((0.0, 1.0), "", TickRule::None),
+        AxisSpec::new((0.0, 1.0), "", TickRule::None),
+        None,
+    );
+    axes.message(area, frame.svg, text)?;
+    axes.draw(area, frame.svg)
 }
 
 /// Spikes, neurons, window and recording periods of a spike subplot.
 type SpikeData<'a> = (&'a [(f64, u32)], usize, (f64, f64), &'a [(f64, f64)]);
 
-/// `hybrid`: the raster with the population rate on a second y axis.
+/// `hybrid`: the raster with the population rate on a second y axis, in red.
 fn draw_hybrid<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: String,
-    (x_range, y_range): (std::ops::Range<f64>, std::ops::Range<f64>),
+    max_rank: f64,
     (spikes, neurons, window, periods): SpikeData<'_>,
     frame: &Frame,
 ) -> DrawResult {
-    let scale = frame.scale;
-    let px = |x: f64| (x * scale) as u32;
     let rate = population_rate(spikes, neurons, window, periods);
     let max = rate.iter().flatten().map(|r| r.1).fold(1.0, f64::max);
-    let chart = ChartBuilder::on(area)
-        .caption(title, font(scale, 16.0))
-        .margin(px(10.0))
-        .x_label_area_size(px(40.0))
-        .y_label_area_size(px(60.0))
-        .right_y_label_area_size(px(60.0))
-        .build_cartesian_2d(x_range.clone(), y_range)
-        .map_err(|e| e.to_string())?;
-    let mut chart = chart.set_secondary_coord(x_range, 0f64..max * 1.05);
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("time [ms]")
-        .y_desc("# neurons")
-        .y_label_formatter(&|v| neuron_tick(*v))
-        .label_style(font(scale, 12.0))
-        .axis_desc_style(font(scale, 13.0))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_secondary_axes()
-        .y_desc("Mean firing rate [Hz]")
-        .label_style(font(scale, 12.0).color(&RED))
-        .axis_desc_style(font(scale, 13.0).color(&RED))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    draw_raster(&mut chart, spikes, neurons, frame)?;
-    for curve in rate {
-        chart
-            .draw_secondary_series(LineSeries::new(curve, RED.stroke_width(px(1.5).max(1))))
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    let mut twin = AxisSpec::new((0.0, max * 1.05), "Mean firing rate [Hz]", TickRule::Auto);
+    twin.color = RED;
+    let axes = Axes::layout(
+        area.dim_in_pixel(),
+        frame.scale,
+        title,
+        AxisSpec::new(time_range(frame), "time [ms]", TickRule::Auto),
+        AxisSpec::new((-0.5, max_rank + 0.5), "# neurons", raster_rule(max_rank)),
+        Some(twin),
+    );
+    draw_raster(area, &axes, spikes, neurons, frame)?;
+    draw_lines_of(area, &axes, frame, rate.into_iter(), true, RED)?;
+    axes.draw(area, frame.svg)
 }
 
 /// `mean`: the population rate as a line.
 fn draw_mean_rate<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: String,
-    x_range: std::ops::Range<f64>,
     (spikes, neurons, window, periods): SpikeData<'_>,
-    scale: f64,
+    frame: &Frame,
 ) -> DrawResult {
-    let px = |x: f64| (x * scale) as u32;
     let rate = population_rate(spikes, neurons, window, periods);
     let max = rate.iter().flatten().map(|r| r.1).fold(1.0, f64::max);
-    let mut chart = axes(
-        area,
+    let axes = Axes::layout(
+        area.dim_in_pixel(),
+        frame.scale,
         title,
-        scale,
-        60.0,
-        (x_range, 0f64..max * 1.05),
-        ("time [ms]", "Mean firing rate [Hz]"),
-    )?;
-    for curve in rate {
-        draw_polyline(&mut chart, curve, BLACK.stroke_width(px(1.5).max(1)))?;
+        AxisSpec::new(time_range(frame), "time [ms]", TickRule::Auto),
+        AxisSpec::new((0.0, max * 1.05), "Mean firing rate [Hz]", TickRule::Auto),
+        None,
+    );
+    draw_lines_of(area, &axes, frame, rate.into_iter(), false, BLACK)?;
+    axes.draw(area, frame.svg)
+}
+
+/// Each neuron's interspike intervals. An interval between two spikes with a pause between
+/// them (in different recording `periods`) is dropped unless `across_pauses`: the neuron
+/// may have fired in the pause, unrecorded.
+fn interspike_intervals(
+    spikes: &[(f64, u32)],
+    neurons: usize,
+    periods: &[(f64, f64)],
+    across_pauses: bool,
+) -> Vec<Vec<f64>> {
+    let period_of = |t: f64| periods.partition_point(|(start, _)| *start <= t);
+    let mut per_neuron: Vec<Vec<(f64, usize)>> = vec![Vec::new(); neurons];
+    for (t, n) in spikes {
+        if let Some(list) = per_neuron.get_mut(*n as usize) {
+            list.push((*t, period_of(*t)));
+        }
     }
-    Ok(())
+    per_neuron
+        .iter()
+        .map(|ts| {
+            ts.windows(2)
+                .filter(|w| across_pauses || w[0].1 == w[1].1)
+                .map(|w| w[1].0 - w[0].0)
+                .collect()
+        })
+        .collect()
 }
 
 /// `interspike` (ISI, 0-200 ms) or `cv` (0-2): histograms with 100 bins, normalised to a
@@ -548,27 +545,17 @@ fn draw_histogram<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     compartment: &str,
     format: &str,
-    spikes: &[(f64, u32)],
-    neurons: usize,
-    scale: f64,
+    (spikes, neurons, _, periods): SpikeData<'_>,
+    frame: &Frame,
 ) -> DrawResult {
-    let mut per_neuron: Vec<Vec<f64>> = vec![Vec::new(); neurons];
-    for (t, n) in spikes {
-        if let Some(list) = per_neuron.get_mut(*n as usize) {
-            list.push(*t);
-        }
-    }
+    let intervals = interspike_intervals(spikes, neurons, periods, frame.isi_across_pauses);
     let (values, range, label): (Vec<f64>, (f64, f64), &str) = if format == "interspike" {
-        let isi = per_neuron
-            .iter()
-            .flat_map(|ts| ts.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>())
-            .collect();
+        let isi = intervals.into_iter().flatten().collect();
         (isi, (0.0, 200.0), "Interspike interval [ms]")
     } else {
-        let cv = per_neuron
-            .iter()
-            .filter_map(|ts| {
-                let isi: Vec<f64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
+        let cv = intervals
+            .into_iter()
+            .filter_map(|isi| {
                 if isi.len() < 2 {
                     return None;
                 }
@@ -597,40 +584,27 @@ fn draw_histogram<DB: DrawingBackend>(
     } else {
         "Coefficient of variation histogram"
     };
-    let mut chart = axes(
-        area,
+    let axes = Axes::layout(
+        area.dim_in_pixel(),
+        frame.scale,
         format!("{name} {compartment} ({neurons})"),
-        scale,
-        60.0,
-        (range.0..range.1, 0f64..max * 1.05),
-        (label, "Probability"),
-    )?;
+        AxisSpec::new(range, label, TickRule::Auto),
+        AxisSpec::new((0.0, max * 1.05), "Probability", TickRule::Auto),
+        None,
+    );
+    let mut chart = axes.chart(area, false)?;
     chart
         .draw_series(density.iter().enumerate().map(|(i, d)| {
             let a = range.0 + i as f64 * width;
             Rectangle::new([(a, 0.0), (a + width, *d)], BLACK.filled())
         }))
         .map_err(|e| e.to_string())?;
-    Ok(())
+    axes.draw(area, frame.svg)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tiny_spans_get_an_offset_axis_like_matplotlib() {
-        // A trace within 2e-8 of -60 (my_pop1 of the seed): labels relative to -60 in 1e-8.
-        let (offset, exp) = axis_offset(-60.0 - 1.9e-8, -60.0 + 1e-9).unwrap();
-        assert_eq!((offset, exp), (-60.0, -8));
-        assert_eq!(format!("1e{exp}{offset:+e}"), "1e-8-6e1");
-        // Ordinary ranges keep plain labels.
-        assert_eq!(axis_offset(-62.0, 35.0), None);
-        assert_eq!(axis_offset(-60.5, -59.5), None);
-        assert_eq!(axis_offset(-60.001, -59.999), Some((-60.0, -3)));
-        assert_eq!(axis_offset(0.0, 0.0), None);
-        assert_eq!(axis_offset(f64::NAN, 1.0), None);
-    }
 
     #[test]
     fn polylines_are_cut_where_they_turn_back_and_keep_one_point_per_pixel() {
@@ -660,12 +634,43 @@ mod tests {
 
     #[test]
     fn range_bounds_are_written_as_compneuropy_does() {
-        assert_eq!(sci(0.0001), "1.0e-4");
+        // `sci` of CompNeuroPy's extra_functions, as Python prints it.
+        assert_eq!(sci(0.0001), "1.0e-04");
         assert_eq!(sci(1.77), "1.8");
-        assert_eq!(sci(1.77e-5), "1.8e-5");
+        assert_eq!(sci(1.77e-5), "1.8e-05");
         assert_eq!(sci(177.22), "177.2");
-        assert_eq!(sci(-69.77), "-69.8");
+        assert_eq!(sci(-69.77), "-7.0e+01");
+        assert_eq!(sci(-63.1), "-6.3e+01");
         assert_eq!(sci(35.0), "35.0");
-        assert_eq!(sci(0.0), "0.0");
+        assert_eq!(sci(0.0), "0.0e+00");
+        assert_eq!(sci(1.25), "1.2");
+        assert_eq!(sci(0.5), "5.0e-01");
+        assert_eq!(sci(1e300), "1e+300");
+        assert_eq!(sci(-2e-300), "-2.0e-300");
+        assert_eq!(sci(f64::NAN), "nan");
+        assert_eq!(sci(f64::INFINITY), "inf");
+        assert_eq!(sci(f64::NEG_INFINITY), "-inf");
+    }
+
+    #[test]
+    fn intervals_across_a_pause_are_dropped_unless_asked_for() {
+        // Neuron 0 fires at 10, 20 (period 0-100), 160, 170 (period 150-200); neuron 1 once.
+        let spikes = [(10.0, 0), (20.0, 0), (50.0, 1), (160.0, 0), (170.0, 0)];
+        let periods = [(0.0, 100.0), (150.0, 200.0)];
+        let isi = interspike_intervals(&spikes, 2, &periods, false);
+        assert_eq!(isi, vec![vec![10.0, 10.0], vec![]]);
+        let all = interspike_intervals(&spikes, 2, &periods, true);
+        assert_eq!(all, vec![vec![10.0, 140.0, 10.0], vec![]]);
+    }
+
+    #[test]
+    fn matrix_ticks_are_plotrecordings() {
+        assert_eq!(matrix_ticks(1), vec![0.0]);
+        assert_eq!(matrix_ticks(7), (0..7).map(f64::from).collect::<Vec<_>>());
+        assert_eq!(
+            matrix_ticks(15),
+            vec![0.0, 1.0, 3.0, 4.0, 6.0, 7.0, 9.0, 10.0, 12.0, 13.0]
+        );
+        assert_eq!(matrix_ticks(1000)[1], 100.0);
     }
 }

@@ -3,10 +3,13 @@
 //! the archive, never from memory; text uses an embedded font, so no system fonts are
 //! needed.
 
+mod axes;
 mod draw;
 mod expr;
+mod paint;
 mod panel;
 mod plan;
+mod ticks;
 
 use std::path::Path;
 
@@ -89,6 +92,8 @@ pub fn plot(
         scale,
         window,
         pixels,
+        svg,
+        isi_across_pauses: plan.isi_across_pauses.unwrap_or(false),
     };
     render(path, svg, size, plan, &panels, &frame)?;
     Ok(warnings)

@@ -304,7 +304,8 @@ pub(super) fn panel_pixels(size: (u32, u32), shape: (u32, u32), scale: f64) -> (
 /// it breaks lines; nothing is drawn where nothing was recorded). Bins start at each period's
 /// start; their width is chosen from the window and the data: wide enough that a bin holds 5
 /// spikes on average (5 x recorded time / spikes), but at least 1/100 and at most 1/10 of
-/// the window (at least one step); a period's last, shorter bin is divided by its own width.
+/// the window (at least one step); a period's last bin is divided by its own width, and
+/// joined to the one before when it is shorter than half a bin.
 pub(super) fn population_rate(
     spikes: &[(f64, u32)],
     neurons: usize,
@@ -325,7 +326,13 @@ pub(super) fn population_rate(
         if end <= start {
             continue;
         }
-        let bins = (((end - start) / width).ceil() as usize).clamp(1, 1_000_000);
+        let mut bins = (((end - start) / width).ceil() as usize).clamp(1, 1_000_000);
+        // A last bin under half the width (e.g. the 0.05 ms between the window's last
+        // step and the period's end) holds no spike time and would draw a false drop to
+        // 0 Hz: it is joined to the bin before it.
+        if bins > 1 && end - (start + (bins - 1) as f64 * width) < width / 2.0 {
+            bins -= 1;
+        }
         let mut counts = vec![0f64; bins];
         for (t, _) in spikes {
             if *t >= start && *t < end {
@@ -338,7 +345,7 @@ pub(super) fn population_rate(
             .enumerate()
             .map(|(i, c)| {
                 let b0 = start + i as f64 * width;
-                let b1 = (b0 + width).min(end);
+                let b1 = if i + 1 == bins { end } else { b0 + width };
                 let w = (b1 - b0).max(1e-9);
                 ((b0 + b1) / 2.0, c / per_neuron / (w / 1000.0))
             })
@@ -370,7 +377,11 @@ mod tests {
         for (curve, (a, b)) in curves.iter().zip(periods) {
             let width = |i: usize| {
                 let b0 = a + i as f64 * 5.499;
-                (b0 + 5.499).min(b) - b0
+                if i + 1 == curve.len() {
+                    b - b0
+                } else {
+                    5.499
+                }
             };
             let counted: f64 = curve
                 .iter()
@@ -392,6 +403,18 @@ mod tests {
         // Few spikes: wider bins, at most a tenth of the window.
         let few = population_rate(&spikes[..10], 50, (0.0, 549.9), &periods);
         assert!((few[0][1].0 - few[0][0].0 - 54.99).abs() < 1e-9);
+        // A period ending 0.05 ms after the last full bin (1000 neurons' worth of spikes on
+        // the 0.1 ms grid, window 0-999.9, bins of 9.999 ms): no sliver bin at 0 Hz.
+        let grid: Vec<(f64, u32)> = (0..10_000)
+            .map(|i| (i as f64 * 0.1, (i % 50) as u32))
+            .collect();
+        let tail = population_rate(&grid, 50, (0.0, 999.9), &[(0.0, 999.95)]);
+        let last = tail[0].last().unwrap();
+        assert!(last.1 > 150.0, "{last:?}");
+        assert!(
+            tail[0].iter().all(|(_, r)| (r - 200.0).abs() < 20.0),
+            "{tail:?}"
+        );
         // Nothing recorded in the window: nothing drawn.
         assert!(population_rate(&[], 50, (300.0, 340.0), &[]).is_empty());
     }

@@ -75,6 +75,11 @@ pub struct PlotPlan {
     /// Resolution (default 300).
     #[serde(default)]
     pub dpi: Option<u32>,
+    /// `interspike` and `cv` count intervals between two spikes with a pause between them,
+    /// as PlotRecordings does (default false: such an interval is not an interspike
+    /// interval, the neuron may have fired unrecorded in the pause, so it is dropped).
+    #[serde(default)]
+    pub isi_across_pauses: Option<bool>,
 }
 
 /// Which chunk, which window, how large.

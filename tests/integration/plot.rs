@@ -334,3 +334,70 @@ fn a_matrix_of_a_spiking_population_reaches_the_top_of_the_colormap() {
         .unwrap();
     assert!(yellow > 50, "{yellow} yellow pixels");
 }
+
+/// README's figure (`pipelines/nine_formats.toml`: 50 Izhikevich2007 neurons, recorded
+/// 0-300 and 350-550 ms, every format in a 3 x 3 plan) at its dpi 100 and at 300, looked at
+/// pixel by pixel (tests/python/check_figure.py): a box and labelled ticks in every subplot,
+/// no two x tick labels touching, data inside the box (viridis' top colour in the matrix of
+/// the spiking population, the red rate in hybrid), and nothing drawn over the pause.
+#[test]
+fn every_format_shows_what_it_must_in_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nine");
+    run_pipeline("nine_formats.toml", &out);
+    let formats = [
+        "line",
+        "line_mean",
+        "matrix",
+        "matrix_mean",
+        "raster",
+        "mean",
+        "hybrid",
+        "interspike",
+        "cv",
+    ];
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_figure.py");
+    let check = |png: &Path| {
+        let o = std::process::Command::new(crate::common::python())
+            .arg(&script)
+            .arg(png)
+            .args(["3", "3", "0", "549.9", "300", "350"])
+            .args(formats)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{}: {stdout}{}",
+            png.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 9);
+    };
+    let png = out.join("figures/nine_formats.png");
+    assert_eq!(png_size(&png), (1920, 1440));
+    check(&png);
+    let plan_file = dir.path().join("plan.toml");
+    let quoted: Vec<String> = formats.iter().map(|f| format!("\"{f}\"")).collect();
+    std::fs::write(
+        &plan_file,
+        format!(
+            "shape = [3, 3]\nposition = [1, 2, 3, 4, 5, 6, 7, 8, 9]\ncompartment = [{}]\nvariable = [\"v\", \"v\", \"v\", \"v\", \"spike\", \"spike\", \"spike\", \"spike\", \"spike\"]\nformat = [{}]\n",
+            ["\"pop\""; 9].join(", "),
+            quoted.join(", ")
+        ),
+    )
+    .unwrap();
+    let fine = dir.path().join("fine.png");
+    neurorec()
+        .arg("plot")
+        .arg(&out)
+        .arg("--plan")
+        .arg(&plan_file)
+        .args(["--dpi", "300", "--out"])
+        .arg(&fine)
+        .assert()
+        .success();
+    assert_eq!(png_size(&fine), (5760, 4320));
+    check(&fine);
+}
