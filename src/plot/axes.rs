@@ -93,6 +93,8 @@ pub(super) struct Axes {
     /// The box: left, top, right, bottom (pixels of the area).
     pub rect: (f64, f64, f64, f64),
     area: (f64, f64),
+    /// Room above the box for an offset text, below the title.
+    offset_band: f64,
     px: Placed,
     py: Placed,
     py2: Placed,
@@ -117,7 +119,7 @@ impl Axes {
             text_size(&title, s.title_font).1 + s.title_pad
         };
         let ticked = |a: &AxisSpec| !matches!(a.rule, TickRule::None);
-        let top = s.margin + title_h.max(if y.label.is_empty() { 0.0 } else { line_h });
+        let mut top = s.margin + title_h;
         let mut bottom = h - s.margin;
         if ticked(&x) {
             bottom -= s.tick + s.pad + line_h;
@@ -125,12 +127,26 @@ impl Axes {
         if !x.label.is_empty() {
             bottom -= s.label_pad + line_h;
         }
-        let bottom = bottom.max(top + 10.0);
-        let py = place(&y, bottom - top, &s, true);
-        let py2 = y2
-            .as_ref()
-            .map(|a| place(a, bottom - top, &s, true))
-            .unwrap_or_default();
+        // A box at least 1 pt tall and wide, inside the subplot even at dpi 1.
+        let min_box = s.pt.max(1.0);
+        let bottom = bottom.max(top + min_box).min(h);
+        let place_y = |top: f64| {
+            let py = place(&y, bottom - top, &s, true);
+            let py2 = y2
+                .as_ref()
+                .map(|a| place(a, bottom - top, &s, true))
+                .unwrap_or_default();
+            (py, py2)
+        };
+        let (mut py, mut py2) = place_y(top);
+        // An offset text ("1e−8−6e1") sits above the box, and the title above it, as
+        // matplotlib moves a title up over it.
+        let mut offset_band = 0.0;
+        if !(py.offset_text.is_empty() && py2.offset_text.is_empty()) {
+            offset_band = line_h + 2.0 * s.pt;
+            top = (top + offset_band).min(bottom - min_box);
+            (py, py2) = place_y(top);
+        }
         let band = |a: &AxisSpec, p: &Placed| {
             let mut band = 0.0;
             if ticked(a) {
@@ -151,7 +167,7 @@ impl Axes {
         if let Some(a) = &y2 {
             right -= band(a, &py2);
         }
-        let right = right.max(left + 10.0);
+        let right = right.max(left + min_box).min(w);
         let mut px = place(&x, right - left, &s, false);
         // The last x label may reach past the box: keep it inside the subplot.
         let mut rect = (left, top, right, bottom);
@@ -159,7 +175,7 @@ impl Axes {
             if let (Some(t), Some(l)) = (px.ticks.last(), px.labels.last()) {
                 let at = left + (t - x.view.0) / (x.view.1 - x.view.0) * (right - left);
                 let over = at + text_size(l, s.font).0 / 2.0 - (w - s.margin / 2.0);
-                if over > 0.0 && right - over > left + 10.0 {
+                if over > 0.0 && right - over > left + min_box {
                     rect.2 = right - over;
                     px = place(&x, rect.2 - left, &s, false);
                 }
@@ -172,6 +188,7 @@ impl Axes {
             y2,
             rect,
             area: (w, h),
+            offset_band,
             px,
             py,
             py2,
@@ -200,14 +217,16 @@ impl Axes {
         }
     }
 
-    /// The box in whole pixels (left, top, right, bottom), where data is drawn.
+    /// The box in whole pixels (left, top, right, bottom) within the subplot, where data
+    /// is drawn.
     pub(super) fn clip(&self) -> (i64, i64, i64, i64) {
         let r = self.rect;
+        let (w, h) = (self.area.0 as i64, self.area.1 as i64);
         (
-            r.0.round() as i64,
-            r.1.round() as i64,
-            r.2.round() as i64,
-            r.3.round() as i64,
+            (r.0.round() as i64).clamp(0, w),
+            (r.1.round() as i64).clamp(0, h),
+            (r.2.round() as i64).clamp(0, w),
+            (r.3.round() as i64).clamp(0, h),
         )
     }
 
@@ -433,7 +452,7 @@ impl Axes {
         )?;
         // The title, centred above the box.
         if !self.title.is_empty() {
-            let at = ((left + right) / 2.0, top - s.title_pad);
+            let at = ((left + right) / 2.0, top - self.offset_band - s.title_pad);
             let anchor = Anchor { h: 0.5, v: 1.0 };
             draw_text(
                 area,
@@ -505,8 +524,8 @@ fn place(axis: &AxisSpec, length: f64, s: &Sizes, vertical: bool) -> Placed {
                 _ => Locator::auto(length / s.pt, 10.0, vertical),
             };
             loop {
-                let ticks = locator.ticks(lo, hi);
-                let labels = format_ticks(&ticks, lo, hi);
+                let labels = format_ticks(&locator.ticks(lo, hi), lo, hi);
+                let ticks = labels.ticks.clone();
                 let fits = ticks
                     .windows(2)
                     .zip(labels.labels.windows(2))

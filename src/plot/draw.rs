@@ -196,8 +196,9 @@ fn draw_raster<DB: DrawingBackend>(
         return stroker.flush(area, BLACK);
     }
     if spikes.len() <= w * h {
-        // PlotRecordings' `.` markers of size 3: sqrt(3) pt across.
-        let across = 3f64.sqrt() * pt;
+        // PlotRecordings' `.` markers of size 3 (points are circles of half the marker
+        // size: 0.5 sqrt(3) pt) with a 0.1 pt edge.
+        let across = (0.5 * 3f64.sqrt() + 0.1) * pt;
         if frame.svg {
             let mut chart = axes.chart(area, false)?;
             let r = ((across / 2.0) as u32).max(1);
@@ -260,23 +261,31 @@ fn time_range(frame: &Frame) -> (f64, f64) {
     }
 }
 
-/// The value range of a line subplot: kept finite, and widened by 1 when (nearly) flat.
-fn value_range(p: &VarPanel) -> (f64, f64) {
-    let (mut lo, mut hi) = (p.lo, p.hi);
-    if !lo.is_finite() {
-        lo = 0.0;
-        hi = 1.0;
-    }
+/// The view of a value axis whose data spans `[lo, hi]`, as matplotlib autoscales a plot:
+/// flat data widened by 5 % of its value (0.05 at zero, `nonsingular`), then a margin of
+/// 5 % of the span on each side. Kept finite (no data: 0 to 1; a span beyond f64, e.g. an
+/// expression scaling by 1e306, is cut to a quarter of f64's range).
+fn auto_view(lo: f64, hi: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = if lo.is_finite() && hi.is_finite() && lo <= hi {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
+    };
     if !(hi - lo).is_finite() {
-        // A span beyond f64 (e.g. an expression scaling by 1e306): keep the axis finite.
         lo = lo.max(-f64::MAX / 4.0);
         hi = hi.min(f64::MAX / 4.0);
     }
-    if hi - lo < 1e-12 {
-        lo -= 0.5;
-        hi += 0.5;
+    let maxabs = lo.abs().max(hi.abs());
+    if maxabs < 1e21 * f64::MIN_POSITIVE {
+        (lo, hi) = (-0.05, 0.05);
+    } else if hi - lo <= maxabs * 1e-15 {
+        (lo, hi) = (lo - 0.05 * lo.abs(), hi + 0.05 * hi.abs());
     }
-    (lo, hi)
+    let pad = (hi - lo) * 0.05;
+    if !(hi - lo + 2.0 * pad).is_finite() {
+        return (lo, hi);
+    }
+    (lo - pad, hi + pad)
 }
 
 /// The neuron ticks of a matrix, as PlotRecordings sets them: 0 alone for one row, else
@@ -354,44 +363,50 @@ fn draw_lines<DB: DrawingBackend>(
     p: &VarPanel,
     frame: &Frame,
 ) -> DrawResult {
-    let (lo, hi) = value_range(p);
-    // matplotlib's autoscale margin: 5 % of the span on each side.
-    let pad = (hi - lo) * 0.05;
     let axes = Axes::layout(
         area.dim_in_pixel(),
         frame.scale,
         p.title.clone(),
         AxisSpec::new(time_range(frame), "time [ms]", TickRule::Auto),
-        AxisSpec::new((lo - pad, hi + pad), "", TickRule::Auto),
+        AxisSpec::new(auto_view(p.lo, p.hi), "", TickRule::Auto),
         None,
     );
+    let lines = (0..p.rows).flat_map(|r| row_lines(p, r));
+    draw_lines_of(area, &axes, frame, lines, false, BLACK)?;
+    axes.draw(area, frame.svg)
+}
+
+/// Row `r` of a line subplot as polylines: pauses are gaps, a new line wherever a pause
+/// lies between two columns.
+fn row_lines(p: &VarPanel, r: usize) -> Vec<Vec<(f64, f64)>> {
     let mut lines = Vec::new();
-    for r in 0..p.rows {
-        // Pauses are gaps: a new line wherever a pause lies between two columns.
-        let mut segment: Vec<(f64, f64)> = Vec::new();
-        for col in &p.cols {
-            if col.gap_before && !segment.is_empty() {
-                lines.push(std::mem::take(&mut segment));
-            }
-            let (a, b) = (col.a[r], col.b[r]);
-            if !a.is_finite() {
-                continue;
-            }
-            segment.push((col.t, a));
-            if b > a {
-                // The envelope of a pixel column: a vertical stroke from min to max.
-                segment.push((col.t, b));
-            }
+    let mut segment: Vec<(f64, f64)> = Vec::new();
+    for col in &p.cols {
+        if col.gap_before && !segment.is_empty() {
+            lines.push(std::mem::take(&mut segment));
         }
-        if !segment.is_empty() {
-            lines.push(segment);
+        let (a, b) = (col.a[r], col.b[r]);
+        if !a.is_finite() {
+            continue;
         }
-        if lines.len() >= 256 {
-            draw_lines_of(area, &axes, frame, lines.drain(..), false, BLACK)?;
+        segment.push((col.t, a));
+        if b > a {
+            // The envelope of a pixel column: a vertical stroke from min to max.
+            segment.push((col.t, b));
         }
     }
-    draw_lines_of(area, &axes, frame, lines.into_iter(), false, BLACK)?;
-    axes.draw(area, frame.svg)
+    if !segment.is_empty() {
+        lines.push(segment);
+    }
+    lines
+}
+
+/// The view of a rate axis: autoscaled to the rates drawn, as `ax.plot` does.
+fn rate_view(rate: &[Vec<(f64, f64)>]) -> (f64, f64) {
+    let values = rate.iter().flatten().map(|r| r.1);
+    let lo = values.clone().fold(f64::INFINITY, f64::min);
+    let hi = values.fold(f64::NEG_INFINITY, f64::max);
+    auto_view(lo, hi)
 }
 
 fn draw_panel<DB: DrawingBackend>(
@@ -475,8 +490,7 @@ fn draw_hybrid<DB: DrawingBackend>(
     frame: &Frame,
 ) -> DrawResult {
     let rate = population_rate(spikes, neurons, window, periods);
-    let max = rate.iter().flatten().map(|r| r.1).fold(1.0, f64::max);
-    let mut twin = AxisSpec::new((0.0, max * 1.05), "Mean firing rate [Hz]", TickRule::Auto);
+    let mut twin = AxisSpec::new(rate_view(&rate), "Mean firing rate [Hz]", TickRule::Auto);
     twin.color = RED;
     let axes = Axes::layout(
         area.dim_in_pixel(),
@@ -499,13 +513,12 @@ fn draw_mean_rate<DB: DrawingBackend>(
     frame: &Frame,
 ) -> DrawResult {
     let rate = population_rate(spikes, neurons, window, periods);
-    let max = rate.iter().flatten().map(|r| r.1).fold(1.0, f64::max);
     let axes = Axes::layout(
         area.dim_in_pixel(),
         frame.scale,
         title,
         AxisSpec::new(time_range(frame), "time [ms]", TickRule::Auto),
-        AxisSpec::new((0.0, max * 1.05), "Mean firing rate [Hz]", TickRule::Auto),
+        AxisSpec::new(rate_view(&rate), "Mean firing rate [Hz]", TickRule::Auto),
         None,
     );
     draw_lines_of(area, &axes, frame, rate.into_iter(), false, BLACK)?;
@@ -661,6 +674,28 @@ mod tests {
         assert_eq!(isi, vec![vec![10.0, 10.0], vec![]]);
         let all = interspike_intervals(&spikes, 2, &periods, true);
         assert_eq!(all, vec![vec![10.0, 140.0, 10.0], vec![]]);
+    }
+
+    #[test]
+    fn value_axes_are_autoscaled_as_matplotlib_does() {
+        let close = |a: (f64, f64), b: (f64, f64)| {
+            (a.0 - b.0).abs() < 1e-9 * b.0.abs().max(1.0)
+                && (a.1 - b.1).abs() < 1e-9 * b.1.abs().max(1.0)
+        };
+        // A silent neuron at -65: matplotlib's view is -68.575 to -61.425.
+        assert!(close(auto_view(-65.0, -65.0), (-68.575, -61.425)));
+        assert!(close(auto_view(0.0, 0.0), (-0.055, 0.055)));
+        assert!(close(auto_view(0.0, 100.0), (-5.0, 105.0)));
+        assert!(close(auto_view(f64::NAN, f64::NAN), (-0.05, 1.05)));
+        for v in [1e20, -1e300, 1e-300] {
+            let (lo, hi) = auto_view(v, v);
+            assert!(
+                lo.is_finite() && hi.is_finite() && hi > lo,
+                "{v}: {lo} {hi}"
+            );
+        }
+        let (lo, hi) = auto_view(-1e308, 1e308);
+        assert!(lo.is_finite() && hi.is_finite() && hi > lo);
     }
 
     #[test]

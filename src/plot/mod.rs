@@ -1,7 +1,8 @@
 //! Figures from an archive (SPEC §7, CompNeuroPy's `PlotRecordings`): a grid of subplots, each
 //! a compartment's variable or spikes of one chunk, drawn to PNG or SVG. Data is read from
 //! the archive, never from memory; text uses an embedded font, so no system fonts are
-//! needed.
+//! needed. Axes, ticks and labels follow matplotlib's defaults (`axes`, `ticks`), so a
+//! figure reads as PlotRecordings' does.
 
 mod axes;
 mod draw;
