@@ -103,6 +103,9 @@ pub enum Command {
         /// Resolution (default: the plan's, or 300 as PlotRecordings).
         #[arg(long)]
         dpi: Option<u32>,
+        /// Replace `--out` when it exists (it is never replaced otherwise).
+        #[arg(long)]
+        force: bool,
     },
     /// Show what an archive holds, e.g. `neurorec inspect results/seed`
     Inspect {
@@ -196,6 +199,38 @@ pub fn main() -> ExitCode {
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
+/// `plot --out`: an existing file is replaced only with `--force`, and the directory must
+/// exist.
+fn check_figure_path(out: &Path, force: bool) -> CliResult {
+    if out.is_dir() {
+        return Err(format!(
+            "--out {} is a directory; name a .png or .svg file",
+            out.display()
+        )
+        .into());
+    }
+    if out.exists() && !force {
+        return Err(format!(
+            "{} already exists; choose another --out, or pass --force to replace it",
+            out.display()
+        )
+        .into());
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(format!(
+            "--out {}: the directory {} does not exist; create it first",
+            out.display(),
+            parent.display()
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Executes one command; returns the exit code (0 unless `validate` found problems).
 pub fn execute(command: Command) -> Result<u8, Box<dyn std::error::Error>> {
     match command {
@@ -253,7 +288,9 @@ fn execute_other(command: Command) -> CliResult {
             chunk,
             time_lim,
             dpi,
+            force,
         } => {
+            check_figure_path(&out, force)?;
             let archive = Archive::open(&dir)?;
             let plan = PlotPlan::load(&plan)?;
             let options = PlotOptions {

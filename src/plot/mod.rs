@@ -357,7 +357,9 @@ fn spike_panels(
     Ok((panels, warnings))
 }
 
-/// Draws the subplots to `path`, an SVG or a PNG image.
+/// Draws the subplots to `path`, an SVG or a PNG image. The figure is written to a hidden
+/// file beside `path` and renamed into place when complete, so `path` never holds half a
+/// figure (a failed or killed drawing leaves any earlier file as it was).
 fn render(
     path: &Path,
     svg: bool,
@@ -371,14 +373,29 @@ fn render(
         path: path.display().to_string(),
         what,
     };
-    if svg {
-        let root = SVGBackend::new(path, size).into_drawing_area();
-        draw(&root, plan, panels, frame).map_err(draw_err)?;
-        root.present().map_err(|e| draw_err(e.to_string()))?;
-    } else {
-        let root = BitMapBackend::new(path, size).into_drawing_area();
-        draw(&root, plan, panels, frame).map_err(draw_err)?;
-        root.present().map_err(|e| draw_err(e.to_string()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let extension = if svg { "svg" } else { "png" };
+    // neurorec's temporary name (`repair` removes such leftovers from an archive's
+    // figures).
+    let partial = path.with_file_name(format!(".{name}.{}.tmp.{extension}", std::process::id()));
+    let drawn = (|| {
+        if svg {
+            let root = SVGBackend::new(&partial, size).into_drawing_area();
+            draw(&root, plan, panels, frame)?;
+            root.present().map_err(|e| e.to_string())
+        } else {
+            let root = BitMapBackend::new(&partial, size).into_drawing_area();
+            draw(&root, plan, panels, frame)?;
+            root.present().map_err(|e| e.to_string())
+        }
+    })()
+    .and_then(|()| std::fs::rename(&partial, path).map_err(|e| e.to_string()));
+    if let Err(what) = drawn {
+        let _ = std::fs::remove_file(&partial);
+        return Err(draw_err(what));
     }
     Ok(())
 }

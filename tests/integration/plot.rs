@@ -401,3 +401,82 @@ fn every_format_shows_what_it_must_in_pixels() {
     assert_eq!(png_size(&fine), (5760, 4320));
     check(&fine);
 }
+
+/// `plot --out` never replaces a file without `--force`, and a figure is written whole or
+/// not at all: a drawing killed halfway leaves the earlier file as it was.
+#[test]
+fn a_figure_replaces_a_file_only_with_force_and_never_halfway() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nine");
+    run_pipeline("nine_formats.toml", &out);
+    let plan_file = dir.path().join("plan.toml");
+    std::fs::write(&plan_file, "shape = [1, 2]\nposition = [1, 2]\ncompartment = [\"pop\", \"pop\"]\nvariable = [\"v\", \"spike\"]\nformat = [\"line\", \"raster\"]\n").unwrap();
+    let fig = dir.path().join("fig.png");
+    std::fs::write(&fig, b"not ours").unwrap();
+    let o = neurorec()
+        .arg("plot")
+        .arg(&out)
+        .arg("--plan")
+        .arg(&plan_file)
+        .args(["--dpi", "50", "--out"])
+        .arg(&fig)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("already exists") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&fig).unwrap(), b"not ours");
+    // A missing directory is named.
+    let o = neurorec()
+        .arg("plot")
+        .arg(&out)
+        .arg("--plan")
+        .arg(&plan_file)
+        .arg("--out")
+        .arg(dir.path().join("missing/fig.png"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+    // Killed while drawing a large figure with --force: the old file stays whole, and only
+    // a hidden temporary file may be left beside it.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("neurorec"))
+        .arg("plot")
+        .arg(&out)
+        .arg("--plan")
+        .arg(&plan_file)
+        .args(["--dpi", "900", "--force", "--out"])
+        .arg(&fig)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let finished = child.try_wait().unwrap().is_some();
+    child.kill().ok();
+    child.wait().unwrap();
+    if !finished {
+        assert_eq!(std::fs::read(&fig).unwrap(), b"not ours");
+    }
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            ["nine", "plan.toml", "fig.png"].contains(&name.as_str())
+                || name.starts_with(".fig.png.") && name.contains(".tmp."),
+            "{name}"
+        );
+    }
+    // With --force the figure replaces the file.
+    neurorec()
+        .arg("plot")
+        .arg(&out)
+        .arg("--plan")
+        .arg(&plan_file)
+        .args(["--dpi", "50", "--force", "--out"])
+        .arg(&fig)
+        .assert()
+        .success();
+    assert_eq!(png_size(&fig), (640, 240));
+}
