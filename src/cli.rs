@@ -547,14 +547,17 @@ fn validate_archive(dir: &Path) -> Result<u8, Box<dyn std::error::Error>> {
         println!("{p}");
     }
     let corrupt = problems.iter().any(|p| p.severity == Severity::Corrupt);
+    let repairable = problems.iter().any(|p| p.repairable);
     eprintln!(
         "error: {} problem(s) in the archive at {}{}",
         problems.len(),
         dir.display(),
         if corrupt {
             ""
-        } else {
+        } else if repairable {
             " (unfinished, nothing damaged: `neurorec repair` tidies it)"
+        } else {
+            " (unfinished, nothing damaged, nothing to repair: a run still being written, or interrupted and already marked by `neurorec repair`, its complete chunks intact)"
         }
     );
     Ok(if corrupt {

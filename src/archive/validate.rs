@@ -33,6 +33,10 @@ pub struct Problem {
     pub file: String,
     pub what: String,
     pub severity: Severity,
+    /// `neurorec repair` has something to do about it (false for a run still being
+    /// written, and for what a run already marked interrupted leaves: its unfinished
+    /// chunks are kept as a record).
+    pub repairable: bool,
 }
 
 impl std::fmt::Display for Problem {
@@ -46,6 +50,7 @@ fn corrupt(file: impl Into<String>, what: String) -> Problem {
         file: file.into(),
         what,
         severity: Severity::Corrupt,
+        repairable: false,
     }
 }
 
@@ -54,6 +59,15 @@ fn unfinished(file: impl Into<String>, what: String) -> Problem {
         file: file.into(),
         what,
         severity: Severity::Unfinished,
+        repairable: true,
+    }
+}
+
+/// An unfinished state `repair` leaves as it is (see [`Problem::repairable`]).
+fn kept(file: impl Into<String>, what: String) -> Problem {
+    Problem {
+        repairable: false,
+        ..unfinished(file, what)
     }
 }
 
@@ -91,13 +105,19 @@ pub fn validate(archive: &Archive) -> Vec<Problem> {
     }
     for entry in &manifest.chunks {
         if entry.status != ChunkStatus::Complete {
-            problems.push(unfinished(
-                "manifest.json",
-                format!(
-                    "run {} set {} chunk {} is unfinished (the run stopped while writing it)",
-                    entry.run, entry.set, entry.chunk
-                ),
-            ));
+            let what = format!(
+                "run {} set {} chunk {} is unfinished (the run stopped while writing it)",
+                entry.run, entry.set, entry.chunk
+            );
+            let marked = manifest
+                .runs
+                .iter()
+                .any(|r| r.run == entry.run && r.status == RunStatus::Interrupted);
+            problems.push(if marked {
+                kept("manifest.json", what)
+            } else {
+                unfinished("manifest.json", what)
+            });
             continue;
         }
         for f in &entry.files {
@@ -196,16 +216,26 @@ fn check_runs(archive: &Archive, problems: &mut Vec<Problem>) {
         let what = match r.status {
             RunStatus::Complete => continue,
             RunStatus::Running if ArchiveLock::is_held(archive.dir(), scope) => {
-                format!("run {} is still being written", r.run)
+                problems.push(kept(
+                    "manifest.json",
+                    format!("run {} is still being written", r.run),
+                ));
+                continue;
             }
             RunStatus::Running => format!(
                 "run {} was interrupted: its writer stopped before the end (killed or crashed); its complete chunks are intact, `neurorec repair` marks the run and removes what was being written",
                 r.run
             ),
-            RunStatus::Interrupted => format!(
-                "run {} was interrupted (marked by `neurorec repair`); its complete chunks are intact",
-                r.run
-            ),
+            RunStatus::Interrupted => {
+                problems.push(kept(
+                    "manifest.json",
+                    format!(
+                        "run {} was interrupted (marked by `neurorec repair`); its complete chunks are intact",
+                        r.run
+                    ),
+                ));
+                continue;
+            }
         };
         problems.push(unfinished("manifest.json", what));
     }

@@ -526,18 +526,24 @@ fn place(axis: &AxisSpec, length: f64, s: &Sizes, vertical: bool) -> Placed {
             loop {
                 let labels = format_ticks(&locator.ticks(lo, hi), lo, hi);
                 let ticks = labels.ticks.clone();
-                let fits = ticks
-                    .windows(2)
-                    .zip(labels.labels.windows(2))
-                    .all(|(t, l)| {
-                        let gap = (t[1] - t[0]).abs() / (hi - lo) * length;
-                        let need = if vertical {
-                            text_size("0", s.font).1
+                // Room each label needs along the axis: its height on a y axis, its width
+                // on an x axis.
+                let extent: Vec<f64> = labels
+                    .labels
+                    .iter()
+                    .map(|l| {
+                        let (w, h) = text_size(l, s.font);
+                        if vertical {
+                            h
                         } else {
-                            (text_size(&l[0], s.font).0 + text_size(&l[1], s.font).0) / 2.0
-                        };
-                        gap >= need + 0.5 * s.font
-                    });
+                            w
+                        }
+                    })
+                    .collect();
+                let fits = ticks.windows(2).zip(extent.windows(2)).all(|(t, e)| {
+                    let gap = (t[1] - t[0]).abs() / (hi - lo) * length;
+                    gap >= (e[0] + e[1]) / 2.0 + 0.5 * s.font
+                });
                 if fits || ticks.len() < 2 {
                     return Placed {
                         ticks,

@@ -107,7 +107,8 @@ pub(super) fn draw_text<DB: DrawingBackend>(
         _ => return backend_text(area, text, size, color, (left, top, bw, bh), rotated),
     };
     let font = face.as_scaled(px_scale(face, size));
-    let (w, h) = text_size(text, size);
+    // The unturned text's size, measured once by `text_box`.
+    let (w, h) = if rotated { (bh, bw) } else { (bw, bh) };
     let (w, h) = (w.ceil() as usize + 2, h.ceil() as usize + 2);
     let mut coverage = vec![0f32; w * h];
     for (id, x) in layout(&font, text) {

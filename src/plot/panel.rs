@@ -516,15 +516,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn means_and_matrix_cells_average_what_they_cover() {
-        let shape = PanelShape {
+    /// 1000 neurons, 3 steps of 1 ms, drawn into 100 x 10 pixels (100 neurons a row).
+    fn thousand_neurons_in_ten_rows() -> PanelShape {
+        PanelShape {
             neurons: 1000,
             window: (0.0, 2.0),
             period_ms: 1.0,
             dt: 1.0,
             pixels: (100, 10),
-        };
+        }
+    }
+
+    #[test]
+    fn means_and_matrix_cells_average_what_they_cover() {
+        let shape = thousand_neurons_in_ten_rows();
         let samples: Vec<(i64, Vec<Vec<f64>>)> = (0..3)
             .map(|s| (s, vec![(0..1000).map(|n| (n + s) as f64).collect()]))
             .collect();
@@ -551,13 +556,7 @@ mod tests {
     #[test]
     fn matrix_cells_keep_a_spike_visible() {
         // 1000 neurons at -65 mV in 10 pixel rows; neuron 7 spikes to 35 mV at step 1.
-        let shape = PanelShape {
-            neurons: 1000,
-            window: (0.0, 2.0),
-            period_ms: 1.0,
-            dt: 1.0,
-            pixels: (100, 10),
-        };
+        let shape = thousand_neurons_in_ten_rows();
         let samples: Vec<(i64, Vec<Vec<f64>>)> = (0..3)
             .map(|s| {
                 let v = (0..1000)

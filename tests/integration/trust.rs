@@ -301,6 +301,12 @@ fn killed_runs_are_unfinished_never_corrupt_and_readers_see_only_complete_chunks
                 neurorec().arg("repair").arg(&out).assert().success();
                 let (again, text) = validate(&out);
                 assert_eq!(again, 3, "kill {i} after repair: {text}");
+                // ... and validate no longer sends the user to repair.
+                let hint = stderr_of(&neurorec().arg("validate").arg(&out).output().unwrap());
+                assert!(
+                    hint.contains("nothing to repair") && !hint.contains("tidies it"),
+                    "kill {i}: {hint}"
+                );
                 let inspect = neurorec().arg("inspect").arg(&out).output().unwrap();
                 let shown = String::from_utf8_lossy(&inspect.stdout);
                 assert!(shown.contains("run 0: INTERRUPTED"), "kill {i}: {shown}");
